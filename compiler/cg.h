@@ -1,0 +1,43 @@
+/* cg.h: state shared by the LLVM code generator's files (codegen.c,
+ * mathfn.c).  Not a pass: these files together are one phase. */
+#ifndef ATTNC_CG_H
+#define ATTNC_CG_H
+
+#include <llvm-c/Core.h>
+
+#include "ir.h"
+
+typedef struct CG {
+  LLVMContextRef C;
+  LLVMModuleRef M;
+  LLVMBuilderRef B;
+  LLVMTypeRef f32, i32, i64, i8, i1, ptr, voidt;
+  const char *cpu, *features;
+  const Graph *g;
+  /* the function being emitted */
+  LLVMValueRef fn;
+  LLVMBasicBlockRef entry;
+  LLVMValueRef dimv[MAX_SYMS];
+  LLVMFastMathFlags fmf;      /* put on the float ops built now */
+  /* generated math functions, made on first use */
+  LLVMValueRef fn_exp, fn_log, fn_tanh, fn_erf;
+} CG;
+
+/* codegen.c helpers used by mathfn.c */
+LLVMValueRef cg_f32(CG *cg, double v);
+LLVMValueRef cg_i32(CG *cg, int64_t v);
+LLVMValueRef cg_fadd(CG *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fsub(CG *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmul(CG *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fdiv(CG *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_intrinsic(CG *cg, const char *name, LLVMValueRef *args, int nargs);
+void cg_set_fn_attrs(CG *cg, LLVMValueRef fn);
+
+/* mathfn.c: vectorizable f32 approximations, as always-inline functions
+ * of the module (see docs/architecture.md for the error bounds). */
+LLVMValueRef math_exp(CG *cg, LLVMValueRef x);
+LLVMValueRef math_log(CG *cg, LLVMValueRef x);
+LLVMValueRef math_tanh(CG *cg, LLVMValueRef x);
+LLVMValueRef math_erf(CG *cg, LLVMValueRef x);
+
+#endif

@@ -1,0 +1,846 @@
+/* codegen.c: graph IR -> LLVM IR, through the LLVM C API.
+ *
+ * Needs: graphs that went through plan_memory.
+ * Guarantees: one LLVM module holding, per model NAME:
+ *   - a kernel function per op: void(ptr bufs, ptr dims, i64 begin, i64 end)
+ *     that computes rows [begin, end) of the op's result (what a row is,
+ *     per op, is in rows_of());
+ *   - NAME's body (attn_model_desc.body): points bufs at inputs, params,
+ *     outputs and scratch slots, then runs each kernel through the
+ *     runtime's attn_rt_parallel_for;
+ *   - its scratch size function, with overflow checks;
+ *   - the constant descriptor NAME_model, the typed entry point NAME(...)
+ *     and NAME_scratch_size(...), declared by the generated header.
+ * Loops are plain scalar loops over symbolic dims, written so that the
+ * loop vectorizer widens the innermost one to the target's vectors. */
+#include <llvm-c/Analysis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+#include "codegen.h"
+
+/* ---- small builders --------------------------------------------------- */
+LLVMValueRef cg_f32(CG *cg, double v) { return LLVMConstReal(cg->f32, v); }
+LLVMValueRef cg_i32(CG *cg, int64_t v) { return LLVMConstInt(cg->i32, (unsigned long long)v, 1); }
+static LLVMValueRef i64c(CG *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
+
+static LLVMValueRef with_fmf(CG *cg, LLVMValueRef v) {
+  if (cg->fmf && LLVMIsAInstruction(v)) LLVMSetFastMathFlags(v, cg->fmf);
+  return v;
+}
+LLVMValueRef cg_fadd(CG *cg, LLVMValueRef a, LLVMValueRef b) { return with_fmf(cg, LLVMBuildFAdd(cg->B, a, b, "")); }
+LLVMValueRef cg_fsub(CG *cg, LLVMValueRef a, LLVMValueRef b) { return with_fmf(cg, LLVMBuildFSub(cg->B, a, b, "")); }
+LLVMValueRef cg_fmul(CG *cg, LLVMValueRef a, LLVMValueRef b) { return with_fmf(cg, LLVMBuildFMul(cg->B, a, b, "")); }
+LLVMValueRef cg_fdiv(CG *cg, LLVMValueRef a, LLVMValueRef b) { return with_fmf(cg, LLVMBuildFDiv(cg->B, a, b, "")); }
+
+LLVMValueRef cg_intrinsic(CG *cg, const char *name, LLVMValueRef *args, int nargs) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  if (!id) internal_error("no intrinsic %s", name);
+  LLVMTypeRef types[2] = {LLVMTypeOf(args[0]), LLVMTypeOf(args[0])};
+  /* Overloaded on the operand type (one type for the ones used here). */
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->M, id, types, 1);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(cg->C, id, types, 1);
+  return with_fmf(cg, LLVMBuildCall2(cg->B, fty, fn, args, (unsigned)nargs, ""));
+}
+
+static void add_attr(CG *cg, LLVMValueRef fn, int idx, const char *name) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  if (!kind) internal_error("no attribute %s", name);
+  LLVMAddAttributeAtIndex(fn, (LLVMAttributeIndex)idx, LLVMCreateEnumAttribute(cg->C, kind, 0));
+}
+
+static void add_str_attr(CG *cg, LLVMValueRef fn, const char *k, const char *v) {
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateStringAttribute(cg->C, k, (unsigned)strlen(k), v, (unsigned)strlen(v)));
+}
+
+/* The target CPU and features go on every function: they pick the vector
+ * ISA for the vectorizer's cost model and for instruction selection. */
+void cg_set_fn_attrs(CG *cg, LLVMValueRef fn) {
+  add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "nounwind");
+  if (cg->cpu && *cg->cpu) add_str_attr(cg, fn, "target-cpu", cg->cpu);
+  if (cg->features && *cg->features) add_str_attr(cg, fn, "target-features", cg->features);
+}
+
+static LLVMValueRef new_fn(CG *cg, const char *name, LLVMTypeRef ty, bool internal) {
+  LLVMValueRef fn = LLVMAddFunction(cg->M, name, ty);
+  if (internal) LLVMSetLinkage(fn, LLVMInternalLinkage);
+  cg_set_fn_attrs(cg, fn);
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->C, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->B, cg->entry);
+  cg->fmf = LLVMFastMathAllowContract;
+  return fn;
+}
+
+/* An alloca in the entry block, where mem2reg can promote it. */
+static LLVMValueRef entry_alloca(CG *cg, LLVMTypeRef ty, const char *name) {
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(cg->C);
+  LLVMValueRef first = LLVMGetFirstInstruction(cg->entry);
+  if (first) LLVMPositionBuilderBefore(b, first);
+  else LLVMPositionBuilderAtEnd(b, cg->entry);
+  LLVMValueRef a = LLVMBuildAlloca(b, ty, name);
+  LLVMDisposeBuilder(b);
+  return a;
+}
+
+static LLVMValueRef add64(CG *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(cg->B, a, b, ""); }
+static LLVMValueRef mul64(CG *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(cg->B, a, b, ""); }
+static LLVMValueRef div64(CG *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSDiv(cg->B, a, b, ""); }
+static LLVMValueRef rem64(CG *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSRem(cg->B, a, b, ""); }
+
+static LLVMValueRef elem_ptr(CG *cg, LLVMValueRef base, LLVMValueRef idx) {
+  return LLVMBuildInBoundsGEP2(cg->B, cg->f32, base, &idx, 1, "");
+}
+static LLVMValueRef load_f(CG *cg, LLVMValueRef base, LLVMValueRef idx) {
+  return LLVMBuildLoad2(cg->B, cg->f32, elem_ptr(cg, base, idx), "");
+}
+static void store_f(CG *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMBuildStore(cg->B, v, elem_ptr(cg, base, idx));
+}
+
+/* ---- loops ------------------------------------------------------------ */
+typedef struct Loop { LLVMValueRef iv; LLVMBasicBlockRef head, exit; } Loop;
+
+/* for (iv = start; iv < end; iv++) { ... loop_end } */
+static LLVMValueRef loop_begin(CG *cg, Loop *l, LLVMValueRef start, LLVMValueRef end) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->B);
+  l->head = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "loop");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "body");
+  l->exit = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "done");
+  LLVMBuildBr(cg->B, l->head);
+  LLVMPositionBuilderAtEnd(cg->B, l->head);
+  l->iv = LLVMBuildPhi(cg->B, cg->i64, "i");
+  LLVMAddIncoming(l->iv, &start, &pre, 1);
+  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, l->iv, end, ""), body, l->exit);
+  LLVMPositionBuilderAtEnd(cg->B, body);
+  return l->iv;
+}
+
+static void loop_end(CG *cg, Loop *l) {
+  LLVMValueRef next = LLVMBuildNSWAdd(cg->B, l->iv, i64c(cg, 1), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->B);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMBuildBr(cg->B, l->head);
+  LLVMPositionBuilderAtEnd(cg->B, l->exit);
+}
+
+/* ---- dims ---------------------------------------------------------------- */
+static void load_dims(CG *cg, LLVMValueRef dims) {
+  for (int s = 0; s < cg->g->model->nsyms; s++) {
+    LLVMValueRef idx = i64c(cg, s);
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, "");
+    cg->dimv[s] = LLVMBuildLoad2(cg->B, cg->i64, p, cg->g->model->syms[s]);
+  }
+}
+
+static LLVMValueRef dim(CG *cg, Dim d) { return d.sym < 0 ? i64c(cg, d.size) : cg->dimv[d.sym]; }
+
+/* Product of dims [from, to) of t. */
+static LLVMValueRef dims_prod(CG *cg, const Type *t, int from, int to) {
+  LLVMValueRef p = i64c(cg, 1);
+  for (int i = from; i < to; i++) p = mul64(cg, p, dim(cg, t->dims[i]));
+  return p;
+}
+
+static bool is_one(Dim d) { return d.sym < 0 && d.size == 1; }
+
+/* ---- kernels ----------------------------------------------------------- */
+typedef struct Kernel {
+  CG *cg;
+  const Node *n;
+  LLVMValueRef out;                 /* result buffer */
+  LLVMValueRef in[MAX_OPERANDS];    /* operand buffers (NULL for constants) */
+  LLVMValueRef begin, end;
+} Kernel;
+
+/* Rows of each op: the unit the thread pool splits, and the rows'
+ * count as a function of the dims (emitted in the body). */
+enum { EW_CHUNK = 1024 };
+
+static bool ew_is_flat(const Graph *g, const Node *n) {
+  for (int k = 0; k < n->nin; k++) {
+    const Node *a = &g->nodes[n->in[k]];
+    if (a->op != OP_CONST && !type_eq(a->type, n->type)) return false;
+  }
+  return true;
+}
+
+static LLVMValueRef rows_of(CG *cg, const Node *n) {
+  const Graph *g = cg->g;
+  const Type *t = &n->type;
+  if (op_info[n->op].traits & T_EW) {
+    if (ew_is_flat(g, n)) {
+      LLVMValueRef numel = dims_prod(cg, t, 0, t->rank);
+      return div64(cg, add64(cg, numel, i64c(cg, EW_CHUNK - 1)), i64c(cg, EW_CHUNK));
+    }
+    return dims_prod(cg, t, 0, t->rank - 1);
+  }
+  const Type *a = &g->nodes[n->in[0]].type;
+  switch (n->op) {
+  case OP_MATMUL: {
+    /* one row of the result per (batch, i); a 1-D rhs makes i the last dim */
+    const Type *b = &g->nodes[n->in[1]].type;
+    int drop = b->rank == 1 ? 0 : 1;
+    return dims_prod(cg, t, 0, t->rank - drop);
+  }
+  case OP_TRANSPOSE: return dims_prod(cg, t, 0, t->rank - 1);
+  case OP_SOFTMAX: return mul64(cg, dims_prod(cg, t, 0, n->axis), dims_prod(cg, t, n->axis + 1, t->rank));
+  case OP_SUM: case OP_MEAN: case OP_MAX:
+    return dims_prod(cg, a, 0, n->axis);
+  case OP_LAYERNORM: return dims_prod(cg, t, 0, t->rank - 1);
+  default: internal_error("no rows for %s", op_info[n->op].text);
+  }
+}
+
+/* Scalar result of an elementwise op. */
+static LLVMValueRef ew_apply(CG *cg, Op op, LLVMValueRef a, LLVMValueRef b) {
+  switch (op) {
+  case OP_ADD: return cg_fadd(cg, a, b);
+  case OP_SUB: return cg_fsub(cg, a, b);
+  case OP_MUL: return cg_fmul(cg, a, b);
+  case OP_DIV: return cg_fdiv(cg, a, b);
+  case OP_NEG: return LLVMBuildFNeg(cg->B, a, "");
+  case OP_COPY: return a;
+  case OP_EXP: return math_exp(cg, a);
+  case OP_LOG: return math_log(cg, a);
+  case OP_SQRT: return cg_intrinsic(cg, "llvm.sqrt.f32", &a, 1);
+  case OP_TANH: return math_tanh(cg, a);
+  case OP_SIGMOID:
+    return cg_fdiv(cg, cg_f32(cg, 1.0), cg_fadd(cg, cg_f32(cg, 1.0), math_exp(cg, LLVMBuildFNeg(cg->B, a, ""))));
+  case OP_SILU:
+    /* x / (1 + exp(-x)), as PyTorch computes it */
+    return cg_fdiv(cg, a, cg_fadd(cg, cg_f32(cg, 1.0), math_exp(cg, LLVMBuildFNeg(cg->B, a, ""))));
+  case OP_RELU:
+    /* NaN stays NaN, as in PyTorch */
+    return LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOLT, a, cg_f32(cg, 0.0), ""), cg_f32(cg, 0.0), a, "");
+  case OP_GELU: {
+    LLVMValueRef e = math_erf(cg, cg_fmul(cg, a, cg_f32(cg, 0.70710678118654752440)));
+    return cg_fmul(cg, cg_fmul(cg, a, cg_f32(cg, 0.5)), cg_fadd(cg, e, cg_f32(cg, 1.0)));
+  }
+  default: internal_error("%s is not elementwise", op_info[op].text);
+  }
+}
+
+static LLVMValueRef operand_at(Kernel *k, int i, LLVMValueRef idx) {
+  const Node *a = &k->cg->g->nodes[k->n->in[i]];
+  if (a->op == OP_CONST) return cg_f32(k->cg, a->fval);
+  return load_f(k->cg, k->in[i], idx);
+}
+
+static void emit_ew(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type;
+  Loop r, j;
+  if (ew_is_flat(cg->g, n)) {
+    LLVMValueRef numel = dims_prod(cg, t, 0, t->rank);
+    LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+    LLVMValueRef lo = mul64(cg, row, i64c(cg, EW_CHUNK));
+    LLVMValueRef hi = add64(cg, lo, i64c(cg, EW_CHUNK));
+    hi = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, hi, numel, ""), hi, numel, "");
+    LLVMValueRef i = loop_begin(cg, &j, lo, hi);
+    LLVMValueRef a = operand_at(k, 0, i);
+    LLVMValueRef b = n->nin > 1 ? operand_at(k, 1, i) : NULL;
+    store_f(cg, ew_apply(cg, n->op, a, b), k->out, i);
+    loop_end(cg, &j);
+    loop_end(cg, &r);
+    return;
+  }
+  /* Broadcasting: a row is an index over all but the last dim; each
+   * operand gets a stride per result axis (0 where it broadcasts). */
+  int rank = t->rank;
+  LLVMValueRef len = dim(cg, t->dims[rank - 1]);
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef idx[MAX_RANK];
+  LLVMValueRef rem = row;
+  for (int ax = rank - 2; ax >= 0; ax--) {
+    LLVMValueRef d = dim(cg, t->dims[ax]);
+    idx[ax] = rem64(cg, rem, d);
+    rem = div64(cg, rem, d);
+  }
+  LLVMValueRef base[MAX_OPERANDS];
+  bool inner_bcast[MAX_OPERANDS];
+  for (int o = 0; o < n->nin; o++) {
+    const Type *at = &cg->g->nodes[n->in[o]].type;
+    base[o] = i64c(cg, 0);
+    inner_bcast[o] = true;
+    if (cg->g->nodes[n->in[o]].op == OP_CONST) continue;
+    int shift = rank - at->rank;
+    LLVMValueRef stride = i64c(cg, 1);
+    for (int ax = rank - 1; ax >= shift; ax--) {
+      Dim ad = at->dims[ax - shift];
+      bool bc = is_one(ad) && !is_one(t->dims[ax]);
+      if (ax == rank - 1) inner_bcast[o] = bc;
+      else if (!bc) base[o] = add64(cg, base[o], mul64(cg, idx[ax], stride));
+      stride = mul64(cg, stride, dim(cg, ad));
+    }
+  }
+  LLVMValueRef out_base = mul64(cg, row, len);
+  LLVMValueRef i = loop_begin(cg, &j, i64c(cg, 0), len);
+  LLVMValueRef v[2] = {NULL, NULL};
+  for (int o = 0; o < n->nin; o++) v[o] = operand_at(k, o, inner_bcast[o] ? base[o] : add64(cg, base[o], i));
+  store_f(cg, ew_apply(cg, n->op, v[0], v[1]), k->out, add64(cg, out_base, i));
+  loop_end(cg, &j);
+  loop_end(cg, &r);
+}
+
+/* Offset of the batch part of an operand for the result's batch index
+ * idx[0..nb): operand batch dims are aligned to the right. */
+static LLVMValueRef batch_offset(CG *cg, const Type *res, int nb, LLVMValueRef *idx,
+                                 const Type *op, int op_nb, LLVMValueRef matrix_size) {
+  LLVMValueRef off = i64c(cg, 0), stride = matrix_size;
+  int shift = nb - op_nb;
+  for (int ax = nb - 1; ax >= shift; ax--) {
+    Dim d = op->dims[ax - shift];
+    if (!(is_one(d) && !is_one(res->dims[ax]))) off = add64(cg, off, mul64(cg, idx[ax], stride));
+    stride = mul64(cg, stride, dim(cg, d));
+  }
+  return off;
+}
+
+static void emit_matmul(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type, *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
+  bool a1 = ta->rank == 1, b1 = tb->rank == 1;
+  if (n->tb && b1) internal_error("transposed matmul with a 1-D operand");
+  LLVMValueRef M = a1 ? i64c(cg, 1) : dim(cg, ta->dims[ta->rank - 2]);
+  LLVMValueRef K = dim(cg, ta->dims[ta->rank - 1]);
+  LLVMValueRef N = b1 ? i64c(cg, 1) : dim(cg, tb->dims[n->tb ? tb->rank - 2 : tb->rank - 1]);
+  int nb = t->rank - (a1 ? 0 : 1) - (b1 ? 0 : 1);
+  Loop r, jl, kl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef i = rem64(cg, row, M);
+  LLVMValueRef rest = div64(cg, row, M);
+  LLVMValueRef idx[MAX_RANK];
+  for (int ax = nb - 1; ax >= 0; ax--) {
+    LLVMValueRef d = dim(cg, t->dims[ax]);
+    idx[ax] = rem64(cg, rest, d);
+    rest = div64(cg, rest, d);
+  }
+  LLVMValueRef a_off = add64(cg, batch_offset(cg, t, nb, idx, ta, a1 ? 0 : ta->rank - 2, mul64(cg, M, K)), mul64(cg, i, K));
+  LLVMValueRef b_off = batch_offset(cg, t, nb, idx, tb, b1 ? 0 : tb->rank - 2, mul64(cg, K, N));
+  LLVMValueRef c_off = mul64(cg, row, N);
+  if (!n->tb) {
+    /* c[i, :] = sum_k a[i, k] * b[k, :]: the inner loop runs along rows of
+     * b and c, both contiguous. */
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), N);
+    store_f(cg, cg_f32(cg, 0.0), k->out, add64(cg, c_off, j));
+    loop_end(cg, &jl);
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    LLVMValueRef av = load_f(cg, k->in[0], add64(cg, a_off, kk));
+    LLVMValueRef brow = add64(cg, b_off, mul64(cg, kk, N));
+    j = loop_begin(cg, &jl, i64c(cg, 0), N);
+    LLVMValueRef cp = add64(cg, c_off, j);
+    LLVMValueRef c = load_f(cg, k->out, cp);
+    store_f(cg, cg_fadd(cg, c, cg_fmul(cg, av, load_f(cg, k->in[1], add64(cg, brow, j)))), k->out, cp);
+    loop_end(cg, &jl);
+    loop_end(cg, &kl);
+  } else {
+    /* c[i, j] = dot(a[i, :], b[j, :]): a reduction the vectorizer may
+     * reassociate. */
+    LLVMValueRef acc = entry_alloca(cg, cg->f32, "acc");
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), N);
+    LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
+    LLVMValueRef brow = add64(cg, b_off, mul64(cg, j, K));
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    cg->fmf = LLVMFastMathAllowContract | LLVMFastMathAllowReassoc | LLVMFastMathNoSignedZeros;
+    LLVMValueRef prod = cg_fmul(cg, load_f(cg, k->in[0], add64(cg, a_off, kk)), load_f(cg, k->in[1], add64(cg, brow, kk)));
+    LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), prod), acc);
+    cg->fmf = LLVMFastMathAllowContract;
+    loop_end(cg, &kl);
+    store_f(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), k->out, add64(cg, c_off, j));
+    loop_end(cg, &jl);
+  }
+  loop_end(cg, &r);
+}
+
+static void emit_transpose(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef R = dim(cg, t->dims[t->rank - 1]);   /* rows of the operand */
+  LLVMValueRef C = dim(cg, t->dims[t->rank - 2]);   /* its columns */
+  Loop r, jl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef i = rem64(cg, row, C);
+  LLVMValueRef in_base = add64(cg, mul64(cg, div64(cg, row, C), mul64(cg, R, C)), i);
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), R);
+  store_f(cg, load_f(cg, k->in[0], add64(cg, in_base, mul64(cg, j, C))), k->out, add64(cg, mul64(cg, row, R), j));
+  loop_end(cg, &jl);
+  loop_end(cg, &r);
+}
+
+static LLVMValueRef reduce_fmf(CG *cg) {
+  cg->fmf = LLVMFastMathAllowContract | LLVMFastMathAllowReassoc | LLVMFastMathNoSignedZeros;
+  return NULL;
+}
+
+static void emit_softmax(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  int axis = k->n->axis;
+  LLVMValueRef n = dim(cg, t->dims[axis]);
+  LLVMValueRef inner = dims_prod(cg, t, axis + 1, t->rank);
+  LLVMValueRef acc = entry_alloca(cg, cg->f32, "acc");
+  Loop r, jl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef base = add64(cg, mul64(cg, mul64(cg, div64(cg, row, inner), n), inner), rem64(cg, row, inner));
+  /* max; NaN inputs still give NaN rows through exp below */
+  LLVMBuildStore(cg->B, cg_f32(cg, -1.0 / 0.0), acc);
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), n);
+  LLVMValueRef p = add64(cg, base, mul64(cg, j, inner));
+  LLVMValueRef mx[2] = {LLVMBuildLoad2(cg->B, cg->f32, acc, ""), load_f(cg, k->in[0], p)};
+  LLVMBuildStore(cg->B, cg_intrinsic(cg, "llvm.maxnum.f32", mx, 2), acc);
+  loop_end(cg, &jl);
+  LLVMValueRef m = LLVMBuildLoad2(cg->B, cg->f32, acc, "max");
+  LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
+  j = loop_begin(cg, &jl, i64c(cg, 0), n);
+  p = add64(cg, base, mul64(cg, j, inner));
+  LLVMValueRef e = math_exp(cg, cg_fsub(cg, load_f(cg, k->in[0], p), m));
+  store_f(cg, e, k->out, p);
+  reduce_fmf(cg);
+  LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), e), acc);
+  cg->fmf = LLVMFastMathAllowContract;
+  loop_end(cg, &jl);
+  LLVMValueRef inv = cg_fdiv(cg, cg_f32(cg, 1.0), LLVMBuildLoad2(cg->B, cg->f32, acc, "sum"));
+  j = loop_begin(cg, &jl, i64c(cg, 0), n);
+  p = add64(cg, base, mul64(cg, j, inner));
+  store_f(cg, cg_fmul(cg, load_f(cg, k->out, p), inv), k->out, p);
+  loop_end(cg, &jl);
+  loop_end(cg, &r);
+}
+
+static LLVMValueRef combine(CG *cg, Op op, LLVMValueRef acc, LLVMValueRef v) {
+  if (op == OP_MAX) {
+    /* llvm.maximum propagates NaN, as torch.max does */
+    LLVMValueRef args[2] = {acc, v};
+    return cg_intrinsic(cg, "llvm.maximum.f32", args, 2);
+  }
+  return cg_fadd(cg, acc, v);
+}
+
+static void emit_reduce(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *node = k->n;
+  const Type *a = &cg->g->nodes[node->in[0]].type;
+  int axis = node->axis;
+  LLVMValueRef n = dim(cg, a->dims[axis]);
+  Loop r, jl, il;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  if (axis == a->rank - 1) {
+    /* contiguous: one result per row */
+    LLVMValueRef acc = entry_alloca(cg, cg->f32, "acc");
+    LLVMValueRef base = mul64(cg, row, n);
+    LLVMBuildStore(cg->B, load_f(cg, k->in[0], base), acc);
+    reduce_fmf(cg);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 1), n);
+    LLVMBuildStore(cg->B, combine(cg, node->op, LLVMBuildLoad2(cg->B, cg->f32, acc, ""),
+                                  load_f(cg, k->in[0], add64(cg, base, j))), acc);
+    loop_end(cg, &jl);
+    cg->fmf = LLVMFastMathAllowContract;
+    LLVMValueRef v = LLVMBuildLoad2(cg->B, cg->f32, acc, "");
+    if (node->op == OP_MEAN) v = cg_fdiv(cg, v, LLVMBuildSIToFP(cg->B, n, cg->f32, ""));
+    store_f(cg, v, k->out, row);
+  } else {
+    /* strided: accumulate whole rows of `inner` results at a time, so the
+     * innermost loop is contiguous */
+    LLVMValueRef inner = dims_prod(cg, a, axis + 1, a->rank);
+    LLVMValueRef obase = mul64(cg, row, inner);
+    LLVMValueRef ibase = mul64(cg, obase, n);
+    LLVMValueRef i = loop_begin(cg, &il, i64c(cg, 0), inner);
+    store_f(cg, load_f(cg, k->in[0], add64(cg, ibase, i)), k->out, add64(cg, obase, i));
+    loop_end(cg, &il);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 1), n);
+    LLVMValueRef src = add64(cg, ibase, mul64(cg, j, inner));
+    i = loop_begin(cg, &il, i64c(cg, 0), inner);
+    LLVMValueRef op = add64(cg, obase, i);
+    store_f(cg, combine(cg, node->op, load_f(cg, k->out, op), load_f(cg, k->in[0], add64(cg, src, i))), k->out, op);
+    loop_end(cg, &il);
+    loop_end(cg, &jl);
+    if (node->op == OP_MEAN) {
+      LLVMValueRef inv = cg_fdiv(cg, cg_f32(cg, 1.0), LLVMBuildSIToFP(cg->B, n, cg->f32, ""));
+      i = loop_begin(cg, &il, i64c(cg, 0), inner);
+      op = add64(cg, obase, i);
+      store_f(cg, cg_fmul(cg, load_f(cg, k->out, op), inv), k->out, op);
+      loop_end(cg, &il);
+    }
+  }
+  loop_end(cg, &r);
+}
+
+static void emit_layernorm(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef d = dim(cg, t->dims[t->rank - 1]);
+  LLVMValueRef df = LLVMBuildSIToFP(cg->B, d, cg->f32, "");
+  LLVMValueRef acc = entry_alloca(cg, cg->f32, "acc");
+  Loop r, jl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef base = mul64(cg, row, d);
+  /* two passes (mean, then the mean of squared deviations) as PyTorch:
+   * the one-pass formula loses digits when |mean| >> std */
+  LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), d);
+  reduce_fmf(cg);
+  LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), load_f(cg, k->in[0], add64(cg, base, j))), acc);
+  cg->fmf = LLVMFastMathAllowContract;
+  loop_end(cg, &jl);
+  LLVMValueRef mean = cg_fdiv(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), df);
+  LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
+  j = loop_begin(cg, &jl, i64c(cg, 0), d);
+  reduce_fmf(cg);
+  LLVMValueRef dev = cg_fsub(cg, load_f(cg, k->in[0], add64(cg, base, j)), mean);
+  LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), cg_fmul(cg, dev, dev)), acc);
+  cg->fmf = LLVMFastMathAllowContract;
+  loop_end(cg, &jl);
+  LLVMValueRef var = cg_fdiv(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), df);
+  LLVMValueRef sq = cg_fadd(cg, var, cg_f32(cg, k->n->fval));
+  LLVMValueRef rstd = cg_fdiv(cg, cg_f32(cg, 1.0), cg_intrinsic(cg, "llvm.sqrt.f32", &sq, 1));
+  j = loop_begin(cg, &jl, i64c(cg, 0), d);
+  LLVMValueRef p = add64(cg, base, j);
+  LLVMValueRef y = cg_fmul(cg, cg_fmul(cg, cg_fsub(cg, load_f(cg, k->in[0], p), mean), rstd), load_f(cg, k->in[1], j));
+  store_f(cg, cg_fadd(cg, y, load_f(cg, k->in[2], j)), k->out, p);
+  loop_end(cg, &jl);
+  loop_end(cg, &r);
+}
+
+/* The kernel of node id: a wrapper with the runtime's kernel signature
+ * that loads the buffers and calls an always-inline body whose buffer
+ * parameters are noalias (the memory plan guarantees it), so the
+ * vectorizer needs no run-time alias checks. */
+static LLVMValueRef emit_kernel(CG *cg, int id) {
+  const Node *n = &cg->g->nodes[id];
+  const char *mname = cg->g->model->name;
+  LLVMTypeRef params[3 + MAX_OPERANDS + 2];
+  int np = 0;
+  params[np++] = cg->ptr;                       /* out */
+  for (int k = 0; k < n->nin; k++) params[np++] = cg->ptr;
+  params[np++] = cg->ptr;                       /* dims */
+  params[np++] = cg->i64;
+  params[np++] = cg->i64;
+  LLVMTypeRef inner_ty = LLVMFunctionType(cg->voidt, params, (unsigned)np, 0);
+  LLVMValueRef inner = new_fn(cg, arena_printf("attnc.%s.%d.%s.impl", mname, id, op_info[n->op].text), inner_ty, true);
+  add_attr(cg, inner, (int)LLVMAttributeFunctionIndex, "alwaysinline");
+  for (int k = 0; k <= n->nin; k++) add_attr(cg, inner, k + 1, "noalias");
+  Kernel K = {.cg = cg, .n = n};
+  K.out = LLVMGetParam(inner, 0);
+  for (int k = 0; k < n->nin; k++) K.in[k] = LLVMGetParam(inner, (unsigned)(k + 1));
+  load_dims(cg, LLVMGetParam(inner, (unsigned)(n->nin + 1)));
+  K.begin = LLVMGetParam(inner, (unsigned)(n->nin + 2));
+  K.end = LLVMGetParam(inner, (unsigned)(n->nin + 3));
+  if (op_info[n->op].traits & T_EW) emit_ew(&K);
+  else switch (n->op) {
+    case OP_MATMUL: emit_matmul(&K); break;
+    case OP_TRANSPOSE: emit_transpose(&K); break;
+    case OP_SOFTMAX: emit_softmax(&K); break;
+    case OP_SUM: case OP_MEAN: case OP_MAX: emit_reduce(&K); break;
+    case OP_LAYERNORM: emit_layernorm(&K); break;
+    default: internal_error("no kernel for %s", op_info[n->op].text);
+    }
+  LLVMBuildRetVoid(cg->B);
+
+  LLVMTypeRef kp[4] = {cg->ptr, cg->ptr, cg->i64, cg->i64};
+  LLVMValueRef wrap = new_fn(cg, arena_printf("attnc.%s.%d.%s", mname, id, op_info[n->op].text),
+                             LLVMFunctionType(cg->voidt, kp, 4, 0), true);
+  LLVMValueRef args[3 + MAX_OPERANDS + 2];
+  int na = 0;
+  LLVMValueRef bufs = LLVMGetParam(wrap, 0);
+  int ids[1 + MAX_OPERANDS];
+  ids[0] = id;
+  for (int k = 0; k < n->nin; k++) ids[k + 1] = n->in[k];
+  for (int k = 0; k <= n->nin; k++) {
+    if (cg->g->nodes[ids[k]].op == OP_CONST) {
+      args[na++] = LLVMConstPointerNull(cg->ptr);
+      continue;
+    }
+    LLVMValueRef idx = i64c(cg, ids[k]);
+    args[na++] = LLVMBuildLoad2(cg->B, cg->ptr, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, bufs, &idx, 1, ""), "");
+  }
+  args[na++] = LLVMGetParam(wrap, 1);
+  args[na++] = LLVMGetParam(wrap, 2);
+  args[na++] = LLVMGetParam(wrap, 3);
+  LLVMBuildCall2(cg->B, inner_ty, inner, args, (unsigned)na, "");
+  LLVMBuildRetVoid(cg->B);
+  return wrap;
+}
+
+/* ---- scratch plan ------------------------------------------------------- */
+/* Byte offsets of every slot (offs[nslots] is the total), each slot
+ * rounded up to 64 bytes.  With ovf non-NULL the arithmetic is checked and
+ * *ovf becomes true if any step overflows int64. */
+static void slot_offsets(CG *cg, LLVMValueRef *offs, LLVMValueRef *ovf) {
+  const Graph *g = cg->g;
+  LLVMTypeRef pair[2] = {cg->i64, cg->i1};
+  LLVMTypeRef res_ty = LLVMStructTypeInContext(cg->C, pair, 2, 0);
+  unsigned mul_id = LLVMLookupIntrinsicID("llvm.smul.with.overflow", 23);
+  unsigned add_id = LLVMLookupIntrinsicID("llvm.sadd.with.overflow", 23);
+  LLVMValueRef mul_fn = LLVMGetIntrinsicDeclaration(cg->M, mul_id, &cg->i64, 1);
+  LLVMValueRef add_fn = LLVMGetIntrinsicDeclaration(cg->M, add_id, &cg->i64, 1);
+  LLVMTypeRef op_ty = LLVMFunctionType(res_ty, (LLVMTypeRef[]){cg->i64, cg->i64}, 2, 0);
+  LLVMValueRef off = i64c(cg, 0);
+  if (ovf) *ovf = LLVMConstInt(cg->i1, 0, 0);
+#define CHECKED(fn, a, b, out)                                                              \
+  do {                                                                                      \
+    if (!ovf) { out = (fn) == mul_fn ? mul64(cg, a, b) : add64(cg, a, b); break; }          \
+    LLVMValueRef r_ = LLVMBuildCall2(cg->B, op_ty, fn, (LLVMValueRef[]){a, b}, 2, "");     \
+    out = LLVMBuildExtractValue(cg->B, r_, 0, "");                                          \
+    *ovf = LLVMBuildOr(cg->B, *ovf, LLVMBuildExtractValue(cg->B, r_, 1, ""), "");            \
+  } while (0)
+  for (int s = 0; s < g->nslots; s++) {
+    offs[s] = off;
+    LLVMValueRef size = i64c(cg, 4 * g->slots[s].coeff);
+    for (int d = 0; d < g->model->nsyms; d++)
+      for (int p = 0; p < g->slots[s].pow[d]; p++) CHECKED(mul_fn, size, cg->dimv[d], size);
+    CHECKED(add_fn, size, i64c(cg, 63), size);
+    size = LLVMBuildAnd(cg->B, size, i64c(cg, ~(int64_t)63), "");
+    CHECKED(add_fn, off, size, off);
+  }
+#undef CHECKED
+  offs[g->nslots] = off;
+}
+
+static LLVMValueRef emit_scratch_size(CG *cg) {
+  const char *m = cg->g->model->name;
+  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.scratch_size", m),
+                           LLVMFunctionType(cg->i64, &cg->ptr, 1, 0), true);
+  load_dims(cg, LLVMGetParam(fn, 0));
+  LLVMValueRef *offs = NEW_ARRAY(LLVMValueRef, cg->g->nslots + 1);
+  LLVMValueRef ovf;
+  slot_offsets(cg, offs, &ovf);
+  LLVMBuildRet(cg->B, LLVMBuildSelect(cg->B, ovf, i64c(cg, -1), offs[cg->g->nslots], ""));
+  return fn;
+}
+
+/* ---- body ------------------------------------------------------------------ */
+static LLVMValueRef load_ptr_at(CG *cg, LLVMValueRef arr, int i) {
+  LLVMValueRef idx = i64c(cg, i);
+  return LLVMBuildLoad2(cg->B, cg->ptr, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, arr, &idx, 1, ""), "");
+}
+
+static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
+  const Graph *g = cg->g;
+  LLVMTypeRef pt[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.body", g->model->name), LLVMFunctionType(cg->i32, pt, 6, 0), true);
+  LLVMValueRef ctx = LLVMGetParam(fn, 0), params = LLVMGetParam(fn, 1), inputs = LLVMGetParam(fn, 2);
+  LLVMValueRef outputs = LLVMGetParam(fn, 3), dims = LLVMGetParam(fn, 4), scratch = LLVMGetParam(fn, 5);
+  load_dims(cg, dims);
+  LLVMValueRef *offs = NEW_ARRAY(LLVMValueRef, g->nslots + 1);
+  slot_offsets(cg, offs, NULL);
+  LLVMValueRef bufs = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, g->n > 0 ? g->n : 1), "bufs");
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->dead || n->op == OP_CONST) continue;
+    LLVMValueRef p;
+    if (n->op == OP_INPUT) p = load_ptr_at(cg, inputs, n->index);
+    else if (n->op == OP_PARAM) p = load_ptr_at(cg, params, n->index);
+    else if (n->output >= 0) p = load_ptr_at(cg, outputs, n->output);
+    else if (n->slot >= 0) p = LLVMBuildInBoundsGEP2(cg->B, cg->i8, scratch, &offs[n->slot], 1, "");
+    else internal_error("%%%d has no buffer", i);
+    LLVMValueRef idx = i64c(cg, i);
+    LLVMBuildStore(cg->B, p, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, bufs, &idx, 1, ""));
+  }
+  LLVMTypeRef pf_params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
+  LLVMTypeRef pf_ty = LLVMFunctionType(cg->voidt, pf_params, 6, 0);
+  LLVMValueRef pf = LLVMGetNamedFunction(cg->M, "attn_rt_parallel_for");
+  if (!pf) pf = LLVMAddFunction(cg->M, "attn_rt_parallel_for", pf_ty);
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->dead || (op_info[n->op].traits & T_LEAF)) continue;
+    LLVMValueRef rows = rows_of(cg, n);
+    /* a few hundred microseconds of work per task at the least */
+    LLVMValueRef grain = i64c(cg, 1);
+    LLVMValueRef args[6] = {ctx, kernels[i], bufs, dims, rows, grain};
+    LLVMBuildCall2(cg->B, pf_ty, pf, args, 6, "");
+  }
+  LLVMBuildRet(cg->B, LLVMConstInt(cg->i32, 0, 0));
+  return fn;
+}
+
+/* ---- descriptor and entry points --------------------------------------- */
+static LLVMValueRef cstring(CG *cg, const char *s) {
+  return LLVMBuildGlobalStringPtr(cg->B, s, "str");
+}
+
+static LLVMValueRef const_str(CG *cg, const char *s) {
+  LLVMValueRef init = LLVMConstStringInContext(cg->C, s, (unsigned)strlen(s), 0);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), "attnc.str");
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+  return gv;
+}
+
+static LLVMTypeRef tensor_desc_ty(CG *cg) {
+  LLVMTypeRef f[4] = {cg->ptr, cg->i64, cg->i64, LLVMArrayType2(cg->i64, ATTN_MAX_RANK_CG)};
+  return LLVMStructTypeInContext(cg->C, f, 4, 0);
+}
+
+static LLVMValueRef tensor_descs(CG *cg, const char *what, int n, const char **names, const Type *types) {
+  if (n == 0) return LLVMConstPointerNull(cg->ptr);
+  LLVMTypeRef ty = tensor_desc_ty(cg);
+  LLVMValueRef *elems = NEW_ARRAY(LLVMValueRef, n);
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef dims[ATTN_MAX_RANK_CG];
+    for (int d = 0; d < ATTN_MAX_RANK_CG; d++) {
+      int64_t v = 0;
+      if (d < types[i].rank) v = types[i].dims[d].sym < 0 ? types[i].dims[d].size : -(int64_t)types[i].dims[d].sym - 1;
+      dims[d] = i64c(cg, v);
+    }
+    LLVMValueRef f[4] = {const_str(cg, names[i]), i64c(cg, types[i].dtype == DT_F32 ? 0 : 1), i64c(cg, types[i].rank),
+                         LLVMConstArray2(cg->i64, dims, ATTN_MAX_RANK_CG)};
+    elems[i] = LLVMConstNamedStruct(ty, f, 4);
+  }
+  LLVMValueRef init = LLVMConstArray2(ty, elems, (uint64_t)n);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.%s", cg->g->model->name, what));
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  return gv;
+}
+
+static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
+  const Model *m = cg->g->model;
+  const char **pn = NEW_ARRAY(const char *, m->nparams + 1);
+  Type *pt = NEW_ARRAY(Type, m->nparams + 1);
+  for (int i = 0; i < m->nparams; i++) pn[i] = m->params[i].name, pt[i] = m->params[i].type;
+  const char **in = NEW_ARRAY(const char *, m->ninputs + 1);
+  Type *it = NEW_ARRAY(Type, m->ninputs + 1);
+  for (int i = 0; i < m->ninputs; i++) in[i] = m->inputs[i]->name, it[i] = m->inputs[i]->type;
+  const char **on = NEW_ARRAY(const char *, m->noutputs + 1);
+  Type *ot = NEW_ARRAY(Type, m->noutputs + 1);
+  for (int i = 0; i < m->noutputs; i++) on[i] = m->outputs[i]->name, ot[i] = m->outputs[i]->type;
+
+  LLVMValueRef dn = LLVMConstPointerNull(cg->ptr);
+  if (m->nsyms) {
+    LLVMValueRef *names = NEW_ARRAY(LLVMValueRef, m->nsyms);
+    for (int i = 0; i < m->nsyms; i++) names[i] = const_str(cg, m->syms[i]);
+    LLVMValueRef init = LLVMConstArray2(cg->ptr, names, (uint64_t)m->nsyms);
+    dn = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.dim_names", m->name));
+    LLVMSetInitializer(dn, init);
+    LLVMSetGlobalConstant(dn, 1);
+    LLVMSetLinkage(dn, LLVMPrivateLinkage);
+  }
+  LLVMValueRef f[13] = {
+      i64c(cg, 1), const_str(cg, m->name),
+      i64c(cg, m->nparams), i64c(cg, m->ninputs), i64c(cg, m->noutputs), i64c(cg, m->nsyms),
+      tensor_descs(cg, "params", m->nparams, pn, pt),
+      tensor_descs(cg, "inputs", m->ninputs, in, it),
+      tensor_descs(cg, "outputs", m->noutputs, on, ot),
+      dn, body, scratch, LLVMConstPointerNull(cg->ptr)};
+  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 13, 0);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s_model", m->name));
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetAlignment(gv, 8);
+  return gv;
+}
+
+/* attn_status NAME(attn_ctx *ctx, inputs..., outputs..., dims...) */
+static void emit_entry(CG *cg, LLVMValueRef desc) {
+  const Model *m = cg->g->model;
+  int np = 1 + m->ninputs + m->noutputs + m->nsyms;
+  LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, np);
+  int k = 0;
+  pt[k++] = cg->ptr;
+  for (int i = 0; i < m->ninputs + m->noutputs; i++) pt[k++] = cg->ptr;
+  for (int i = 0; i < m->nsyms; i++) pt[k++] = cg->i64;
+  LLVMValueRef fn = new_fn(cg, m->name, LLVMFunctionType(cg->i32, pt, (unsigned)np, 0), false);
+  LLVMValueRef ctx = LLVMGetParam(fn, 0);
+
+  LLVMTypeRef model_ty = LLVMFunctionType(cg->ptr, &cg->ptr, 1, 0);
+  LLVMValueRef model_fn = LLVMGetNamedFunction(cg->M, "attn_ctx_model");
+  if (!model_fn) model_fn = LLVMAddFunction(cg->M, "attn_ctx_model", model_ty);
+  LLVMTypeRef fail_ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->ptr}, 3, 0);
+  LLVMValueRef fail_fn = LLVMGetNamedFunction(cg->M, "attn_rt_fail");
+  if (!fail_fn) fail_fn = LLVMAddFunction(cg->M, "attn_rt_fail", fail_ty);
+  LLVMTypeRef run_ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->ptr, cg->ptr, cg->ptr}, 4, 0);
+  LLVMValueRef run_fn = LLVMGetNamedFunction(cg->M, "attn_run");
+  if (!run_fn) run_fn = LLVMAddFunction(cg->M, "attn_run", run_ty);
+
+  /* A ctx made for another model would run this body on its params. */
+  LLVMBasicBlockRef null_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "null_ctx");
+  LLVMBasicBlockRef check_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "check");
+  LLVMBasicBlockRef bad_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "other_model");
+  LLVMBasicBlockRef run_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "run");
+  LLVMBuildCondBr(cg->B, LLVMBuildIsNull(cg->B, ctx, ""), null_bb, check_bb);
+  LLVMPositionBuilderAtEnd(cg->B, null_bb);
+  LLVMBuildRet(cg->B, LLVMConstInt(cg->i32, 1, 0));
+  LLVMPositionBuilderAtEnd(cg->B, check_bb);
+  LLVMValueRef mdl = LLVMBuildCall2(cg->B, model_ty, model_fn, &ctx, 1, "");
+  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, mdl, desc, ""), run_bb, bad_bb);
+  LLVMPositionBuilderAtEnd(cg->B, bad_bb);
+  LLVMValueRef msg = cstring(cg, arena_printf("%s: the context was made for another model", m->name));
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, fail_ty, fail_fn, (LLVMValueRef[]){ctx, LLVMConstInt(cg->i32, 1, 0), msg}, 3, ""));
+  LLVMPositionBuilderAtEnd(cg->B, run_bb);
+  int na = m->ninputs + m->noutputs;
+  LLVMValueRef in = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, m->ninputs + 1), "inputs");
+  LLVMValueRef out = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, m->noutputs + 1), "outputs");
+  LLVMValueRef dims = LLVMBuildArrayAlloca(cg->B, cg->i64, i64c(cg, m->nsyms + 1), "dims");
+  for (int i = 0; i < na; i++) {
+    bool is_in = i < m->ninputs;
+    LLVMValueRef idx = i64c(cg, is_in ? i : i - m->ninputs);
+    LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)(1 + i)),
+                   LLVMBuildInBoundsGEP2(cg->B, cg->ptr, is_in ? in : out, &idx, 1, ""));
+  }
+  for (int i = 0; i < m->nsyms; i++) {
+    LLVMValueRef idx = i64c(cg, i);
+    LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)(1 + na + i)), LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
+  }
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, run_ty, run_fn, (LLVMValueRef[]){ctx, in, out, dims}, 4, ""));
+}
+
+/* int64_t NAME_scratch_size(dims...) */
+static void emit_scratch_entry(CG *cg, LLVMValueRef scratch_fn) {
+  const Model *m = cg->g->model;
+  LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, m->nsyms + 1);
+  for (int i = 0; i < m->nsyms; i++) pt[i] = cg->i64;
+  LLVMValueRef fn = new_fn(cg, arena_printf("%s_scratch_size", m->name), LLVMFunctionType(cg->i64, pt, (unsigned)m->nsyms, 0), false);
+  LLVMValueRef dims = LLVMBuildArrayAlloca(cg->B, cg->i64, i64c(cg, m->nsyms + 1), "dims");
+  for (int i = 0; i < m->nsyms; i++) {
+    LLVMValueRef idx = i64c(cg, i);
+    LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)i), LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
+  }
+  LLVMTypeRef ty = LLVMFunctionType(cg->i64, &cg->ptr, 1, 0);
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, ty, scratch_fn, &dims, 1, ""));
+}
+
+LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt) {
+  CG cg = {0};
+  cg.C = C;
+  cg.M = LLVMModuleCreateWithNameInContext(opt->module_name, C);
+  cg.B = LLVMCreateBuilderInContext(C);
+  cg.f32 = LLVMFloatTypeInContext(C);
+  cg.i32 = LLVMInt32TypeInContext(C);
+  cg.i64 = LLVMInt64TypeInContext(C);
+  cg.i8 = LLVMInt8TypeInContext(C);
+  cg.i1 = LLVMInt1TypeInContext(C);
+  cg.ptr = LLVMPointerTypeInContext(C, 0);
+  cg.voidt = LLVMVoidTypeInContext(C);
+  cg.cpu = opt->cpu;
+  cg.features = opt->features;
+  for (int gi = 0; gi < ngraphs; gi++) {
+    cg.g = graphs[gi];
+    LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
+    for (int i = 0; i < cg.g->n; i++) {
+      const Node *n = &cg.g->nodes[i];
+      if (!n->dead && !(op_info[n->op].traits & T_LEAF)) kernels[i] = emit_kernel(&cg, i);
+    }
+    LLVMValueRef scratch = emit_scratch_size(&cg);
+    LLVMValueRef body = emit_body(&cg, kernels);
+    LLVMValueRef desc = emit_desc(&cg, body, scratch);
+    emit_entry(&cg, desc);
+    emit_scratch_entry(&cg, scratch);
+  }
+  LLVMDisposeBuilder(cg.B);
+  char *err = NULL;
+  if (LLVMVerifyModule(cg.M, LLVMReturnStatusAction, &err)) {
+    fprintf(stderr, "%s\n", err);
+    internal_error("generated LLVM module does not verify");
+  }
+  LLVMDisposeMessage(err);
+  return cg.M;
+}

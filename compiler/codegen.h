@@ -1,0 +1,51 @@
+/* codegen.h: the back end's phases: LLVM IR generation (codegen.c), the
+ * target machine, optimization and output (emit.c), the C header
+ * (header.c). */
+#ifndef ATTNC_CODEGEN_H
+#define ATTNC_CODEGEN_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "ir.h"
+
+#define ATTN_MAX_RANK_CG 4   /* attnrt.h's ATTN_MAX_RANK */
+
+typedef struct CodegenOptions {
+  const char *module_name;
+  const char *cpu;          /* target-cpu attribute, "" for the target's default */
+  const char *features;     /* target-features attribute */
+} CodegenOptions;
+
+LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt);
+
+/* emit.c */
+typedef struct Target {
+  const char *triple;       /* NULL: the host */
+  const char *cpu;          /* NULL: the host's CPU (when the triple is the host's) */
+  int opt_level;            /* 0..3 */
+  /* filled by target_init: */
+  char *triple_s, *cpu_s, *features_s;
+  LLVMTargetMachineRef tm;
+} Target;
+
+void target_init(Target *t);
+void optimize_module(LLVMModuleRef m, const Target *t);
+typedef enum { OUT_OBJECT, OUT_ASM, OUT_LLVM } OutKind;
+/* Writes through a temporary file and a rename: never a half-written file. */
+void write_module(LLVMModuleRef m, const Target *t, OutKind kind, const char *path);
+/* Write bytes atomically; false (and errno) on failure. */
+bool write_file_atomic(const char *path, const char *data, size_t len);
+
+/* JIT: compiles the module (which it takes over) and returns the address
+ * of symbol, or fails with a message. */
+typedef struct Jit Jit;
+LLVMContextRef jit_context(void);  /* the context JIT modules are made in */
+Jit *jit_create(LLVMModuleRef m, LLVMContextRef C, const Target *t);
+void *jit_lookup(Jit *j, const char *symbol);
+void jit_dispose(Jit *j);
+
+/* header.c */
+char *header_text(Graph **graphs, int ngraphs, const char *source_path, const char *guard);
+
+#endif

@@ -1,0 +1,185 @@
+/* emit.c: the target machine, the optimization pipeline, and the three
+ * ways out of the compiler: files (object, assembly, LLVM IR) and the JIT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "codegen.h"
+
+void target_init(Target *t) {
+  LLVMInitializeAllTargetInfos();
+  LLVMInitializeAllTargets();
+  LLVMInitializeAllTargetMCs();
+  LLVMInitializeAllAsmPrinters();
+  LLVMInitializeAllAsmParsers();
+  char *host = LLVMGetDefaultTargetTriple();
+  bool is_host = !t->triple || strcmp(t->triple, host) == 0;
+  t->triple_s = t->triple ? arena_strdup(t->triple) : arena_strdup(host);
+  LLVMDisposeMessage(host);
+  if (t->cpu && strcmp(t->cpu, "native") != 0) {
+    /* A named CPU brings its own features. */
+    t->cpu_s = arena_strdup(t->cpu);
+    t->features_s = arena_strdup("");
+  } else if (is_host) {
+    char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+    t->cpu_s = arena_strdup(cpu);
+    t->features_s = arena_strdup(feat);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(feat);
+  } else {
+    t->cpu_s = arena_strdup("generic");
+    t->features_s = arena_strdup("");
+  }
+  LLVMTargetRef target;
+  char *err = NULL;
+  if (LLVMGetTargetFromTriple(t->triple_s, &target, &err)) {
+    char *msg = arena_printf("unknown target `%s`: %s", t->triple_s, err);
+    LLVMDisposeMessage(err);
+    fatal("%s", msg);
+  }
+  LLVMCodeGenOptLevel lvl = t->opt_level == 0 ? LLVMCodeGenLevelNone
+                          : t->opt_level == 1 ? LLVMCodeGenLevelLess
+                          : t->opt_level == 2 ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelAggressive;
+  t->tm = LLVMCreateTargetMachine(target, t->triple_s, t->cpu_s, t->features_s, lvl, LLVMRelocPIC, LLVMCodeModelDefault);
+  if (!t->tm) fatal("cannot make a target machine for `%s` (cpu `%s`)", t->triple_s, t->cpu_s);
+}
+
+void optimize_module(LLVMModuleRef m, const Target *t) {
+  LLVMSetTarget(m, t->triple_s);
+  LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(t->tm);
+  LLVMSetModuleDataLayout(m, dl);
+  LLVMDisposeTargetData(dl);
+  LLVMPassBuilderOptionsRef o = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(o, t->opt_level >= 2);
+  LLVMPassBuilderOptionsSetSLPVectorization(o, t->opt_level >= 2);
+  LLVMPassBuilderOptionsSetLoopUnrolling(o, t->opt_level >= 2);
+  char passes[32];
+  snprintf(passes, sizeof passes, "default<O%d>", t->opt_level);
+  LLVMErrorRef e = LLVMRunPasses(m, passes, t->tm, o);
+  LLVMDisposePassBuilderOptions(o);
+  if (e) {
+    char *msg = LLVMGetErrorMessage(e);
+    internal_error("LLVM pass pipeline failed: %s", msg);
+  }
+}
+
+bool write_file_atomic(const char *path, const char *data, size_t len) {
+  if (strcmp(path, "-") == 0) {
+    return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
+  }
+  char *tmp = arena_printf("%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) return false;
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = write(fd, data + off, len - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int saved = errno;
+      close(fd);
+      unlink(tmp);
+      errno = saved;
+      return false;
+    }
+    off += (size_t)n;
+  }
+  /* mkstemp makes the file 0600; an output file should get the usual
+   * permissions, as cc's do. */
+  mode_t mask = umask(0);
+  umask(mask);
+  fchmod(fd, 0666 & ~mask);
+  if (close(fd) != 0 || rename(tmp, path) != 0) {
+    int saved = errno;
+    unlink(tmp);
+    errno = saved;
+    return false;
+  }
+  return true;
+}
+
+void write_module(LLVMModuleRef m, const Target *t, OutKind kind, const char *path) {
+  if (kind == OUT_LLVM) {
+    char *s = LLVMPrintModuleToString(m);
+    bool ok = write_file_atomic(path, s, strlen(s));
+    LLVMDisposeMessage(s);
+    if (!ok) fatal("cannot write %s: %s", path, strerror(errno));
+    return;
+  }
+  LLVMMemoryBufferRef buf;
+  char *err = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(t->tm, m, kind == OUT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &err, &buf)) {
+    char *msg = arena_printf("%s", err);
+    LLVMDisposeMessage(err);
+    fatal("code generation failed: %s", msg);
+  }
+  bool ok = write_file_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+  LLVMDisposeMemoryBuffer(buf);
+  if (!ok) fatal("cannot write %s: %s", path, strerror(errno));
+}
+
+/* ---- JIT ----------------------------------------------------------------- */
+struct Jit { LLVMOrcLLJITRef jit; LLVMOrcThreadSafeContextRef tsc; };
+
+static _Noreturn void jit_fail(LLVMErrorRef e, const char *what) {
+  char *msg = LLVMGetErrorMessage(e);
+  char *copy = arena_strdup(msg);
+  LLVMDisposeErrorMessage(msg);
+  fatal("JIT: %s: %s", what, copy);
+}
+
+static LLVMOrcThreadSafeContextRef jit_tsc;
+
+LLVMContextRef jit_context(void) {
+  if (!jit_tsc) jit_tsc = LLVMOrcCreateNewThreadSafeContext();
+  return LLVMOrcThreadSafeContextGetContext(jit_tsc);
+}
+
+Jit *jit_create(LLVMModuleRef m, LLVMContextRef C, const Target *t) {
+  if (!jit_tsc || C != LLVMOrcThreadSafeContextGetContext(jit_tsc))
+    internal_error("JIT modules must be made in jit_context()");
+  Jit *j = NEW(Jit);
+  j->tsc = jit_tsc;
+  /* The JIT gets its own target machine, made like the one for files, so
+   * --cpu and -O mean the same for both. */
+  Target jt = *t;
+  target_init(&jt);
+  LLVMOrcLLJITBuilderRef b = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jt.tm));
+  LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, b);
+  if (e) jit_fail(e, "cannot create the JIT");
+  /* The generated code calls the runtime, which is linked into attnc. */
+  LLVMOrcDefinitionGeneratorRef gen;
+  e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
+  if (e) jit_fail(e, "cannot search this process for the runtime");
+  LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, j->tsc);
+  e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
+  if (e) jit_fail(e, "cannot add the module");
+  return j;
+}
+
+void *jit_lookup(Jit *j, const char *symbol) {
+  LLVMOrcExecutorAddress addr = 0;
+  LLVMErrorRef e = LLVMOrcLLJITLookup(j->jit, &addr, symbol);
+  if (e) jit_fail(e, arena_printf("cannot find `%s`", symbol));
+  return (void *)(uintptr_t)addr;
+}
+
+void jit_dispose(Jit *j) {
+  if (!j) return;
+  LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->jit);
+  if (e) LLVMConsumeError(e);
+  LLVMOrcDisposeThreadSafeContext(j->tsc);
+  jit_tsc = NULL;
+}

@@ -1,0 +1,136 @@
+/* ir.c: building, printing and verifying the graph IR. */
+#include <string.h>
+
+#include "ir.h"
+
+const OpInfo op_info[OP_COUNT] = {
+#define OP(name, text, arity, traits) {text, arity, traits},
+#include "ops.h"
+#undef OP
+};
+
+int ir_add(Graph *g, Node node) {
+  if (g->n == g->cap) {
+    int cap = g->cap ? g->cap * 2 : 64;
+    Node *nodes = NEW_ARRAY(Node, cap);
+    if (g->n) memcpy(nodes, g->nodes, sizeof(Node) * (size_t)g->n);
+    g->nodes = nodes;
+    g->cap = cap;
+  }
+  node.slot = -1;
+  node.output = -1;
+  g->nodes[g->n] = node;
+  return g->n++;
+}
+
+void ir_count_uses(Graph *g) {
+  for (int i = 0; i < g->n; i++) g->nodes[i].uses = 0;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (int k = 0; k < n->nin; k++) g->nodes[n->in[k]].uses++;
+  }
+  for (int i = 0; i < g->noutputs; i++) g->nodes[g->outputs[i]].uses++;
+}
+
+int64_t ir_numel_known(Type t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.rank; i++)
+    if (t.dims[i].sym < 0) n *= t.dims[i].size;
+  return n;
+}
+
+/* Live nodes get consecutive numbers in the printout, so that a pass that
+ * kills nodes does not leave holes a reader has to skip. */
+void ir_print(FILE *f, const Graph *g) {
+  const Model *m = g->model;
+  int *num = NEW_ARRAY(int, g->n);
+  fprintf(f, "model %s(", m->name);
+  for (int i = 0; i < m->nsyms; i++) fprintf(f, "%s%s", i ? ", " : "", m->syms[i]);
+  fprintf(f, ")\n");
+  int k = 0;
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->dead) continue;
+    num[i] = k++;
+    fprintf(f, "  %%%d = %s", num[i], op_info[n->op].text);
+    switch (n->op) {
+    case OP_INPUT: fprintf(f, " %s", m->inputs[n->index]->name); break;
+    case OP_PARAM: fprintf(f, " %s", m->params[n->index].name); break;
+    case OP_CONST: fprintf(f, " %.9g", n->fval); break;
+    default: break;
+    }
+    for (int j = 0; j < n->nin; j++) fprintf(f, "%s%%%d", j ? ", " : " ", num[n->in[j]]);
+    if (n->op == OP_SOFTMAX || (op_info[n->op].traits & T_REDUCE)) fprintf(f, ", axis=%d", n->axis);
+    if (n->op == OP_MATMUL && n->tb) fprintf(f, ", transpose_b");
+    if (n->op == OP_LAYERNORM) fprintf(f, ", eps=%g", n->fval);
+    fprintf(f, " : %s", type_str(m, n->type));
+    if (n->name) fprintf(f, "  # %s", n->name);
+    fprintf(f, "\n");
+  }
+  for (int i = 0; i < g->noutputs; i++)
+    fprintf(f, "  output %s = %%%d\n", m->outputs[i]->name, num[g->outputs[i]]);
+}
+
+static void check_same_dtype(const Graph *g, const Node *n, const char *pass) {
+  for (int k = 0; k < n->nin; k++)
+    if (g->nodes[n->in[k]].type.dtype != n->type.dtype)
+      internal_error("IR after %s: %s has operands of another dtype", pass, op_info[n->op].text);
+}
+
+/* Checks the invariants every pass relies on: operands precede their
+ * users and are alive, arities match the op table, and each op's result
+ * type is consistent with its operands. */
+void ir_verify(const Graph *g, const char *pass) {
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->dead) continue;
+    const OpInfo *info = &op_info[n->op];
+    if (n->nin != info->arity)
+      internal_error("IR after %s: %%%d %s has %d operands, wants %d", pass, i, info->text, n->nin, info->arity);
+    if (n->type.rank < 0 || n->type.rank > MAX_RANK)
+      internal_error("IR after %s: %%%d has rank %d", pass, i, n->type.rank);
+    for (int k = 0; k < n->nin; k++) {
+      int a = n->in[k];
+      if (a < 0 || a >= i) internal_error("IR after %s: %%%d uses %%%d, which does not precede it", pass, i, a);
+      if (g->nodes[a].dead) internal_error("IR after %s: %%%d uses dead %%%d", pass, i, a);
+    }
+    const Type *t = &n->type;
+    switch (n->op) {
+    case OP_CONST:
+      if (t->rank != 0 || t->dtype != DT_F32) internal_error("IR after %s: const %%%d is not f32[]", pass, i);
+      break;
+    case OP_SOFTMAX:
+    case OP_TRANSPOSE:
+      if (!type_eq(g->nodes[n->in[0]].type, *t) && n->op == OP_SOFTMAX)
+        internal_error("IR after %s: softmax %%%d changes the type", pass, i);
+      if (n->op == OP_SOFTMAX && (n->axis < 0 || n->axis >= t->rank))
+        internal_error("IR after %s: softmax %%%d axis %d", pass, i, n->axis);
+      break;
+    case OP_SUM: case OP_MEAN: case OP_MAX: {
+      const Type *a = &g->nodes[n->in[0]].type;
+      if (n->axis < 0 || n->axis >= a->rank || t->rank != a->rank - 1)
+        internal_error("IR after %s: reduction %%%d axis %d over rank %d", pass, i, n->axis, a->rank);
+      break;
+    }
+    default:
+      break;
+    }
+    if (info->traits & T_EW) {
+      check_same_dtype(g, n, pass);
+      for (int k = 0; k < n->nin; k++) {
+        const Type *a = &g->nodes[n->in[k]].type;
+        if (a->rank > t->rank) internal_error("IR after %s: %%%d operand %d has higher rank", pass, i, k);
+        for (int d = 0; d < a->rank; d++) {
+          Dim ad = a->dims[d], od = t->dims[t->rank - a->rank + d];
+          if (!dim_eq(ad, od) && !(ad.sym < 0 && ad.size == 1))
+            internal_error("IR after %s: %%%d operand %d does not broadcast", pass, i, k);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < g->noutputs; i++) {
+    int o = g->outputs[i];
+    if (o < 0 || o >= g->n || g->nodes[o].dead) internal_error("IR after %s: output %d is not a live node", pass, i);
+  }
+}

@@ -1,0 +1,70 @@
+/* ir.h: the graph IR.  A Graph is one model as a list of Nodes in
+ * topological order (every operand precedes its user); a node is one
+ * primitive op from ops.h producing one tensor of a known Type. */
+#ifndef ATTNC_IR_H
+#define ATTNC_IR_H
+
+#include <stdio.h>
+
+#include "ast.h"
+
+enum { T_LEAF = 1, T_EW = 2, T_REDUCE = 4 };
+
+typedef enum Op {
+#define OP(name, text, arity, traits) OP_##name,
+#include "ops.h"
+#undef OP
+  OP_COUNT
+} Op;
+
+typedef struct OpInfo { const char *text; int arity; int traits; } OpInfo;
+extern const OpInfo op_info[OP_COUNT];
+
+#define MAX_OPERANDS 3
+
+typedef struct Node {
+  Op op;
+  Loc loc;            /* the source expression it came from */
+  Type type;
+  int in[MAX_OPERANDS];
+  int nin;
+  int axis;           /* SOFTMAX, reductions */
+  bool tb;            /* MATMUL: second operand is transposed ([.., N, K]) */
+  double fval;        /* CONST: value; LAYERNORM: eps */
+  int index;          /* INPUT, PARAM: index in the model's list */
+  const char *name;   /* the let/output name that holds it, for --emit-ir */
+  /* filled by passes: */
+  int uses;           /* number of operand slots that name it, plus outputs */
+  bool dead;
+  int slot;           /* memory plan: scratch slot, or -1 */
+  int output;         /* memory plan: output index it is written to, or -1 */
+} Node;
+
+/* A scratch slot: size in bytes = 4 * coeff * prod(dims[sym]^pow[sym]). */
+typedef struct Slot { int64_t coeff; int pow[16]; } Slot;
+#define MAX_SYMS 16
+
+typedef struct Graph {
+  const Model *model;
+  Node *nodes;
+  int n, cap;
+  int *outputs;       /* node per model output */
+  int noutputs;
+  Slot *slots;        /* memory plan */
+  int nslots;
+} Graph;
+
+/* ir.c */
+int ir_add(Graph *g, Node node);          /* appends; returns its id */
+void ir_count_uses(Graph *g);
+void ir_print(FILE *f, const Graph *g);
+void ir_verify(const Graph *g, const char *after_pass);
+int64_t ir_numel_known(Type t);
+
+/* The phases; each needs a verified graph and leaves one. */
+Graph *lower_model(const Model *m);        /* lower.c: checked AST -> IR */
+void pass_fold_constants(Graph *g);        /* pass_fold.c */
+void pass_dce(Graph *g);                   /* pass_dce.c */
+void plan_memory(Graph *g);                /* memplan.c */
+
+#endif

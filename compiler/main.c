@@ -1,0 +1,351 @@
+/* main.c: the attnc driver.
+ *
+ * main() is the pipeline, one phase per line: each phase takes one whole
+ * structure and returns the next (source -> AST -> checked AST -> graph IR
+ * -> optimized IR -> memory plan -> LLVM module -> object/header/JIT). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <attnrt.h>
+
+#include "codegen.h"
+#include "ir.h"
+
+typedef struct NamedPath { const char *name, *path; } NamedPath;
+
+typedef struct Options {
+  const char *input, *output, *header, *model, *weights, *triple, *cpu;
+  bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, run, bench;
+  int opt_level, threads;
+  NamedPath inputs[64], outputs[64], dims[16];
+  int ninputs, noutputs, ndims;
+} Options;
+
+static const char usage_text[] =
+    "usage: attnc FILE.attn [options]\n"
+    "\n"
+    "Outputs (default: FILE.o and FILE.h in the current directory):\n"
+    "  -o PATH              the output file ('-' for stdout with text outputs)\n"
+    "  --header PATH        where to write the C header (default: the object's path with .h)\n"
+    "  --check              parse and check only\n"
+    "  --emit-ir            the graph IR after optimization (stdout unless -o)\n"
+    "  --emit-llvm          LLVM IR (stdout unless -o)\n"
+    "  -S                   assembly (stdout unless -o)\n"
+    "  --run                JIT-compile and run once (see below)\n"
+    "\n"
+    "Code generation:\n"
+    "  -O0 -O1 -O2 -O3      optimization level (default -O2)\n"
+    "  --no-fuse            turn the fusion passes off\n"
+    "  --target TRIPLE      target triple (default: the host)\n"
+    "  --cpu NAME           target CPU, e.g. x86-64, haswell, znver4 (default: the host's)\n"
+    "  --threads N          threads for --run (default 1; 0 = all CPUs)\n"
+    "\n"
+    "Running (--run):\n"
+    "  --model NAME         the model to run (default: the first in the file)\n"
+    "  --weights FILE       safetensors file with the model's params\n"
+    "  --input NAME=FILE    an input as .npy (symbolic dims are bound from the shapes)\n"
+    "  --output NAME=FILE   write an output as .npy; without any, each output's\n"
+    "                       shape and leading values are printed\n"
+    "\n"
+    "  --help               this text\n"
+    "  --version            the version\n"
+    "\n"
+    "Exit status: 0 on success, 1 on an error in the input, 2 on bad usage.\n";
+
+static _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static _Noreturn void usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("attnc: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputs("\nTry 'attnc --help'.\n", stderr);
+  va_end(ap);
+  exit(2);
+}
+
+static NamedPath named_path(const char *flag, const char *arg) {
+  const char *eq = strchr(arg, '=');
+  if (!eq || eq == arg || !eq[1]) usage_error("%s wants NAME=VALUE, got '%s'", flag, arg);
+  return (NamedPath){arena_strndup(arg, (size_t)(eq - arg)), eq + 1};
+}
+
+static Options parse_args(int argc, char **argv) {
+  Options o = {.opt_level = 2, .threads = 1};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+#define VALUE() (i + 1 < argc ? argv[++i] : (usage_error("%s needs a value", a), ""))
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage_text, stdout);
+      exit(0);
+    } else if (!strcmp(a, "--version")) {
+      printf("attnc %s (LLVM %d.%d.%d)\n", ATTNC_VERSION, 19, 1, 7);
+      exit(0);
+    } else if (!strcmp(a, "-o")) o.output = VALUE();
+    else if (!strcmp(a, "--header")) o.header = VALUE();
+    else if (!strcmp(a, "--check")) o.check = true;
+    else if (!strcmp(a, "--emit-ir")) o.emit_ir = true;
+    else if (!strcmp(a, "--emit-dot")) o.emit_dot = true;
+    else if (!strcmp(a, "--emit-llvm")) o.emit_llvm = true;
+    else if (!strcmp(a, "-S")) o.emit_asm = true;
+    else if (!strcmp(a, "--no-fuse")) o.no_fuse = true;
+    else if (!strcmp(a, "--run")) o.run = true;
+    else if (!strcmp(a, "--bench")) o.bench = true;
+    else if (!strcmp(a, "--model")) o.model = VALUE();
+    else if (!strcmp(a, "--weights")) o.weights = VALUE();
+    else if (!strcmp(a, "--target")) o.triple = VALUE();
+    else if (!strcmp(a, "--cpu")) o.cpu = VALUE();
+    else if (!strcmp(a, "--threads")) {
+      const char *v = VALUE();
+      char *end;
+      long n = strtol(v, &end, 10);
+      if (*end || end == v || n < 0 || n > 1024) usage_error("--threads wants a number from 0 to 1024, got '%s'", v);
+      o.threads = (int)n;
+    } else if (!strcmp(a, "--input") || !strcmp(a, "--output") || !strcmp(a, "--dim")) {
+      NamedPath np = named_path(a, VALUE());
+      bool in = !strcmp(a, "--input"), out = !strcmp(a, "--output");
+      NamedPath *arr = in ? o.inputs : out ? o.outputs : o.dims;
+      int *n = in ? &o.ninputs : out ? &o.noutputs : &o.ndims;
+      int cap = in || out ? 64 : 16;
+      if (*n == cap) usage_error("too many %s options (at most %d)", a, cap);
+      for (int k = 0; k < *n; k++)
+        if (!strcmp(arr[k].name, np.name)) usage_error("%s %s is given twice", a, np.name);
+      arr[(*n)++] = np;
+    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) o.opt_level = a[2] - '0';
+    else if (a[0] == '-' && a[1]) usage_error("unknown option '%s'", a);
+    else if (o.input) usage_error("more than one input file ('%s' and '%s')", o.input, a);
+    else o.input = a;
+#undef VALUE
+  }
+  if (!o.input) usage_error("no input file");
+  int modes = o.check + o.emit_ir + o.emit_dot + o.emit_llvm + o.emit_asm + o.run + o.bench;
+  if (modes > 1) usage_error("choose one of --check, --emit-ir, --emit-dot, --emit-llvm, -S, --run, --bench");
+  if ((o.ninputs || o.noutputs) && !o.run) usage_error("--input and --output go with --run");
+  if (o.ndims && !o.bench) usage_error("--dim goes with --bench");
+  if (o.header && (modes || !o.output)) usage_error("--header goes with -o when compiling to an object");
+  if (o.emit_dot) usage_error("--emit-dot is not implemented yet (it comes with the fusion passes)");
+  if (o.bench) usage_error("--bench is not implemented yet");
+  return o;
+}
+
+/* ---- phases ------------------------------------------------------------ */
+static Source *read_source(const char *path) {
+  Source *src = source_read(path);
+  if (!src) fatal("cannot read %s: %s", path, strerror(errno));
+  diag_set_source(src);
+  return src;
+}
+
+static Graph **lower_program(const Program *prog, const char *only, int *ngraphs) {
+  int n = 0;
+  for (Model *m = prog->models; m; m = m->next) n++;
+  Graph **gs = NEW_ARRAY(Graph *, n + 1);
+  *ngraphs = 0;
+  for (Model *m = prog->models; m; m = m->next)
+    if (!only || !strcmp(only, m->name)) gs[(*ngraphs)++] = lower_model(m);
+  if (only && !*ngraphs) fatal("%s has no model `%s`", prog->src->path, only);
+  return gs;
+}
+
+static void verify_after(Graph *g, const char *pass) {
+#ifdef ATTNC_VERIFY_EACH_PASS
+  ir_verify(g, pass);
+#else
+  (void)g, (void)pass;
+#endif
+}
+
+static void optimize_graphs(Graph **gs, int n, const Options *o) {
+  for (int i = 0; i < n; i++) {
+    pass_fold_constants(gs[i]);
+    verify_after(gs[i], "fold_constants");
+    pass_dce(gs[i]);
+    verify_after(gs[i], "dce");
+    (void)o; /* fusion passes join here */
+  }
+}
+
+static void plan_all(Graph **gs, int n) {
+  for (int i = 0; i < n; i++) plan_memory(gs[i]);
+}
+
+static void print_ir(Graph **gs, int n, const char *out) {
+  FILE *f = stdout;
+  char *buf = NULL;
+  size_t len = 0;
+  if (out && strcmp(out, "-")) f = open_memstream(&buf, &len);
+  for (int i = 0; i < n; i++) {
+    if (i) fputc('\n', f);
+    ir_print(f, gs[i]);
+  }
+  if (f != stdout) {
+    fclose(f);
+    bool ok = write_file_atomic(out, buf, len);
+    free(buf);
+    if (!ok) fatal("cannot write %s: %s", out, strerror(errno));
+  }
+}
+
+static const char *default_output(const char *input, const char *ext) {
+  const char *base = strrchr(input, '/');
+  base = base ? base + 1 : input;
+  const char *dot = strrchr(base, '.');
+  size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+  return arena_printf("%.*s%s", (int)n, base, ext);
+}
+
+static const char *header_path(const char *object) {
+  const char *slash = strrchr(object, '/');
+  const char *dot = strrchr(object, '.');
+  size_t n = dot && (!slash || dot > slash + 1) ? (size_t)(dot - object) : strlen(object);
+  return arena_printf("%.*s.h", (int)n, object);
+}
+
+static const char *guard_for(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  char *g = arena_printf("ATTNC_%s_", base);
+  for (char *p = g; *p; p++) {
+    if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
+    else if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))) *p = '_';
+  }
+  return g;
+}
+
+static void write_header(Graph **gs, int n, const Options *o, const char *object) {
+  const char *path = o->header ? o->header : header_path(object);
+  char *text = header_text(gs, n, o->input, guard_for(path));
+  if (!write_file_atomic(path, text, strlen(text))) fatal("cannot write %s: %s", path, strerror(errno));
+}
+
+/* ---- --run ------------------------------------------------------------- */
+static const char *tensor_shape_str(const attn_tensor *t) {
+  char *s = arena_printf("%s[", t->dtype == ATTN_F32 ? "f32" : "i32");
+  for (int i = 0; i < t->rank; i++) s = arena_printf("%s%s%lld", s, i ? ", " : "", (long long)t->dims[i]);
+  return arena_printf("%s]", s);
+}
+
+static const char *name_list(const attn_tensor_desc *d, int64_t n) {
+  char *s = "";
+  for (int64_t i = 0; i < n; i++) s = arena_printf("%s%s%s", s, i ? ", " : "", d[i].name);
+  return n ? s : "(none)";
+}
+
+static int run_model(Jit *jit, const Graph *g, const Options *o) {
+  const attn_model_desc *desc = jit_lookup(jit, arena_printf("%s_model", g->model->name));
+  char err[512];
+  for (int i = 0; i < o->ninputs; i++) {
+    bool found = false;
+    for (int64_t k = 0; k < desc->n_inputs; k++) found |= !strcmp(desc->inputs[k].name, o->inputs[i].name);
+    if (!found)
+      fatal("model `%s` has no input `%s`; its inputs are %s", desc->name, o->inputs[i].name,
+            name_list(desc->inputs, desc->n_inputs));
+  }
+  for (int i = 0; i < o->noutputs; i++) {
+    bool found = false;
+    for (int64_t k = 0; k < desc->n_outputs; k++) found |= !strcmp(desc->outputs[k].name, o->outputs[i].name);
+    if (!found)
+      fatal("model `%s` has no output `%s`; its outputs are %s", desc->name, o->outputs[i].name,
+            name_list(desc->outputs, desc->n_outputs));
+  }
+  attn_ctx *ctx = attn_ctx_new(desc);
+  if (!ctx) fatal("out of memory");
+  if (attn_ctx_set_threads(ctx, o->threads) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+  if (o->weights) {
+    if (attn_ctx_load_weights(ctx, o->weights) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+    const char *w = attn_ctx_warnings(ctx);
+    while (w && *w) {
+      const char *nl = strchr(w, '\n');
+      size_t n = nl ? (size_t)(nl - w) : strlen(w);
+      fprintf(stderr, "attnc: warning: %.*s\n", (int)n, w);
+      w += n + (nl ? 1 : 0);
+    }
+  } else if (desc->n_params > 0 && !desc->embedded) {
+    fatal("model `%s` has %lld params (%s): give them with --weights FILE.safetensors", desc->name,
+          (long long)desc->n_params, name_list(desc->params, desc->n_params));
+  }
+  attn_tensor *in = NEW_ARRAY(attn_tensor, desc->n_inputs + 1);
+  void **in_ptrs = NEW_ARRAY(void *, desc->n_inputs + 1);
+  for (int64_t k = 0; k < desc->n_inputs; k++) {
+    const char *path = NULL;
+    for (int i = 0; i < o->ninputs; i++)
+      if (!strcmp(desc->inputs[k].name, o->inputs[i].name)) path = o->inputs[i].path;
+    if (!path) fatal("model `%s` needs input `%s`: give it with --input %s=FILE.npy", desc->name, desc->inputs[k].name,
+                     desc->inputs[k].name);
+    if (attn_npy_read(path, &in[k], err, sizeof err) != ATTN_OK) fatal("input `%s`: %s", desc->inputs[k].name, err);
+    in_ptrs[k] = in[k].data;
+  }
+  int64_t dims[MAX_SYMS + 1] = {0};
+  if (attn_bind_dims(ctx, in, dims) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+  attn_tensor *out = NEW_ARRAY(attn_tensor, desc->n_outputs + 1);
+  void **out_ptrs = NEW_ARRAY(void *, desc->n_outputs + 1);
+  for (int64_t k = 0; k < desc->n_outputs; k++) {
+    if (attn_output_shape(desc, (int)k, dims, &out[k]) != ATTN_OK) fatal("output `%s` is too large", desc->outputs[k].name);
+    int64_t numel = attn_tensor_numel(&out[k]);
+    out[k].data = numel >= 0 && (uint64_t)numel < ((uint64_t)1 << 40) ? calloc((size_t)(numel ? numel : 1), 4) : NULL;
+    if (!out[k].data) fatal("cannot allocate output `%s` (%s)", desc->outputs[k].name, tensor_shape_str(&out[k]));
+    out_ptrs[k] = out[k].data;
+  }
+  attn_status st = attn_run(ctx, in_ptrs, out_ptrs, dims);
+  if (st != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+  for (int64_t k = 0; k < desc->n_outputs; k++) {
+    const char *path = NULL;
+    for (int i = 0; i < o->noutputs; i++)
+      if (!strcmp(desc->outputs[k].name, o->outputs[i].name)) path = o->outputs[i].path;
+    if (path) {
+      if (attn_npy_write(path, &out[k], err, sizeof err) != ATTN_OK) fatal("output `%s`: %s", desc->outputs[k].name, err);
+    } else if (!o->noutputs) {
+      int64_t numel = attn_tensor_numel(&out[k]);
+      printf("%s: %s = [", desc->outputs[k].name, tensor_shape_str(&out[k]));
+      for (int64_t i = 0; i < numel && i < 8; i++) printf("%s%.6g", i ? ", " : "", ((float *)out[k].data)[i]);
+      printf("%s]\n", numel > 8 ? ", ..." : "");
+    }
+  }
+  for (int64_t k = 0; k < desc->n_outputs; k++) free(out[k].data);
+  for (int64_t k = 0; k < desc->n_inputs; k++) attn_tensor_free(&in[k]);
+  attn_ctx_free(ctx);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  atexit(arena_free_all);
+  Options o = parse_args(argc, argv);
+  Source *src = read_source(o.input);
+  Program *prog = parse_program(src);
+  check_program(prog);
+  if (o.check) return 0;
+  int ng;
+  Graph **graphs = lower_program(prog, o.model, &ng);
+  optimize_graphs(graphs, ng, &o);
+  if (o.emit_ir) {
+    print_ir(graphs, ng, o.output);
+    return 0;
+  }
+  if (o.run && !o.model) ng = 1;   /* the first model */
+  plan_all(graphs, ng);
+  Target target = {.triple = o.triple, .cpu = o.cpu, .opt_level = o.opt_level};
+  target_init(&target);
+  LLVMContextRef C = o.run ? jit_context() : LLVMContextCreate();
+  CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s};
+  LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
+  optimize_module(mod, &target);
+  if (o.run) {
+    Jit *jit = jit_create(mod, C, &target);
+    int rc = run_model(jit, graphs[0], &o);
+    jit_dispose(jit);
+    return rc;
+  }
+  if (o.emit_llvm || o.emit_asm) {
+    write_module(mod, &target, o.emit_llvm ? OUT_LLVM : OUT_ASM, o.output ? o.output : "-");
+  } else {
+    const char *object = o.output ? o.output : default_output(o.input, ".o");
+    write_module(mod, &target, OUT_OBJECT, object);
+    write_header(graphs, ng, &o, object);
+  }
+  LLVMDisposeModule(mod);
+  LLVMContextDispose(C);
+  return 0;
+}

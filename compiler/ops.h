@@ -1,0 +1,32 @@
+/* ops.h: the primitive ops of the graph IR, one row each.
+ *
+ * Included with OP defined; traits:
+ *   LEAF    no operands; a value that comes from outside (or a constant)
+ *   EW      elementwise with NumPy broadcasting of its operands
+ *   REDUCE  reduces one axis (attr axis), dropping it
+ *
+ *   name        text          arity  traits */
+OP(INPUT,      "input",      0,     T_LEAF)
+OP(PARAM,      "param",      0,     T_LEAF)
+OP(CONST,      "const",      0,     T_LEAF)     /* a rank-0 f32 value: fval */
+OP(ADD,        "add",        2,     T_EW)
+OP(SUB,        "sub",        2,     T_EW)
+OP(MUL,        "mul",        2,     T_EW)
+OP(DIV,        "div",        2,     T_EW)
+OP(NEG,        "neg",        1,     T_EW)
+OP(EXP,        "exp",        1,     T_EW)
+OP(LOG,        "log",        1,     T_EW)
+OP(SQRT,       "sqrt",       1,     T_EW)
+OP(TANH,       "tanh",       1,     T_EW)
+OP(SIGMOID,    "sigmoid",    1,     T_EW)
+OP(RELU,       "relu",       1,     T_EW)
+OP(GELU,       "gelu",       1,     T_EW)
+OP(SILU,       "silu",       1,     T_EW)
+OP(COPY,       "copy",       1,     T_EW)       /* an output that is another value */
+OP(MATMUL,     "matmul",     2,     0)          /* over the last two dims; tb: b is [.., N, K] */
+OP(TRANSPOSE,  "transpose",  1,     0)          /* swaps the last two dims */
+OP(SOFTMAX,    "softmax",    1,     0)          /* over axis */
+OP(SUM,        "sum",        1,     T_REDUCE)
+OP(MEAN,       "mean",       1,     T_REDUCE)
+OP(MAX,        "max",        1,     T_REDUCE)
+OP(LAYERNORM,  "layernorm",  3,     0)          /* x, weight, bias over the last dim; fval = eps */

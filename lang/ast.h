@@ -1,0 +1,200 @@
+/* ast.h: the syntax tree of a .attn file, and the types the checker gives it.
+ *
+ * The parser builds it through the ast_* builders (one call per grammar
+ * action); check_program() then resolves every name, folds const
+ * expressions, and gives every expression a Type.  Lowering (compiler/)
+ * reads only checked trees: everything it needs is filled in by the checker,
+ * as the "checker:" comments below say. */
+#ifndef ATTNC_AST_H
+#define ATTNC_AST_H
+
+#include "base.h"
+
+/* ---- types ------------------------------------------------------------ */
+typedef enum DType { DT_F32, DT_I32 } DType;
+
+#define MAX_RANK 4
+/* Expressions nest at most this deep (the parser refuses deeper ones), so
+ * recursive walks over them are bounded. */
+#define MAX_EXPR_DEPTH 256
+
+/* A dim is a known size (sym < 0), or a symbolic dim bound at call time
+ * (sym >= 0 indexes the model's symbol table; size is then 0). */
+typedef struct Dim { int64_t size; int sym; } Dim;
+
+typedef struct Type {
+  DType dtype;
+  int rank;                 /* 0..MAX_RANK */
+  Dim dims[MAX_RANK];
+} Type;
+
+/* ---- expressions -------------------------------------------------------- */
+typedef enum ExprKind {
+  E_NUM,      /* number literal: num, is_int */
+  E_NAME,     /* name */
+  E_BINARY,   /* lhs op rhs; op is one of '@' '+' '-' '*' '/' */
+  E_NEG,      /* -lhs */
+  E_CALL,     /* name(args) */
+  E_INDEX,    /* lhs[rhs] */
+} ExprKind;
+
+/* The functions of the language.  The checker maps a call's name to one. */
+typedef enum Builtin {
+  B_NONE,
+  B_TRANSPOSE, B_SOFTMAX, B_EXP, B_LOG, B_SQRT, B_TANH, B_SIGMOID, B_RELU,
+  B_GELU, B_SILU, B_SUM, B_MEAN, B_MAX, B_LAYERNORM, B_DROPOUT,
+  /* issue 3 widens the language with these */
+  B_CONCAT, B_ATTENTION, B_SPLIT_HEADS, B_MERGE_HEADS, B_POSENC, B_CAUSAL,
+} Builtin;
+
+typedef enum LayerKind {
+  L_NONE, L_LINEAR, L_LAYERNORM,
+  /* issue 3 */
+  L_EMBEDDING, L_LSTM, L_GRU, L_MHA, L_ADDITIVE,
+} LayerKind;
+
+typedef struct Expr Expr;
+typedef struct Decl Decl;
+
+typedef struct Arg {
+  const char *name;   /* keyword argument name, or NULL if positional */
+  Loc name_loc;
+  Expr *value;
+} Arg;
+
+struct Expr {
+  ExprKind kind;
+  Loc loc;            /* the operator for E_BINARY/E_NEG/E_INDEX, the first
+                         character of the name for E_NAME/E_CALL */
+  double num;         /* E_NUM */
+  bool is_int;        /* E_NUM: written without '.', 'e' */
+  const char *text;   /* E_NUM: the literal as written */
+  int depth;          /* nesting depth of this subtree: 1 for a leaf */
+  const char *name;   /* E_NAME, E_CALL */
+  int op;             /* E_BINARY */
+  Expr *lhs, *rhs;    /* E_BINARY, E_NEG (lhs), E_INDEX (lhs[rhs]) */
+  Arg *args;          /* E_CALL, in source order */
+  int nargs;
+
+  /* checker: */
+  Type type;          /* every expression */
+  Decl *decl;         /* E_NAME: the declaration it names (NULL for a
+                         symbolic dim: then sym is set); E_CALL of a layer:
+                         the layer */
+  int sym;            /* E_NAME of a symbolic dim: its index, else -1 */
+  bool is_const;      /* a compile-time integer (const names, int literals,
+                         + - * / of those): value is in ival */
+  int64_t ival;
+  Builtin fn;         /* E_CALL of a function */
+  Expr *operand[3];   /* E_CALL: the tensor operands in order, keyword
+                         arguments removed (softmax: x; layernorm: x, w, b;
+                         a layer call: its inputs) */
+  int noperands;
+  int axis;           /* softmax/sum/mean/max: the axis, made non-negative;
+                         -1 for sum/mean/max over every axis (no axis=) */
+  double fval;        /* layernorm: eps; dropout: p */
+};
+
+/* ---- declarations ------------------------------------------------------ */
+typedef enum DeclKind { D_CONST, D_INPUT, D_PARAM, D_LAYER, D_LET, D_OUTPUT } DeclKind;
+
+typedef struct TypeExpr {
+  DType dtype;
+  Loc loc;            /* of the dtype keyword */
+  Expr **dims;        /* each a const expression or a lone symbolic name */
+  int ndims;
+} TypeExpr;
+
+/* A parameter tensor of the model: a `param`, or one a layer owns
+ * ("linear1.weight").  Its name is what a weights file must hold. */
+typedef struct Param {
+  const char *name;
+  Type type;
+  Loc loc;
+} Param;
+
+struct Decl {
+  DeclKind kind;
+  Loc loc;            /* the keyword */
+  const char *name;
+  Loc name_loc;
+  Expr *value;        /* D_CONST, D_LET, D_OUTPUT; D_LAYER: the constructor call */
+  TypeExpr *texpr;    /* D_INPUT, D_PARAM */
+  Decl *next;
+
+  /* checker: */
+  Type type;          /* D_INPUT, D_PARAM, D_LET, D_OUTPUT */
+  int64_t ival;       /* D_CONST */
+  int index;          /* D_INPUT: input index; D_PARAM: param index;
+                         D_OUTPUT: output index */
+  LayerKind layer;    /* D_LAYER */
+  int64_t largs[4];   /* D_LAYER: Linear(in, out); LayerNorm(d) */
+  bool bias;          /* D_LAYER: Linear bias= */
+  double eps;         /* D_LAYER: LayerNorm eps= */
+  int param0;         /* D_LAYER: index of its first param in Model.params;
+                         Linear: weight [out, in], then bias [out] if bias;
+                         LayerNorm: weight [d], bias [d] */
+  int nparams;
+};
+
+typedef struct Model {
+  const char *name;
+  Loc loc;            /* the `model` keyword */
+  Loc name_loc;
+  Decl *decls;        /* in source order */
+  struct Model *next;
+
+  /* checker: */
+  const char **syms;  /* symbolic dim names, in order of first appearance
+                         in input and param types: the entry point takes
+                         them in this order */
+  int nsyms;
+  Param *params;      /* `param`s and layer params, in declaration order */
+  int nparams;
+  Decl **inputs, **outputs;
+  int ninputs, noutputs;
+} Model;
+
+typedef struct Program {
+  const Source *src;
+  Model *models;      /* in source order */
+} Program;
+
+/* ---- builders (called from the grammar's actions) ---------------------- */
+Expr *ast_num(Loc loc, const char *text, int len);
+Expr *ast_name(Loc loc, const char *text, int len);
+Expr *ast_binary(Loc op_loc, int op, Expr *lhs, Expr *rhs);
+Expr *ast_neg(Loc op_loc, Expr *operand);
+Expr *ast_call(Expr *callee_name, Arg *args, int nargs);
+Expr *ast_index(Loc bracket_loc, Expr *base, Expr *index);
+/* Lists built left to right by the grammar (Vec of pointers). */
+Vec *ast_list_new(void);
+Vec *ast_list_add(Vec *list, void *item);     /* list NULL: a new list */
+/* A call argument; name NULL for a positional one. */
+Arg *ast_arg(Loc name_loc, const char *name, int len, Expr *value);
+/* Appends to a list of Arg*; a positional argument after a keyword one is
+ * a user_error. */
+Vec *ast_args_add(Vec *list, Arg *arg);
+Expr *ast_call_args(Loc name_loc, const char *name, int len, Vec *args);
+TypeExpr *ast_type(DType dtype, Loc loc, Vec *dims);
+/* value for D_CONST/D_LAYER/D_LET/D_OUTPUT, texpr for D_INPUT/D_PARAM */
+Decl *ast_decl(DeclKind kind, Loc kw_loc, Loc name_loc, const char *name, int len,
+               Expr *value, TypeExpr *texpr);
+Model *ast_model(Loc kw_loc, Loc name_loc, const char *name, int len, Vec *decls);
+Program *ast_program(const Source *src, Vec *models);
+
+/* ---- the front end's entry points -------------------------------------- */
+/* Lex and parse; stops at the first syntax error (user_error). */
+Program *parse_program(const Source *src);
+/* Resolve names, fold consts, give types and check shapes; user_error on
+ * the first problem. */
+void check_program(Program *prog);
+
+/* "f32[T, 64]" with the model's symbol names; arena-allocated. */
+const char *type_str(const Model *m, Type t);
+const char *dim_str(const Model *m, Dim d);
+bool dim_eq(Dim a, Dim b);
+bool type_eq(Type a, Type b);
+int64_t type_numel_known(Type t);     /* product of known sizes; symbolic dims count as 1 */
+
+#endif

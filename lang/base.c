@@ -1,0 +1,202 @@
+/* base.c: arena, source files and diagnostics. */
+#include "base.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- arena ------------------------------------------------------------ */
+typedef struct Chunk { struct Chunk *next; size_t used, cap; _Alignas(16) char data[]; } Chunk;
+static Chunk *chunks;
+
+void *arena_alloc(size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (!chunks || chunks->cap - chunks->used < n) {
+    size_t cap = n > (1u << 20) ? n : (1u << 20);
+    Chunk *c = malloc(sizeof(Chunk) + cap);
+    if (!c) {
+      fprintf(stderr, "attnc: error: out of memory\n");
+      exit(1);
+    }
+    c->next = chunks;
+    c->used = 0;
+    c->cap = cap;
+    chunks = c;
+  }
+  void *p = chunks->data + chunks->used;
+  chunks->used += n;
+  memset(p, 0, n);
+  return p;
+}
+
+void arena_free_all(void) {
+  while (chunks) {
+    Chunk *next = chunks->next;
+    free(chunks);
+    chunks = next;
+  }
+}
+
+char *arena_strndup(const char *s, size_t n) {
+  char *p = arena_alloc(n + 1);
+  memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}
+
+char *arena_strdup(const char *s) { return arena_strndup(s, strlen(s)); }
+
+char *arena_printf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *p = arena_alloc((size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(p, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+void vec_push(Vec *v, void *item) {
+  if (v->len == v->cap) {
+    int cap = v->cap ? v->cap * 2 : 8;
+    void **items = arena_alloc(sizeof(void *) * (size_t)cap);
+    if (v->len) memcpy(items, v->items, sizeof(void *) * (size_t)v->len);
+    v->items = items;
+    v->cap = cap;
+  }
+  v->items[v->len++] = item;
+}
+
+/* ---- sources ---------------------------------------------------------- */
+static const Source *cur_src;
+static diag_hook exit_hook;
+
+void diag_set_source(const Source *src) { cur_src = src; }
+void diag_set_exit_hook(diag_hook hook) { exit_hook = hook; }
+
+Source *source_read(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (!buf) {
+      fclose(f);
+      errno = ENOMEM;
+      return NULL;
+    }
+    size_t n = fread(buf + len, 1, cap - len - 1, f);
+    len += n;
+    if (n == 0) break;
+    if (cap - len - 1 == 0) {
+      cap *= 2;
+      char *nb = realloc(buf, cap);
+      if (!nb) free(buf);
+      buf = nb;
+    }
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (err) {
+    free(buf);
+    errno = EIO;
+    return NULL;
+  }
+  Source *s = NEW(Source);
+  char *text = arena_alloc(len + 1);
+  memcpy(text, buf, len);
+  text[len] = 0;
+  free(buf);
+  s->path = arena_strdup(path);
+  s->text = text;
+  s->len = len;
+  return s;
+}
+
+/* ---- diagnostics -------------------------------------------------------- */
+static _Noreturn void die(void) {
+  fflush(stdout);
+  if (exit_hook) exit_hook();
+  exit(1);
+}
+
+/* Print the source line of loc and a caret under its column.  Tabs in the
+ * prefix are kept so the caret lines up in a terminal; other control bytes
+ * are shown as '?' so a hostile file cannot drive the terminal. */
+static void show_line(Loc loc) {
+  if (!cur_src || loc.line <= 0) return;
+  const char *p = cur_src->text, *end = cur_src->text + cur_src->len;
+  for (int l = 1; l < loc.line && p < end; p++)
+    if (*p == '\n') l++;
+  const char *q = p;
+  while (q < end && *q != '\n') q++;
+  if (q > p && q[-1] == '\r') q--;
+  fputs("    ", stderr);
+  for (const char *c = p; c < q; c++) {
+    unsigned char ch = (unsigned char)*c;
+    fputc(ch == '\t' || ch >= 0x20 ? ch : '?', stderr);
+  }
+  fputs("\n    ", stderr);
+  for (int i = 1; i < loc.col && p + i - 1 < q; i++) fputc(p[i - 1] == '\t' ? '\t' : ' ', stderr);
+  fputs("^\n", stderr);
+}
+
+static void vdiag(Loc loc, const char *kind, const char *fmt, va_list ap) {
+  fflush(stdout);
+  if (cur_src && loc.line > 0)
+    fprintf(stderr, "%s:%d:%d: %s: ", cur_src->path, loc.line, loc.col, kind);
+  else if (cur_src)
+    fprintf(stderr, "%s: %s: ", cur_src->path, kind);
+  else
+    fprintf(stderr, "attnc: %s: ", kind);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  show_line(loc);
+}
+
+void user_error(Loc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdiag(loc, "error", fmt, ap);
+  va_end(ap);
+  die();
+}
+
+void user_warning(Loc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdiag(loc, "warning", fmt, ap);
+  va_end(ap);
+}
+
+void user_note(Loc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdiag(loc, "note", fmt, ap);
+  va_end(ap);
+}
+
+void fatal(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fflush(stdout);
+  fputs("attnc: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  die();
+}
+
+void internal_error_at(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fflush(stdout);
+  fprintf(stderr, "attnc: internal error at %s:%d: ", file, line);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  abort();
+}

@@ -1,0 +1,272 @@
+/* parser.y: the Lemon grammar of .attn files.
+ *
+ * Every action is one builder call from ast.c (or passes a value through),
+ * with the rule above its code.  Precedence, loosest first:
+ *
+ *     + -          binary, left-associative
+ *     * / @        binary, left-associative (`@` ranks with `*` as in Python)
+ *     - (unary)    so -a @ b is (-a) @ b, and a * -b is a * (-b)
+ *     x[i]  f(x)   postfix, tightest: -x[0] is -(x[0])
+ *
+ * parse_program() (at the end) drives the lexer and this parser.  Before
+ * each token is handed to the parser, it is checked against the parser's
+ * tables; a token the parser cannot take is reported with what the parser
+ * expected there ("expected an expression, found `)`"), and parsing stops.
+ * Nesting is bounded three ways: the lexer refuses more than 64 open
+ * brackets, the builders refuse expressions deeper than MAX_EXPR_DEPTH, and
+ * the fixed parser stack reports an overflow as a user error. */
+
+%name Parse
+%token_prefix TK_
+%token_type {Token}
+%default_type {void *}
+%extra_argument {ParseState *ps}
+%stack_size 1000
+%start_symbol program
+
+%include {
+#include <string.h>
+
+#include "ast.h"
+#include "lex.h"
+
+typedef struct ParseState {
+  const Source *src;
+  Program *prog;
+  Token tok;          /* the token being parsed */
+  int prev;           /* the code of the token before it (0 at the start) */
+} ParseState;
+
+static _Noreturn void report_syntax_error(void *parser, ParseState *ps, int code);
+}
+
+%syntax_error {
+  report_syntax_error(yypParser, ps, yymajor);
+}
+
+%parse_failure {
+  user_error(ps->tok.loc, "cannot parse the program here");
+}
+
+%stack_overflow {
+  user_error(ps->tok.loc, "expression nested too deeply");
+}
+
+%token MODEL CONST INPUT PARAM LAYER LET OUTPUT F32 I32 IDENT NUMBER
+       EQ COMMA COLON LPAREN RPAREN RBRACKET LBRACE RBRACE.
+
+%left PLUS MINUS.
+%left STAR SLASH AT.
+%right NEG.
+%left LBRACKET.
+
+%type models {Vec *}
+%type model {Model *}
+%type decls {Vec *}
+%type decl {Decl *}
+%type type {TypeExpr *}
+%type dims {Vec *}
+%type dimlist {Vec *}
+%type expr {Expr *}
+%type args {Vec *}
+%type arglist {Vec *}
+%type arg {Arg *}
+
+/* ---- models and declarations ----------------------------------------- */
+
+program ::= models(L).
+    { ps->prog = ast_program(ps->src, L); }
+
+models(A) ::= model(M).
+    { A = ast_list_add(NULL, M); }
+models(A) ::= models(L) model(M).
+    { A = ast_list_add(L, M); }
+
+model(A) ::= MODEL(K) IDENT(N) LBRACE decls(D) RBRACE.
+    { A = ast_model(K.loc, N.loc, N.text, N.len, D); }
+
+decls(A) ::= .
+    { A = ast_list_new(); }
+decls(A) ::= decls(L) decl(D).
+    { A = ast_list_add(L, D); }
+
+decl(A) ::= CONST(K) IDENT(N) EQ expr(E).
+    { A = ast_decl(D_CONST, K.loc, N.loc, N.text, N.len, E, NULL); }
+decl(A) ::= INPUT(K) IDENT(N) COLON type(T).
+    { A = ast_decl(D_INPUT, K.loc, N.loc, N.text, N.len, NULL, T); }
+decl(A) ::= PARAM(K) IDENT(N) COLON type(T).
+    { A = ast_decl(D_PARAM, K.loc, N.loc, N.text, N.len, NULL, T); }
+decl(A) ::= LAYER(K) IDENT(N) EQ expr(E).
+    { A = ast_decl(D_LAYER, K.loc, N.loc, N.text, N.len, E, NULL); }
+decl(A) ::= LET(K) IDENT(N) EQ expr(E).
+    { A = ast_decl(D_LET, K.loc, N.loc, N.text, N.len, E, NULL); }
+decl(A) ::= OUTPUT(K) IDENT(N) EQ expr(E).
+    { A = ast_decl(D_OUTPUT, K.loc, N.loc, N.text, N.len, E, NULL); }
+
+/* ---- types: f32[T, 64], i32[T], f32[] ---------------------------------- */
+
+type(A) ::= F32(K) LBRACKET dims(D) RBRACKET.
+    { A = ast_type(DT_F32, K.loc, D); }
+type(A) ::= I32(K) LBRACKET dims(D) RBRACKET.
+    { A = ast_type(DT_I32, K.loc, D); }
+
+dims(A) ::= .
+    { A = ast_list_new(); }
+dims(A) ::= dimlist(L).
+    { A = L; }
+
+dimlist(A) ::= expr(E).
+    { A = ast_list_add(NULL, E); }
+dimlist(A) ::= dimlist(L) COMMA expr(E).
+    { A = ast_list_add(L, E); }
+
+/* ---- expressions ---------------------------------------------------- */
+
+expr(A) ::= expr(L) PLUS(O) expr(R).
+    { A = ast_binary(O.loc, '+', L, R); }
+expr(A) ::= expr(L) MINUS(O) expr(R).
+    { A = ast_binary(O.loc, '-', L, R); }
+expr(A) ::= expr(L) STAR(O) expr(R).
+    { A = ast_binary(O.loc, '*', L, R); }
+expr(A) ::= expr(L) SLASH(O) expr(R).
+    { A = ast_binary(O.loc, '/', L, R); }
+expr(A) ::= expr(L) AT(O) expr(R).
+    { A = ast_binary(O.loc, '@', L, R); }
+expr(A) ::= MINUS(O) expr(E). [NEG]
+    { A = ast_neg(O.loc, E); }
+expr(A) ::= expr(B) LBRACKET(O) expr(I) RBRACKET.
+    { A = ast_index(O.loc, B, I); }
+expr(A) ::= LPAREN expr(E) RPAREN.
+    { A = E; }
+expr(A) ::= NUMBER(T).
+    { A = ast_num(T.loc, T.text, T.len); }
+expr(A) ::= IDENT(T).
+    { A = ast_name(T.loc, T.text, T.len); }
+expr(A) ::= IDENT(T) LPAREN args(L) RPAREN.
+    { A = ast_call_args(T.loc, T.text, T.len, L); }
+
+/* Positional arguments, then keyword arguments (ast_args_add checks). */
+args(A) ::= .
+    { A = ast_list_new(); }
+args(A) ::= arglist(L).
+    { A = L; }
+
+arglist(A) ::= arg(X).
+    { A = ast_args_add(NULL, X); }
+arglist(A) ::= arglist(L) COMMA arg(X).
+    { A = ast_args_add(L, X); }
+
+arg(A) ::= expr(E).
+    { A = ast_arg((Loc){0, 0}, NULL, 0, E); }
+arg(A) ::= IDENT(N) EQ expr(E).
+    { A = ast_arg(N.loc, N.text, N.len, E); }
+
+%code {
+
+/* ---- syntax errors ----------------------------------------------------- */
+
+/* Would the parser, in its present state, shift the token `code` (possibly
+ * after some reductions)?  This replays Parse()'s table lookups on a copy
+ * of the state stack, so it agrees with Parse() exactly. */
+static bool parser_accepts(yyParser *p, int code) {
+  YYACTIONTYPE st[YYSTACKDEPTH + 2];
+  int sp = (int)(p->yytos - p->yystack);
+  for (int i = 0; i <= sp; i++) st[i] = p->yystack[i].stateno;
+  YYACTIONTYPE act = st[sp];
+  for (int steps = 0; steps < 100000; steps++) {
+    act = yy_find_shift_action((YYCODETYPE)code, act);
+    if (act >= YY_MIN_REDUCE) {
+      unsigned rule = act - YY_MIN_REDUCE;
+      int base = sp + yyRuleInfoNRhs[rule];
+      if (base < 0) return false;
+      act = yy_find_reduce_action(st[base], (YYCODETYPE)yyRuleInfoLhs[rule]);
+      sp = base + 1;
+      if (sp >= YYSTACKDEPTH + 1) return true;  /* Parse() reports the overflow */
+      st[sp] = act;
+    } else if (act <= YY_MAX_SHIFTREDUCE || act == YY_ACCEPT_ACTION) {
+      return true;
+    } else {
+      return false;
+    }
+  }
+  return false;
+}
+
+static bool has(const bool *set, int code) { return set[code]; }
+
+/* "expected an expression", "expected `,` or `)`", ... from the set of
+ * tokens the parser could take here. */
+static const char *expected_str(yyParser *p, int prev) {
+  bool set[YYNTOKEN];
+  for (int t = 0; t < YYNTOKEN; t++) set[t] = token_kind_str(t) && parser_accepts(p, t);
+
+  const char *items[YYNTOKEN + 2];
+  int n = 0;
+  if (has(set, TK_IDENT) && has(set, TK_NUMBER) && has(set, TK_LPAREN) && has(set, TK_MINUS)) {
+    items[n++] = "an expression";
+    set[TK_IDENT] = set[TK_NUMBER] = set[TK_LPAREN] = set[TK_MINUS] = false;
+  } else if (has(set, TK_PLUS) || has(set, TK_STAR) || has(set, TK_AT)) {
+    /* after a complete expression: name what may follow it, not the
+       operators that could continue it */
+    static const int cont[] = {TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_AT, TK_LBRACKET, TK_LPAREN};
+    for (size_t i = 0; i < sizeof cont / sizeof cont[0]; i++) set[cont[i]] = false;
+  }
+  if (has(set, TK_CONST) && has(set, TK_INPUT) && has(set, TK_PARAM) && has(set, TK_LAYER) &&
+      has(set, TK_LET) && has(set, TK_OUTPUT)) {
+    items[n++] = "a declaration (`const`, `input`, `param`, `layer`, `let` or `output`)";
+    set[TK_CONST] = set[TK_INPUT] = set[TK_PARAM] = set[TK_LAYER] = set[TK_LET] = set[TK_OUTPUT] = false;
+  }
+  if (has(set, TK_F32) && has(set, TK_I32)) {
+    items[n++] = "a type such as `f32[T, 64]`";
+    set[TK_F32] = set[TK_I32] = false;
+  }
+  if (has(set, TK_IDENT)) {
+    items[n++] = prev == TK_MODEL ? "a model name"
+               : prev == TK_COMMA || prev == TK_LPAREN ? "a name"
+               : prev ? arena_printf("a name after %s", token_kind_str(prev)) : "a name";
+    set[TK_IDENT] = false;
+  }
+  bool eof = set[0];
+  set[0] = false;
+  for (int t = 1; t < YYNTOKEN; t++)
+    if (set[t]) items[n++] = token_kind_str(t);
+  if (eof && n == 0) items[n++] = "end of input";
+  if (n == 0) return NULL;
+
+  const char *s = items[0];
+  for (int i = 1; i < n; i++) s = arena_printf("%s%s%s", s, i == n - 1 ? " or " : ", ", items[i]);
+  return s;
+}
+
+static _Noreturn void report_syntax_error(void *parser, ParseState *ps, int code) {
+  const char *expected = expected_str(parser, ps->prev);
+  if (code == 0) {
+    if (expected) user_error(ps->tok.loc, "unexpected end of input, expected %s", expected);
+    user_error(ps->tok.loc, "unexpected end of input");
+  }
+  const char *found = arena_printf("`%.*s`", ps->tok.len, ps->tok.text);
+  if (expected) user_error(ps->tok.loc, "expected %s, found %s", expected, found);
+  user_error(ps->tok.loc, "unexpected %s", found);
+}
+
+/* ---- the driver ------------------------------------------------------- */
+
+Program *parse_program(const Source *src) {
+  ParseState ps = {.src = src};
+  Lexer lx;
+  lexer_init(&lx, src);
+  yyParser *parser = ParseAlloc(arena_alloc);
+  int code;
+  do {
+    code = lexer_next(&lx, &ps.tok);
+    if (code == 0 && !lx.any)
+      user_error(ps.tok.loc, "the file declares no model (expected `model NAME { ... }`)");
+    if (!parser_accepts(parser, code)) report_syntax_error(parser, &ps, code);
+    Parse(parser, code, ps.tok, &ps);
+    ps.prev = code;
+  } while (code != 0);
+  if (!ps.prog) internal_error("the parser accepted no program");
+  return ps.prog;
+}
+
+}

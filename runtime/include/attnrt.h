@@ -1,0 +1,183 @@
+/* attnrt.h: the attnc runtime, libattnrt.
+ *
+ * An object file made by attnc calls only into this library.  It holds no
+ * math: status codes and messages, tensor descriptors, contexts (bound
+ * parameters, scratch memory, a thread pool), and the readers for
+ * safetensors and npy files.  Plain C99; never owns caller buffers. */
+#ifndef ATTNRT_H
+#define ATTNRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ATTN_ABI_VERSION 1
+#define ATTN_MAX_RANK 4
+
+/* ---- status ----------------------------------------------------------- */
+typedef enum attn_status {
+  ATTN_OK = 0,
+  ATTN_E_ARG = 1,        /* a bad argument: NULL pointer, wrong dims, bad name */
+  ATTN_E_IO = 2,         /* a file could not be opened, mapped or written */
+  ATTN_E_FORMAT = 3,     /* a file is not a well-formed safetensors/npy file */
+  ATTN_E_MISSING = 4,    /* a required parameter is not bound */
+  ATTN_E_SHAPE = 5,      /* a tensor has the wrong shape */
+  ATTN_E_DTYPE = 6,      /* a tensor has the wrong dtype */
+  ATTN_E_RANGE = 7,      /* an id or index out of range */
+  ATTN_E_NOMEM = 8,      /* memory could not be allocated */
+  ATTN_E_LIMIT = 9       /* a size beyond what can be addressed */
+} attn_status;
+
+/* A static description of a status ("shape mismatch"). */
+const char *attn_status_str(attn_status s);
+
+/* ---- tensor descriptors ------------------------------------------------ */
+typedef enum attn_dtype { ATTN_F32 = 0, ATTN_I32 = 1 } attn_dtype;
+
+/* A dim in a descriptor: >= 0 a fixed size; < 0 the symbolic dim number
+ * -(d + 1) of the model (see attn_model_desc.dim_names). */
+typedef struct attn_tensor_desc {
+  const char *name;
+  int64_t dtype;                    /* attn_dtype */
+  int64_t rank;
+  int64_t dims[ATTN_MAX_RANK];
+} attn_tensor_desc;
+
+struct attn_ctx;
+
+/* The generated code's kernel signature: process rows [begin, end) of one
+ * operation.  bufs holds a pointer per IR value, dims the symbolic dims. */
+typedef void (*attn_kernel_fn)(void *const *bufs, const int64_t *dims,
+                               int64_t begin, int64_t end);
+
+/* What attnc emits for each model (as the constant NAME_model).  The field
+ * order and types are the ABI: attnc's code generator lays out the same
+ * struct. */
+typedef struct attn_model_desc {
+  int64_t abi_version;              /* ATTN_ABI_VERSION */
+  const char *name;
+  int64_t n_params, n_inputs, n_outputs, n_dims;
+  const attn_tensor_desc *params;   /* n_params entries (may be NULL if 0) */
+  const attn_tensor_desc *inputs;
+  const attn_tensor_desc *outputs;
+  const char *const *dim_names;     /* n_dims names, e.g. "T" */
+  /* Runs the model.  params/inputs/outputs are arrays of data pointers in
+   * descriptor order; dims holds n_dims values, already checked; scratch
+   * holds scratch_size(dims) bytes, 64-byte aligned.  Returns ATTN_OK or an
+   * error status after calling attn_rt_fail. */
+  int32_t (*body)(struct attn_ctx *ctx, void *const *params,
+                  void *const *inputs, void *const *outputs,
+                  const int64_t *dims, void *scratch);
+  /* Bytes of scratch memory for these dims; -1 if they overflow. */
+  int64_t (*scratch_size)(const int64_t *dims);
+  /* NULL, or n_params pointers to weights embedded at compile time. */
+  const void *const *embedded;
+} attn_model_desc;
+
+/* A tensor that the runtime has read, or that a caller describes. */
+typedef struct attn_tensor {
+  attn_dtype dtype;
+  int rank;
+  int64_t dims[ATTN_MAX_RANK];
+  void *data;                       /* borrowed (or owned, for attn_npy_read) */
+} attn_tensor;
+
+/* Number of elements, or -1 if the product overflows int64. */
+int64_t attn_tensor_numel(const attn_tensor *t);
+
+/* ---- contexts ------------------------------------------------------- */
+/* A context runs one model: it holds the bound parameters (borrowed), the
+ * scratch memory, the thread pool and the last error message.  Calls on
+ * distinct contexts are safe from several threads at once; a context is
+ * used by one thread at a time. */
+typedef struct attn_ctx attn_ctx;
+
+/* NULL only when out of memory.  Embedded weights, if any, are bound. */
+attn_ctx *attn_ctx_new(const attn_model_desc *model);
+void attn_ctx_free(attn_ctx *ctx);
+const attn_model_desc *attn_ctx_model(const attn_ctx *ctx);
+
+/* The message of the last error on this context ("" if none). */
+const char *attn_ctx_error(const attn_ctx *ctx);
+
+/* Threads for the generated code; 1 runs everything on the caller's thread.
+ * 0 means the number of online CPUs. */
+attn_status attn_ctx_set_threads(attn_ctx *ctx, int n);
+int attn_ctx_threads(const attn_ctx *ctx);
+
+/* Bind one parameter by name; data is borrowed and must outlive the ctx's
+ * use.  Checks the name, dtype and shape against the descriptor. */
+attn_status attn_ctx_bind_param(attn_ctx *ctx, const char *name,
+                                const attn_tensor *t);
+
+/* Map a safetensors file and bind every parameter of the model from it.
+ * Every name, dtype, shape, offset and length is checked before use; a
+ * missing, mis-shaped or mis-typed tensor is an error that names it.
+ * Tensors the model does not have are ignored: their names are reported
+ * through attn_ctx_warnings().  The mapping lives as long as the ctx. */
+attn_status attn_ctx_load_weights(attn_ctx *ctx, const char *path);
+/* Newline-separated warnings of the last load ("" if none). */
+const char *attn_ctx_warnings(const attn_ctx *ctx);
+
+/* Scratch memory: by default the runtime allocates it on first use and
+ * grows it when larger dims need more (never in a call whose dims fit).
+ * A caller may give its own (64-byte aligned) buffer instead; its size for
+ * given dims is NAME_scratch_size(...) or attn_scratch_size(). */
+attn_status attn_ctx_set_scratch(attn_ctx *ctx, void *buf, size_t size);
+int64_t attn_scratch_size(const attn_model_desc *model, const int64_t *dims);
+
+/* Run the model: inputs/outputs are data pointers in descriptor order,
+ * dims the symbolic dims in order.  Checks that the ctx runs this model,
+ * that every param is bound, that every dim is in [1, 2^31) and that no
+ * tensor's size overflows; then runs the body. */
+attn_status attn_run(attn_ctx *ctx, void *const *inputs, void *const *outputs,
+                     const int64_t *dims);
+
+/* Bind the symbolic dims from the shapes of the given inputs (in
+ * descriptor order).  Checks dtypes, ranks and fixed dims, and that a
+ * symbolic dim gets one value; the message goes to ctx. */
+attn_status attn_bind_dims(attn_ctx *ctx, const attn_tensor *inputs,
+                           int64_t *dims);
+/* The shape of output i for these dims. */
+attn_status attn_output_shape(const attn_model_desc *model, int i,
+                              const int64_t *dims, attn_tensor *shape);
+
+/* ---- npy and safetensors ----------------------------------------------- */
+/* Read a .npy file: C order, little-endian <f4 or <i4, rank 0..4.  On
+ * success t->data is malloc'ed and owned by the caller (attn_tensor_free).
+ * On failure returns an error and writes a message to err (if not NULL). */
+attn_status attn_npy_read(const char *path, attn_tensor *t, char *err, size_t errlen);
+/* Write a .npy file atomically: to a temporary file beside it, then rename. */
+attn_status attn_npy_write(const char *path, const attn_tensor *t, char *err, size_t errlen);
+void attn_tensor_free(attn_tensor *t);
+
+/* A mapped safetensors file.  Every entry's dtype, shape and byte range are
+ * checked when the file is opened. */
+typedef struct attn_safetensors attn_safetensors;
+attn_status attn_st_open(const char *path, attn_safetensors **out, char *err, size_t errlen);
+void attn_st_close(attn_safetensors *st);
+int attn_st_count(const attn_safetensors *st);
+/* Entry i: its name and tensor (data points into the mapping).  Entries of
+ * dtypes other than F32/I32 are listed with rank -1 and data NULL. */
+const char *attn_st_name(const attn_safetensors *st, int i);
+attn_status attn_st_get(const attn_safetensors *st, int i, attn_tensor *t);
+int attn_st_find(const attn_safetensors *st, const char *name); /* -1 if absent */
+
+/* ---- called by generated code only ------------------------------------ */
+/* Record an error on ctx and return status (for the body to return). */
+int32_t attn_rt_fail(struct attn_ctx *ctx, int32_t status, const char *msg);
+/* Same, with a message and one integer detail ("... %lld ..."). */
+int32_t attn_rt_fail_i(struct attn_ctx *ctx, int32_t status, const char *fmt, int64_t v);
+/* Run fn over rows [0, n) split across the ctx's threads in chunks of at
+ * least grain rows; returns when all are done. */
+void attn_rt_parallel_for(struct attn_ctx *ctx, attn_kernel_fn fn,
+                          void *const *bufs, const int64_t *dims,
+                          int64_t n, int64_t grain);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,588 @@
+/* npy.c: read and write NumPy .npy files (C order, <f4 or <i4, rank 0..4).
+ *
+ * Layout: "\x93NUMPY", major, minor, a header length (u16 LE for version
+ * 1.0, u32 LE for 2.0 and 3.0), then a Python dict literal such as
+ *   {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
+ * padded with spaces and a newline, then the raw data.  Files may be
+ * hostile: every length is checked against the file size before it is used
+ * and the data must fill the rest of the file exactly. */
+#define _XOPEN_SOURCE 700
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* numpy writes headers of a few hundred bytes; more is not an npy file. */
+#define NPY_HEADER_MAX (1u << 20)
+#define DESCR_MAX 32
+
+static const unsigned char MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+static bool host_is_le(void) {
+  uint32_t one = 1;
+  unsigned char first;
+  memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+/* npy data is little-endian; a big-endian host swaps each 4-byte element. */
+static void swap4(unsigned char *p, int64_t n) {
+  for (int64_t i = 0; i < n; i++, p += 4) {
+    unsigned char a = p[0], b = p[1];
+    p[0] = p[3];
+    p[1] = p[2];
+    p[2] = b;
+    p[3] = a;
+  }
+}
+
+static bool read_full(int fd, void *buf, size_t n) {
+  unsigned char *p = buf;
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return false;
+    p += r;
+    n -= (size_t)r;
+  }
+  return true;
+}
+
+static bool write_full(int fd, const void *buf, size_t n) {
+  const unsigned char *p = buf;
+  while (n > 0) {
+    ssize_t r = write(fd, p, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      if (r == 0)
+        errno = EIO;
+      return false;
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  return true;
+}
+
+/* ---- the header dict ------------------------------------------------------ */
+
+typedef struct hparser {
+  const char *s;
+  size_t len, pos;
+  const char *path;
+  char *err;
+  size_t errlen;
+} hparser;
+
+typedef struct npy_header {
+  char descr[DESCR_MAX + 1];
+  bool fortran;
+  int rank;
+  int64_t dims[ATTN_MAX_RANK];
+  bool have_descr, have_fortran, have_shape;
+} npy_header;
+
+static attn_status hfail(hparser *p, attn_status s, const char *what) {
+  attn_errf(p->err, p->errlen, "%s: bad npy header at offset %zu: %s", p->path, p->pos, what);
+  return s;
+}
+
+static void hskip(hparser *p) {
+  while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
+                             p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+    p->pos++;
+}
+
+static int hpeek(hparser *p) {
+  hskip(p);
+  return p->pos < p->len ? (unsigned char)p->s[p->pos] : -1;
+}
+
+static bool hexpect(hparser *p, char c) {
+  if (hpeek(p) != (unsigned char)c)
+    return false;
+  p->pos++;
+  return true;
+}
+
+/* A quoted Python string without escapes (numpy writes none) into out. */
+static attn_status hstring(hparser *p, char *out, size_t cap) {
+  int q = hpeek(p);
+  if (q != '\'' && q != '"')
+    return hfail(p, ATTN_E_FORMAT, "expected a quoted string");
+  size_t start = ++p->pos;
+  while (p->pos < p->len && p->s[p->pos] != q) {
+    char c = p->s[p->pos];
+    if (c == '\\' || (unsigned char)c < 0x20)
+      return hfail(p, ATTN_E_FORMAT, "unexpected character in string");
+    p->pos++;
+  }
+  if (p->pos >= p->len)
+    return hfail(p, ATTN_E_FORMAT, "unterminated string");
+  size_t n = p->pos - start;
+  p->pos++;
+  if (n >= cap)
+    return hfail(p, ATTN_E_FORMAT, "string too long");
+  memcpy(out, p->s + start, n);
+  out[n] = '\0';
+  return ATTN_OK;
+}
+
+static bool hword(hparser *p, const char *w) {
+  size_t n = strlen(w);
+  hskip(p);
+  if (p->len - p->pos < n || memcmp(p->s + p->pos, w, n) != 0)
+    return false;
+  p->pos += n;
+  return true;
+}
+
+/* A non-negative decimal integer; Python 2's numpy wrote a trailing L. */
+static attn_status hint(hparser *p, int64_t *out) {
+  int c = hpeek(p);
+  if (c < '0' || c > '9')
+    return hfail(p, ATTN_E_FORMAT, "expected a non-negative integer in shape");
+  int64_t v = 0;
+  while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
+    int digit = p->s[p->pos] - '0';
+    if (v > (INT64_MAX - digit) / 10)
+      return hfail(p, ATTN_E_FORMAT, "dim too large in shape");
+    v = v * 10 + digit;
+    p->pos++;
+  }
+  if (p->pos < p->len && p->s[p->pos] == 'L')
+    p->pos++;
+  *out = v;
+  return ATTN_OK;
+}
+
+static attn_status hshape(hparser *p, npy_header *h) {
+  if (!hexpect(p, '('))
+    return hfail(p, ATTN_E_FORMAT, "shape must be a tuple");
+  h->rank = 0;
+  if (hexpect(p, ')'))
+    return ATTN_OK;
+  for (;;) {
+    int64_t v;
+    if (h->rank == ATTN_MAX_RANK)
+      return hfail(p, ATTN_E_SHAPE, "rank above 4 is not supported");
+    attn_status s = hint(p, &v);
+    if (s != ATTN_OK)
+      return s;
+    h->dims[h->rank++] = v;
+    if (hexpect(p, ')'))
+      return ATTN_OK;
+    if (!hexpect(p, ','))
+      return hfail(p, ATTN_E_FORMAT, "expected ',' or ')' in shape");
+    if (hexpect(p, ')'))
+      return ATTN_OK;
+  }
+}
+
+static attn_status hvalue(hparser *p, const char *key, npy_header *h) {
+  bool dup;
+  attn_status s = ATTN_OK;
+  if (strcmp(key, "descr") == 0) {
+    dup = h->have_descr;
+    h->have_descr = true;
+    if (!dup && hpeek(p) != '\'' && hpeek(p) != '"')
+      return hfail(p, ATTN_E_DTYPE, "structured dtypes are not supported");
+    if (!dup)
+      s = hstring(p, h->descr, sizeof h->descr);
+  } else if (strcmp(key, "fortran_order") == 0) {
+    dup = h->have_fortran;
+    h->have_fortran = true;
+    if (hword(p, "True"))
+      h->fortran = true;
+    else if (hword(p, "False"))
+      h->fortran = false;
+    else
+      return hfail(p, ATTN_E_FORMAT, "fortran_order must be True or False");
+  } else if (strcmp(key, "shape") == 0) {
+    dup = h->have_shape;
+    h->have_shape = true;
+    if (!dup)
+      s = hshape(p, h);
+  } else {
+    char msg[96];
+    snprintf(msg, sizeof msg, "unknown key '%s'", key);
+    return hfail(p, ATTN_E_FORMAT, msg);
+  }
+  if (s == ATTN_OK && dup) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "duplicate key '%s'", key);
+    return hfail(p, ATTN_E_FORMAT, msg);
+  }
+  return s;
+}
+
+static attn_status parse_dict(hparser *p, npy_header *h) {
+  memset(h, 0, sizeof *h);
+  if (!hexpect(p, '{'))
+    return hfail(p, ATTN_E_FORMAT, "expected '{'");
+  while (!hexpect(p, '}')) {
+    char key[DESCR_MAX + 1];
+    attn_status s = hstring(p, key, sizeof key);
+    if (s != ATTN_OK)
+      return s;
+    if (!hexpect(p, ':'))
+      return hfail(p, ATTN_E_FORMAT, "expected ':'");
+    s = hvalue(p, key, h);
+    if (s != ATTN_OK)
+      return s;
+    if (hexpect(p, '}'))
+      break;
+    if (!hexpect(p, ','))
+      return hfail(p, ATTN_E_FORMAT, "expected ',' or '}'");
+  }
+  if (hpeek(p) >= 0)
+    return hfail(p, ATTN_E_FORMAT, "data after the header dict");
+  const char *missing = !h->have_descr ? "descr" : !h->have_fortran ? "fortran_order"
+                      : !h->have_shape ? "shape" : NULL;
+  if (missing != NULL) {
+    attn_errf(p->err, p->errlen, "%s: npy header has no '%s'", p->path, missing);
+    return ATTN_E_FORMAT;
+  }
+  return ATTN_OK;
+}
+
+/* ---- reading ---------------------------------------------------------------- */
+
+static const char *fmt_py_shape(char *buf, size_t len, const npy_header *h) {
+  size_t pos = 0;
+  pos += (size_t)snprintf(buf, len, "(");
+  for (int i = 0; i < h->rank && pos < len; i++)
+    pos += (size_t)snprintf(buf + pos, len - pos, i ? ", %lld" : "%lld", (long long)h->dims[i]);
+  if (pos < len)
+    snprintf(buf + pos, len - pos, h->rank == 1 ? ",)" : ")");
+  return buf;
+}
+
+/* Reads the fixed prefix and the header dict; *data_off is where data starts. */
+static attn_status read_header(int fd, int64_t size, const char *path, npy_header *h,
+                               int64_t *data_off, char *err, size_t errlen) {
+  unsigned char pre[12];
+  if (size < 10 || !read_full(fd, pre, 10)) {
+    attn_errf(err, errlen, "%s: file too short for an npy header", path);
+    return ATTN_E_FORMAT;
+  }
+  if (memcmp(pre, MAGIC, sizeof MAGIC) != 0) {
+    attn_errf(err, errlen, "%s: not an npy file (bad magic)", path);
+    return ATTN_E_FORMAT;
+  }
+  int major = pre[6], minor = pre[7];
+  if (minor != 0 || major < 1 || major > 3) {
+    attn_errf(err, errlen, "%s: unsupported npy version %d.%d", path, major, minor);
+    return ATTN_E_FORMAT;
+  }
+  int64_t prefix = major == 1 ? 10 : 12;
+  if (major > 1 && (size < 12 || !read_full(fd, pre + 10, 2))) {
+    attn_errf(err, errlen, "%s: file too short for an npy header", path);
+    return ATTN_E_FORMAT;
+  }
+  uint64_t hlen = major == 1 ? (uint64_t)pre[8] | (uint64_t)pre[9] << 8
+                             : (uint64_t)pre[8] | (uint64_t)pre[9] << 8 |
+                                   (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
+  if (hlen > (uint64_t)(size - prefix)) {
+    attn_errf(err, errlen, "%s: header length %llu runs past the end of the file (%lld bytes)",
+              path, (unsigned long long)hlen, (long long)size);
+    return ATTN_E_FORMAT;
+  }
+  if (hlen > NPY_HEADER_MAX) {
+    attn_errf(err, errlen, "%s: header length %llu is above the limit of %u bytes", path,
+              (unsigned long long)hlen, NPY_HEADER_MAX);
+    return ATTN_E_FORMAT;
+  }
+  char *text = malloc((size_t)hlen + 1);
+  if (text == NULL) {
+    attn_errf(err, errlen, "%s: out of memory", path);
+    return ATTN_E_NOMEM;
+  }
+  attn_status s = ATTN_OK;
+  if (!read_full(fd, text, (size_t)hlen)) {
+    attn_errf(err, errlen, "%s: truncated npy header", path);
+    s = ATTN_E_FORMAT;
+  } else {
+    text[hlen] = '\0';
+    hparser p = {text, (size_t)hlen, 0, path, err, errlen};
+    s = parse_dict(&p, h);
+  }
+  free(text);
+  *data_off = prefix + (int64_t)hlen;
+  return s;
+}
+
+static attn_status check_header(const npy_header *h, const char *path, attn_dtype *dtype,
+                                int64_t *bytes, char *err, size_t errlen) {
+  if (strcmp(h->descr, "<f4") == 0) {
+    *dtype = ATTN_F32;
+  } else if (strcmp(h->descr, "<i4") == 0) {
+    *dtype = ATTN_I32;
+  } else {
+    attn_errf(err, errlen, "%s: dtype '%s' is not supported (only '<f4' and '<i4')",
+              path, h->descr);
+    return ATTN_E_DTYPE;
+  }
+  if (h->fortran) {
+    attn_errf(err, errlen, "%s: Fortran-order arrays are not supported "
+              "(save a C-order array, e.g. with np.ascontiguousarray)", path);
+    return ATTN_E_FORMAT;
+  }
+  int64_t n = 4;
+  for (int i = 0; i < h->rank; i++) {
+    if (!attn_mul_i64(n, h->dims[i], &n)) {
+      char shape[160];
+      attn_errf(err, errlen, "%s: shape %s is too large", path,
+                fmt_py_shape(shape, sizeof shape, h));
+      return ATTN_E_FORMAT;
+    }
+  }
+  *bytes = n;
+  return ATTN_OK;
+}
+
+static attn_status read_data(int fd, const char *path, int64_t bytes, int64_t avail,
+                             const npy_header *h, void **out, char *err, size_t errlen) {
+  char shape[160];
+  if (avail < bytes) {
+    attn_errf(err, errlen, "%s: truncated: %lld bytes of data, but %s of shape %s needs %lld",
+              path, (long long)avail, h->descr, fmt_py_shape(shape, sizeof shape, h),
+              (long long)bytes);
+    return ATTN_E_FORMAT;
+  }
+  if (avail > bytes) {
+    attn_errf(err, errlen, "%s: %lld trailing bytes after the data of shape %s",
+              path, (long long)(avail - bytes), fmt_py_shape(shape, sizeof shape, h));
+    return ATTN_E_FORMAT;
+  }
+  if ((uint64_t)bytes > SIZE_MAX - 64) {
+    attn_errf(err, errlen, "%s: %lld bytes of data cannot be addressed", path, (long long)bytes);
+    return ATTN_E_LIMIT;
+  }
+  /* 64-byte aligned like scratch memory, for the generated vector loads;
+   * aligned_alloc wants a multiple of the alignment and never 0. */
+  size_t cap = ((size_t)bytes + 63) / 64 * 64;
+  void *data = aligned_alloc(64, cap > 0 ? cap : 64);
+  if (data == NULL) {
+    attn_errf(err, errlen, "%s: out of memory for %lld bytes of data", path, (long long)bytes);
+    return ATTN_E_NOMEM;
+  }
+  if (!read_full(fd, data, (size_t)bytes)) {
+    free(data);
+    attn_errf(err, errlen, "%s: truncated while reading the data", path);
+    return ATTN_E_FORMAT;
+  }
+  if (!host_is_le())
+    swap4(data, bytes / 4);
+  *out = data;
+  return ATTN_OK;
+}
+
+static attn_status read_fd(int fd, const char *path, attn_tensor *t, char *err, size_t errlen) {
+  char ebuf[128];
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    attn_errf(err, errlen, "cannot stat %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
+    return ATTN_E_IO;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    attn_errf(err, errlen, "%s is not a regular file", path);
+    return ATTN_E_IO;
+  }
+  npy_header h;
+  int64_t off, bytes;
+  attn_dtype dtype;
+  attn_status s = read_header(fd, (int64_t)sb.st_size, path, &h, &off, err, errlen);
+  if (s == ATTN_OK)
+    s = check_header(&h, path, &dtype, &bytes, err, errlen);
+  void *data = NULL;
+  if (s == ATTN_OK)
+    s = read_data(fd, path, bytes, (int64_t)sb.st_size - off, &h, &data, err, errlen);
+  if (s != ATTN_OK)
+    return s;
+  t->dtype = dtype;
+  t->rank = h.rank;
+  for (int i = 0; i < h.rank; i++)
+    t->dims[i] = h.dims[i];
+  t->data = data;
+  return ATTN_OK;
+}
+
+attn_status attn_npy_read(const char *path, attn_tensor *t, char *err, size_t errlen) {
+  if (t != NULL)
+    memset(t, 0, sizeof *t);
+  if (path == NULL || t == NULL) {
+    attn_errf(err, errlen, "attn_npy_read: %s is NULL", path == NULL ? "path" : "tensor");
+    return ATTN_E_ARG;
+  }
+  char ebuf[128];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    attn_errf(err, errlen, "cannot open %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
+    return ATTN_E_IO;
+  }
+  attn_status s = read_fd(fd, path, t, err, errlen);
+  close(fd);
+  return s;
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+/* The process umask, read without changing it: umask(2) can only be read by
+ * setting it, which races with other threads creating files. */
+static mode_t current_umask(void) {
+  FILE *f = fopen("/proc/self/status", "re");
+  mode_t mask = 022;
+  if (f == NULL)
+    return mask;
+  char line[256];
+  while (fgets(line, sizeof line, f) != NULL) {
+    unsigned int m;
+    if (sscanf(line, "Umask: %o", &m) == 1) {
+      mask = (mode_t)(m & 0777);
+      break;
+    }
+  }
+  fclose(f);
+  return mask;
+}
+
+/* The magic, version 1.0, length and dict, padded so the data starts at a
+ * multiple of 64 bytes.  Returns the total length, or 0 if it does not fit. */
+static size_t make_header(const attn_tensor *t, char *out, size_t cap) {
+  char shape[160];
+  size_t pos = 0;
+  pos += (size_t)snprintf(shape, sizeof shape, "(");
+  for (int i = 0; i < t->rank; i++)
+    pos += (size_t)snprintf(shape + pos, sizeof shape - pos, i ? ", %lld" : "%lld",
+                            (long long)t->dims[i]);
+  snprintf(shape + pos, sizeof shape - pos, t->rank == 1 ? ",)" : ")");
+  char dict[256];
+  int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                   t->dtype == ATTN_F32 ? "<f4" : "<i4", shape);
+  if (n < 0 || (size_t)n >= sizeof dict)
+    return 0;
+  size_t total = (10 + (size_t)n + 1 + 63) / 64 * 64; /* +1: the final '\n' */
+  if (total > cap)
+    return 0;
+  size_t hlen = total - 10;
+  memcpy(out, MAGIC, sizeof MAGIC);
+  out[6] = 1;
+  out[7] = 0;
+  out[8] = (char)(hlen & 0xFF);
+  out[9] = (char)(hlen >> 8);
+  memcpy(out + 10, dict, (size_t)n);
+  memset(out + 10 + n, ' ', hlen - (size_t)n - 1);
+  out[total - 1] = '\n';
+  return total;
+}
+
+static attn_status check_writable(const attn_tensor *t, const char *path, int64_t *bytes,
+                                  char *err, size_t errlen) {
+  if (t->dtype != ATTN_F32 && t->dtype != ATTN_I32) {
+    attn_errf(err, errlen, "cannot write %s: bad dtype %d", path, (int)t->dtype);
+    return ATTN_E_ARG;
+  }
+  if (t->rank < 0 || t->rank > ATTN_MAX_RANK) {
+    attn_errf(err, errlen, "cannot write %s: bad rank %d", path, t->rank);
+    return ATTN_E_ARG;
+  }
+  for (int i = 0; i < t->rank; i++) {
+    if (t->dims[i] < 0) {
+      attn_errf(err, errlen, "cannot write %s: dim %d is negative", path, i);
+      return ATTN_E_ARG;
+    }
+  }
+  int64_t n = attn_tensor_numel(t);
+  if (n < 0 || !attn_mul_i64(n, 4, bytes) || (uint64_t)*bytes > SIZE_MAX) {
+    attn_errf(err, errlen, "cannot write %s: the shape is too large", path);
+    return ATTN_E_LIMIT;
+  }
+  if (t->data == NULL && *bytes > 0) {
+    attn_errf(err, errlen, "cannot write %s: data is NULL", path);
+    return ATTN_E_ARG;
+  }
+  return ATTN_OK;
+}
+
+/* Writes everything to fd and closes it; the caller removes tmp on error. */
+static attn_status write_and_close(int fd, const char *tmp, const char *hdr, size_t hlen,
+                                   const attn_tensor *t, int64_t bytes, char *err, size_t errlen) {
+  char ebuf[128];
+  bool ok = fchmod(fd, 0666 & ~current_umask()) == 0 && write_full(fd, hdr, hlen);
+  if (ok && host_is_le()) {
+    ok = write_full(fd, t->data, (size_t)bytes);
+  } else if (ok) {
+    unsigned char *copy = malloc(bytes > 0 ? (size_t)bytes : 1);
+    ok = copy != NULL;
+    if (ok) {
+      memcpy(copy, t->data, (size_t)bytes);
+      swap4(copy, bytes / 4);
+      ok = write_full(fd, copy, (size_t)bytes);
+      free(copy);
+    }
+  }
+  /* Flushed before the rename, so a crash never leaves a short file under
+   * the final name. */
+  ok = ok && fsync(fd) == 0;
+  int saved = errno;
+  if (close(fd) != 0 && ok) {
+    ok = false;
+    saved = errno;
+  }
+  if (!ok) {
+    attn_errf(err, errlen, "cannot write %s: %s", tmp, attn_errno_str(saved, ebuf, sizeof ebuf));
+    return ATTN_E_IO;
+  }
+  return ATTN_OK;
+}
+
+attn_status attn_npy_write(const char *path, const attn_tensor *t, char *err, size_t errlen) {
+  if (path == NULL || t == NULL) {
+    attn_errf(err, errlen, "attn_npy_write: %s is NULL", path == NULL ? "path" : "tensor");
+    return ATTN_E_ARG;
+  }
+  int64_t bytes;
+  attn_status s = check_writable(t, path, &bytes, err, errlen);
+  if (s != ATTN_OK)
+    return s;
+  char hdr[512];
+  size_t hlen = make_header(t, hdr, sizeof hdr);
+  if (hlen == 0) {
+    attn_errf(err, errlen, "cannot write %s: header too long", path);
+    return ATTN_E_ARG;
+  }
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
+  if (tmp == NULL) {
+    attn_errf(err, errlen, "cannot write %s: out of memory", path);
+    return ATTN_E_NOMEM;
+  }
+  memcpy(tmp, path, plen);
+  memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+  char ebuf[128];
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    attn_errf(err, errlen, "cannot create %s: %s", tmp, attn_errno_str(errno, ebuf, sizeof ebuf));
+    free(tmp);
+    return ATTN_E_IO;
+  }
+  s = write_and_close(fd, tmp, hdr, hlen, t, bytes, err, errlen);
+  if (s == ATTN_OK && rename(tmp, path) != 0) {
+    attn_errf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
+              attn_errno_str(errno, ebuf, sizeof ebuf));
+    s = ATTN_E_IO;
+  }
+  if (s != ATTN_OK)
+    unlink(tmp);
+  free(tmp);
+  return s;
+}

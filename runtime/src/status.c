@@ -1,0 +1,119 @@
+/* status.c: status strings, message formatting, checked arithmetic and the
+ * small tensor helpers every other file uses. */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *attn_status_str(attn_status s) {
+  switch (s) {
+  case ATTN_OK: return "ok";
+  case ATTN_E_ARG: return "bad argument";
+  case ATTN_E_IO: return "I/O error";
+  case ATTN_E_FORMAT: return "malformed file";
+  case ATTN_E_MISSING: return "missing parameter";
+  case ATTN_E_SHAPE: return "shape mismatch";
+  case ATTN_E_DTYPE: return "dtype mismatch";
+  case ATTN_E_RANGE: return "out of range";
+  case ATTN_E_NOMEM: return "out of memory";
+  case ATTN_E_LIMIT: return "size limit exceeded";
+  }
+  return "unknown status";
+}
+
+void attn_verrf(char *err, size_t errlen, const char *fmt, va_list ap) {
+  if (err == NULL || errlen == 0)
+    return;
+  if (vsnprintf(err, errlen, fmt, ap) < 0)
+    err[0] = '\0';
+}
+
+void attn_errf(char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  attn_verrf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+bool attn_mul_i64(int64_t a, int64_t b, int64_t *out) {
+  if (a < 0 || b < 0)
+    return false;
+  if (a != 0 && b > INT64_MAX / a)
+    return false;
+  *out = a * b;
+  return true;
+}
+
+bool attn_add_i64(int64_t a, int64_t b, int64_t *out) {
+  if (a < 0 || b < 0 || a > INT64_MAX - b)
+    return false;
+  *out = a + b;
+  return true;
+}
+
+int64_t attn_tensor_numel(const attn_tensor *t) {
+  if (t == NULL || t->rank < 0 || t->rank > ATTN_MAX_RANK)
+    return -1;
+  int64_t n = 1;
+  for (int i = 0; i < t->rank; i++)
+    if (!attn_mul_i64(n, t->dims[i], &n))
+      return -1;
+  return n;
+}
+
+void attn_tensor_free(attn_tensor *t) {
+  if (t == NULL)
+    return;
+  free(t->data);
+  t->data = NULL;
+}
+
+const char *attn_dtype_name(int64_t dtype) {
+  switch (dtype) {
+  case ATTN_F32: return "f32";
+  case ATTN_I32: return "i32";
+  default: return "?";
+  }
+}
+
+/* Appends with truncation; pos may pass len, later appends then do nothing. */
+static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...) {
+  if (*pos >= len)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    *pos += (size_t)n;
+}
+
+const char *attn_fmt_shape(char *buf, size_t len, int rank, const int64_t *dims,
+                           const attn_model_desc *model) {
+  size_t pos = 0;
+  if (len == 0)
+    return buf;
+  buf[0] = '\0';
+  append(buf, len, &pos, "[");
+  for (int i = 0; i < rank && i < ATTN_MAX_RANK; i++) {
+    const char *sep = i ? ", " : "";
+    int64_t d = dims[i];
+    int64_t sym = -(d + 1);
+    if (d < 0 && model != NULL && sym < model->n_dims && model->dim_names != NULL &&
+        model->dim_names[sym] != NULL)
+      append(buf, len, &pos, "%s%s", sep, model->dim_names[sym]);
+    else
+      append(buf, len, &pos, "%s%lld", sep, (long long)d);
+  }
+  append(buf, len, &pos, "]");
+  return buf;
+}
+
+/* strerror is not thread-safe everywhere; the XSI strerror_r is. */
+const char *attn_errno_str(int e, char *buf, size_t len) {
+  if (strerror_r(e, buf, len) != 0)
+    snprintf(buf, len, "error %d", e);
+  return buf;
+}

@@ -1,0 +1,211 @@
+/* run_model.c: run one compiled model on the inputs of a run-test folder.
+ *
+ *   cc -DMODEL_DESC=sdpa_model [-DMODEL_HEADER='"sdpa.h"'] -I runtime/include \
+ *      run_model.c sdpa.o libattnrt.a -lm -lpthread -o run_model
+ *   run_model DIR OUTDIR
+ *
+ * For every input of the model's descriptor it reads DIR/in.<name>.npy, binds
+ * the params from DIR/weights.safetensors (if the model has params and none
+ * are embedded), binds the symbolic dims from the input shapes, allocates
+ * each output from attn_output_shape, runs the model once and writes
+ * OUTDIR/out.<name>.npy.  Any failure prints a message (the context's error
+ * where there is one) and exits 1.
+ *
+ * Beyond that it checks what a caller can see of the generated code: every
+ * output element is written (outputs start as NaN), nothing is written past
+ * the end of an output (guard words), the inputs are not modified, and a
+ * second run on the same context gives bit-identical results. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attnrt.h"
+
+#ifdef MODEL_HEADER
+#include MODEL_HEADER
+#endif
+
+#ifndef MODEL_DESC
+#error "compile with -DMODEL_DESC=<model>_model"
+#endif
+
+extern const attn_model_desc MODEL_DESC;
+
+#define GUARD 16                          /* floats after each output */
+#define GUARD_BITS 0x7fc0dead7fc0deadull  /* two quiet NaNs with a payload */
+
+static void die(const char *what, const char *msg) {
+  fprintf(stderr, "run_model: %s: %s\n", what, msg && *msg ? msg : "(no message)");
+  exit(1);
+}
+
+static void die_ctx(const char *what, attn_status s, attn_ctx *ctx) {
+  fprintf(stderr, "run_model: %s failed: %s: %s\n", what, attn_status_str(s),
+          ctx ? attn_ctx_error(ctx) : "");
+  exit(1);
+}
+
+static char *path_join(const char *dir, const char *prefix, const char *name,
+                       const char *suffix) {
+  size_t n = strlen(dir) + strlen(prefix) + strlen(name) + strlen(suffix) + 2;
+  char *p = malloc(n);
+  if (!p) die("malloc", "out of memory");
+  snprintf(p, n, "%s/%s%s%s", dir, prefix, name, suffix);
+  return p;
+}
+
+static size_t elem_size(attn_dtype d) { (void)d; return 4; } /* f32 and i32 */
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s DIR OUTDIR\n", argv[0]);
+    return 2;
+  }
+  const char *dir = argv[1], *outdir = argv[2];
+  const attn_model_desc *m = &MODEL_DESC;
+  char err[512];
+
+  if (m->abi_version != ATTN_ABI_VERSION) {
+    fprintf(stderr, "run_model: %s: abi_version %lld, runtime has %d\n",
+            m->name ? m->name : "?", (long long)m->abi_version, ATTN_ABI_VERSION);
+    return 1;
+  }
+  if (m->n_inputs < 0 || m->n_outputs < 1 || m->n_params < 0 || m->n_dims < 0 ||
+      (m->n_inputs && !m->inputs) || !m->outputs || (m->n_params && !m->params) ||
+      (m->n_dims && !m->dim_names) || !m->body || !m->scratch_size)
+    die(m->name ? m->name : "descriptor", "malformed model descriptor");
+
+  int ni = (int)m->n_inputs, no = (int)m->n_outputs;
+  attn_tensor *in = calloc((size_t)ni + 1, sizeof *in);
+  attn_tensor *in_copy = calloc((size_t)ni + 1, sizeof *in_copy);
+  void **in_ptr = calloc((size_t)ni + 1, sizeof *in_ptr);
+  attn_tensor *out = calloc((size_t)no, sizeof *out);
+  void **out_ptr = calloc((size_t)no, sizeof *out_ptr);
+  int64_t *nel = calloc((size_t)no, sizeof *nel);
+  int64_t *dims = calloc((size_t)m->n_dims + 1, sizeof *dims);
+  if (!in || !in_copy || !in_ptr || !out || !out_ptr || !nel || !dims)
+    die("calloc", "out of memory");
+
+  /* inputs */
+  for (int i = 0; i < ni; i++) {
+    char *p = path_join(dir, "in.", m->inputs[i].name, ".npy");
+    attn_status s = attn_npy_read(p, &in[i], err, sizeof err);
+    if (s != ATTN_OK) die(p, err);
+    in_ptr[i] = in[i].data;
+    int64_t n = attn_tensor_numel(&in[i]);
+    size_t bytes = (size_t)n * elem_size(in[i].dtype);
+    in_copy[i] = in[i];
+    in_copy[i].data = malloc(bytes ? bytes : 1);
+    if (!in_copy[i].data) die("malloc", "out of memory");
+    memcpy(in_copy[i].data, in[i].data, bytes);
+    free(p);
+  }
+
+  attn_ctx *ctx = attn_ctx_new(m);
+  if (!ctx) die("attn_ctx_new", "out of memory");
+  if (attn_ctx_model(ctx) != m) die("attn_ctx_model", "does not return the model");
+
+  /* params */
+  if (m->n_params > 0 && !m->embedded) {
+    char *p = path_join(dir, "weights", "", ".safetensors");
+    attn_status s = attn_ctx_load_weights(ctx, p);
+    if (s != ATTN_OK) die_ctx("attn_ctx_load_weights", s, ctx);
+    const char *w = attn_ctx_warnings(ctx);
+    if (w && *w) fprintf(stderr, "run_model: weights warnings:\n%s\n", w);
+    free(p);
+  }
+
+  /* dims */
+  attn_status s = attn_bind_dims(ctx, in, dims);
+  if (s != ATTN_OK) die_ctx("attn_bind_dims", s, ctx);
+  for (int d = 0; d < (int)m->n_dims; d++)
+    fprintf(stderr, "run_model: %s = %lld\n", m->dim_names[d], (long long)dims[d]);
+
+  /* outputs, each followed by guard words, filled with NaN */
+  for (int i = 0; i < no; i++) {
+    s = attn_output_shape(m, i, dims, &out[i]);
+    if (s != ATTN_OK) die_ctx("attn_output_shape", s, ctx);
+    if (out[i].dtype != ATTN_F32)
+      die(m->outputs[i].name, "output dtype is not f32");
+    nel[i] = attn_tensor_numel(&out[i]);
+    if (nel[i] < 0) die(m->outputs[i].name, "output size overflows");
+    uint32_t *buf = malloc(((size_t)nel[i] + GUARD) * sizeof(float));
+    if (!buf) die("malloc", "out of memory");
+    for (int64_t j = 0; j < nel[i] + GUARD; j++) buf[j] = (uint32_t)(GUARD_BITS >> (j & 1 ? 32 : 0));
+    out[i].data = buf;
+    out_ptr[i] = buf;
+  }
+
+  s = attn_run(ctx, in_ptr, out_ptr, dims);
+  if (s != ATTN_OK) die_ctx("attn_run", s, ctx);
+
+  int bad = 0;
+  for (int i = 0; i < no; i++) {
+    const uint32_t *buf = out[i].data;
+    for (int64_t j = 0; j < GUARD; j++)
+      if (buf[nel[i] + j] != (uint32_t)(GUARD_BITS >> ((nel[i] + j) & 1 ? 32 : 0))) {
+        fprintf(stderr, "run_model: output %s: written past its end (%lld elements, guard word %lld)\n",
+                m->outputs[i].name, (long long)nel[i], (long long)j);
+        bad = 1;
+        break;
+      }
+    int64_t unwritten = 0;
+    for (int64_t j = 0; j < nel[i]; j++)
+      if (buf[j] == (uint32_t)(GUARD_BITS >> (j & 1 ? 32 : 0))) unwritten++;
+    if (unwritten)
+      fprintf(stderr, "run_model: output %s: %lld of %lld elements still hold the fill pattern (never written?)\n",
+              m->outputs[i].name, (long long)unwritten, (long long)nel[i]);
+  }
+  for (int i = 0; i < ni; i++) {
+    size_t bytes = (size_t)attn_tensor_numel(&in[i]) * elem_size(in[i].dtype);
+    if (memcmp(in[i].data, in_copy[i].data, bytes)) {
+      fprintf(stderr, "run_model: input %s was modified by the model\n", m->inputs[i].name);
+      bad = 1;
+    }
+  }
+
+  /* a second run on the same context must give the same bits */
+  float **first = calloc((size_t)no, sizeof *first);
+  if (!first) die("calloc", "out of memory");
+  for (int i = 0; i < no; i++) {
+    first[i] = malloc((size_t)nel[i] * sizeof(float) + 1);
+    if (!first[i]) die("malloc", "out of memory");
+    memcpy(first[i], out[i].data, (size_t)nel[i] * sizeof(float));
+  }
+  s = attn_run(ctx, in_ptr, out_ptr, dims);
+  if (s != ATTN_OK) die_ctx("attn_run (second run)", s, ctx);
+  for (int i = 0; i < no; i++)
+    if (memcmp(first[i], out[i].data, (size_t)nel[i] * sizeof(float))) {
+      fprintf(stderr, "run_model: output %s differs between two runs on the same inputs\n",
+              m->outputs[i].name);
+      bad = 1;
+    }
+
+  for (int i = 0; i < no; i++) {
+    char *p = path_join(outdir, "out.", m->outputs[i].name, ".npy");
+    s = attn_npy_write(p, &out[i], err, sizeof err);
+    if (s != ATTN_OK) die(p, err);
+    free(p);
+  }
+
+  for (int i = 0; i < ni; i++) {
+    attn_tensor_free(&in[i]);
+    free(in_copy[i].data);
+  }
+  for (int i = 0; i < no; i++) {
+    free(out[i].data);
+    free(first[i]);
+  }
+  attn_ctx_free(ctx);
+  free(first);
+  free(in);
+  free(in_copy);
+  free(in_ptr);
+  free(out);
+  free(out_ptr);
+  free(nel);
+  free(dims);
+  return bad;
+}
