@@ -17,6 +17,18 @@
 
 #include "codegen.h"
 
+/* Bad --target or --cpu values are usage errors: exit status 2. */
+static _Noreturn void usage_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static _Noreturn void usage_fatal(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("attnc: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(2);
+}
+
 void target_init(Target *t) {
   LLVMInitializeAllTargetInfos();
   LLVMInitializeAllTargets();
@@ -44,14 +56,34 @@ void target_init(Target *t) {
   LLVMTargetRef target;
   char *err = NULL;
   if (LLVMGetTargetFromTriple(t->triple_s, &target, &err)) {
-    char *msg = arena_printf("unknown target `%s`: %s", t->triple_s, err);
+    char *msg = arena_printf("unknown target '%s': %s", t->triple_s, err);
     LLVMDisposeMessage(err);
-    fatal("%s", msg);
+    usage_fatal("%s", msg);
   }
   LLVMCodeGenOptLevel lvl = t->opt_level == 0 ? LLVMCodeGenLevelNone
                           : t->opt_level == 1 ? LLVMCodeGenLevelLess
                           : t->opt_level == 2 ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelAggressive;
+  /* LLVM only warns about an unknown CPU on stderr and then ignores it;
+   * catch that warning so that a typo in --cpu is an error. */
+  fflush(stderr);
+  FILE *cap = tmpfile();
+  int saved = dup(2);
+  if (cap && saved >= 0) dup2(fileno(cap), 2);
   t->tm = LLVMCreateTargetMachine(target, t->triple_s, t->cpu_s, t->features_s, lvl, LLVMRelocPIC, LLVMCodeModelDefault);
+  char warn[512] = "";
+  if (cap && saved >= 0) {
+    fflush(stderr);
+    dup2(saved, 2);
+    rewind(cap);
+    size_t n = fread(warn, 1, sizeof warn - 1, cap);
+    warn[n] = 0;
+  }
+  if (saved >= 0) close(saved);
+  if (cap) fclose(cap);
+  if (strstr(warn, "is not a recognized processor"))
+    usage_fatal("unknown CPU '%s' for target '%s' (try x86-64, x86-64-v3, haswell, skylake-avx512, znver4 or native)",
+                t->cpu_s, t->triple_s);
+  if (warn[0]) fputs(warn, stderr);
   if (!t->tm) fatal("cannot make a target machine for `%s` (cpu `%s`)", t->triple_s, t->cpu_s);
 }
 

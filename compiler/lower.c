@@ -179,7 +179,6 @@ Graph *lower_model(const Model *m) {
     case D_INPUT: {
       int id = add(&L, OP_INPUT, d->name_loc, d->type, -1, -1, -1);
       g->nodes[id].index = d->index;
-      g->nodes[id].name = d->name;
       bind_decl(&L, d, id);
       break;
     }

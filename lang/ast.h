@@ -17,6 +17,9 @@ typedef enum DType { DT_F32, DT_I32 } DType;
 /* Expressions nest at most this deep (the parser refuses deeper ones), so
  * recursive walks over them are bounded. */
 #define MAX_EXPR_DEPTH 256
+/* The checker makes sure the known dims of every tensor (symbolic ones
+ * counted as 1) multiply to at most this, so byte counts fit in int64. */
+#define MAX_NUMEL ((int64_t)1 << 60)
 
 /* A dim is a known size (sym < 0), or a symbolic dim bound at call time
  * (sym >= 0 indexes the model's symbol table; size is then 0). */

@@ -571,7 +571,9 @@ attn_status attn_npy_write(const char *path, const attn_tensor *t, char *err, si
   char ebuf[128];
   int fd = mkstemp(tmp);
   if (fd < 0) {
-    attn_errf(err, errlen, "cannot create %s: %s", tmp, attn_errno_str(errno, ebuf, sizeof ebuf));
+    /* mkstemp may have scribbled on tmp: name the destination instead. */
+    attn_errf(err, errlen, "cannot create a temporary file for %s: %s", path,
+              attn_errno_str(errno, ebuf, sizeof ebuf));
     free(tmp);
     return ATTN_E_IO;
   }

@@ -14,7 +14,17 @@
  * Beyond that it checks what a caller can see of the generated code: every
  * output element is written (outputs start as NaN), nothing is written past
  * the end of an output (guard words), the inputs are not modified, and a
- * second run on the same context gives bit-identical results. */
+ * second run on the same context gives bit-identical results.
+ *
+ * The first run uses 1 thread, the second
+ * attn_ctx_set_threads(ctx, RUN_THREADS) (default 0: every online CPU), so the
+ * two runs compare the serial and the parallel code paths.
+ *
+ * With -DTYPED_CALL, the program is also linked with a generated function
+ *   int typed_call(attn_ctx *, void *const *in, void *const *out, const int64_t *dims)
+ * that calls the header's typed entry point NAME(ctx, inputs..., outputs...,
+ * dims...); -DTYPED_NI/-DTYPED_NO/-DTYPED_ND give the counts it was made for.
+ * Its results must be bit-identical to attn_run's. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +42,14 @@
 #endif
 
 extern const attn_model_desc MODEL_DESC;
+
+#ifndef RUN_THREADS
+#define RUN_THREADS 0
+#endif
+
+#ifdef TYPED_CALL
+int typed_call(attn_ctx *ctx, void *const *in, void *const *out, const int64_t *dims);
+#endif
 
 #define GUARD 16                          /* floats after each output */
 #define GUARD_BITS 0x7fc0dead7fc0deadull  /* two quiet NaNs with a payload */
@@ -138,6 +156,8 @@ int main(int argc, char **argv) {
     out_ptr[i] = buf;
   }
 
+  s = attn_ctx_set_threads(ctx, 1);
+  if (s != ATTN_OK) die_ctx("attn_ctx_set_threads", s, ctx);
   s = attn_run(ctx, in_ptr, out_ptr, dims);
   if (s != ATTN_OK) die_ctx("attn_run", s, ctx);
 
@@ -166,7 +186,7 @@ int main(int argc, char **argv) {
     }
   }
 
-  /* a second run on the same context must give the same bits */
+  /* a second run on the same context, with more threads, gives the same bits */
   float **first = calloc((size_t)no, sizeof *first);
   if (!first) die("calloc", "out of memory");
   for (int i = 0; i < no; i++) {
@@ -174,14 +194,38 @@ int main(int argc, char **argv) {
     if (!first[i]) die("malloc", "out of memory");
     memcpy(first[i], out[i].data, (size_t)nel[i] * sizeof(float));
   }
+  s = attn_ctx_set_threads(ctx, RUN_THREADS);
+  if (s != ATTN_OK) die_ctx("attn_ctx_set_threads", s, ctx);
   s = attn_run(ctx, in_ptr, out_ptr, dims);
   if (s != ATTN_OK) die_ctx("attn_run (second run)", s, ctx);
   for (int i = 0; i < no; i++)
     if (memcmp(first[i], out[i].data, (size_t)nel[i] * sizeof(float))) {
-      fprintf(stderr, "run_model: output %s differs between two runs on the same inputs\n",
+      fprintf(stderr, "run_model: output %s differs between a run on 1 thread and on %d (%d = all CPUs)\n",
+              m->outputs[i].name, attn_ctx_threads(ctx), RUN_THREADS);
+      bad = 1;
+    }
+
+#ifdef TYPED_CALL
+  /* the header's typed entry point gives the same bits as attn_run */
+  if (m->n_inputs != TYPED_NI || m->n_outputs != TYPED_NO || m->n_dims != TYPED_ND) {
+    fprintf(stderr, "run_model: the descriptor has %lld inputs, %lld outputs, %lld dims; "
+            "the typed entry point was called with %d, %d, %d\n", (long long)m->n_inputs,
+            (long long)m->n_outputs, (long long)m->n_dims, TYPED_NI, TYPED_NO, TYPED_ND);
+    return 1;
+  }
+  for (int i = 0; i < no; i++) {
+    uint32_t *buf = out[i].data;
+    for (int64_t j = 0; j < nel[i]; j++) buf[j] = (uint32_t)(GUARD_BITS >> (j & 1 ? 32 : 0));
+  }
+  s = (attn_status)typed_call(ctx, in_ptr, out_ptr, dims);
+  if (s != ATTN_OK) die_ctx("the typed entry point", s, ctx);
+  for (int i = 0; i < no; i++)
+    if (memcmp(first[i], out[i].data, (size_t)nel[i] * sizeof(float))) {
+      fprintf(stderr, "run_model: output %s differs between attn_run and the typed entry point\n",
               m->outputs[i].name);
       bad = 1;
     }
+#endif
 
   for (int i = 0; i < no; i++) {
     char *p = path_join(outdir, "out.", m->outputs[i].name, ".npy");

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# run-tests.sh: the whole test suite.  Builds and tests attnc and the
+# runtime twice: a release build, then an ASan+UBSan build (build-asan/).
+# Needs what setup.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")"
+jobs=$(nproc)
+
+echo "== release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== ASan+UBSan build"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATTNC_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs"

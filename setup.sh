@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# setup.sh: everything a fresh Debian bookworm machine needs, in one command.
+# Installs the missing Debian packages (as root, or through sudo), builds
+# attnc and libattnrt into build/, installs them under /usr/local, then
+# builds and runs the examples end to end.
+set -euo pipefail
+cd "$(dirname "$0")"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+
+packages=(llvm-19-dev re2c lemon cmake gcc make libc6-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+echo "== building attnc and libattnrt"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+echo "== installing into /usr/local"
+$sudo cmake --install build >/dev/null
+echo "== examples"
+examples/run.sh

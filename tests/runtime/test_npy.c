@@ -1,0 +1,270 @@
+/* test_npy: attn_npy_write / attn_npy_read round trips, files written by
+ * hand in every accepted form, hostile files, and atomic writes. */
+#include "test_util.h"
+
+#include <fcntl.h>
+#include <math.h>
+
+/* An npy file of the given version whose header is dict (padded with
+ * spaces and a newline as numpy does), then data. */
+static void write_npy_raw(const char *path, int major, const char *dict, const void *data,
+                          size_t dlen) {
+  bytes b = {0};
+  size_t prefix = major == 1 ? 10 : 12;
+  size_t hlen = strlen(dict) + 1;
+  while ((prefix + hlen) % 64 != 0)
+    hlen++;
+  put(&b, "\x93NUMPY", 6);
+  unsigned char ver[2] = {(unsigned char)major, 0};
+  put(&b, ver, 2);
+  unsigned char len[4] = {hlen & 0xFF, (hlen >> 8) & 0xFF, (hlen >> 16) & 0xFF, hlen >> 24};
+  put(&b, len, major == 1 ? 2 : 4);
+  put_str(&b, dict);
+  for (size_t i = strlen(dict); i + 1 < hlen; i++)
+    put_str(&b, " ");
+  put_str(&b, "\n");
+  put(&b, data, dlen);
+  write_bytes(path, b.p, b.len);
+  free(b.p);
+}
+
+static bool same_tensor(const attn_tensor *a, const attn_tensor *b) {
+  if (a->dtype != b->dtype || a->rank != b->rank)
+    return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i] != b->dims[i])
+      return false;
+  int64_t n = attn_tensor_numel(a);
+  return n == 0 || memcmp(a->data, b->data, (size_t)n * 4) == 0;
+}
+
+static void round_trip(const char *label, attn_tensor t) {
+  char err[512] = "";
+  const char *p = tpath("rt.npy");
+  attn_status s = attn_npy_write(p, &t, err, sizeof err);
+  check(s == ATTN_OK, "round trip %s: write (%s)", label, err);
+  attn_tensor back;
+  s = attn_npy_read(p, &back, err, sizeof err);
+  check(s == ATTN_OK && same_tensor(&t, &back), "round trip %s: read back equal (%s)", label, err);
+  check(back.data == NULL || (uintptr_t)back.data % 64 == 0, "round trip %s: data 64-byte aligned",
+        label);
+  attn_tensor_free(&back);
+  check(back.data == NULL, "round trip %s: attn_tensor_free clears data", label);
+}
+
+static void test_round_trips(void) {
+  float f[12];
+  for (int i = 0; i < 12; i++)
+    f[i] = (float)i * 0.5f - 2.0f;
+  f[3] = INFINITY;
+  f[4] = -0.0f;
+  f[5] = NAN;
+  int32_t ids[5] = {0, -1, 2147483647, (int32_t)-2147483647 - 1, 42};
+  round_trip("f32 [3, 4]", (attn_tensor){ATTN_F32, 2, {3, 4}, f});
+  round_trip("i32 [5]", (attn_tensor){ATTN_I32, 1, {5}, ids});
+  round_trip("f32 scalar", (attn_tensor){ATTN_F32, 0, {0}, f});
+  round_trip("f32 [1, 2, 3, 2]", (attn_tensor){ATTN_F32, 4, {1, 2, 3, 2}, f});
+  round_trip("f32 [0, 3]", (attn_tensor){ATTN_F32, 2, {0, 3}, NULL});
+
+  /* The file itself: version 1.0, header padded to 64 bytes, numpy's dict. */
+  char err[512] = "";
+  attn_tensor t = {ATTN_F32, 2, {3, 4}, f};
+  const char *p = tpath("layout.npy");
+  attn_npy_write(p, &t, err, sizeof err);
+  FILE *fp = fopen(p, "rb");
+  unsigned char buf[256] = {0};
+  size_t n = fp ? fread(buf, 1, sizeof buf, fp) : 0;
+  if (fp)
+    fclose(fp);
+  size_t hlen = buf[8] | (size_t)buf[9] << 8;
+  check(n == 128 + 48 && memcmp(buf, "\x93NUMPY\x01\x00", 8) == 0 && 10 + hlen == 128,
+        "write: version 1.0 with the data at byte 128 (a multiple of 64)");
+  check(memcmp(buf + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }", 59) == 0 &&
+            buf[127] == '\n' && buf[69] == ' ',
+        "write: numpy's header dict ending in a newline");
+  attn_tensor one = {ATTN_I32, 1, {5}, ids};
+  attn_npy_write(p, &one, err, sizeof err);
+  fp = fopen(p, "rb");
+  n = fp ? fread(buf, 1, sizeof buf, fp) : 0;
+  if (fp)
+    fclose(fp);
+  check(n == 128 + 20 && strstr((char *)buf + 10, "'shape': (5,), }") != NULL &&
+            strstr((char *)buf + 10, "'<i4'") != NULL,
+        "write: a rank-1 shape is written as (5,)");
+}
+
+/* Headers numpy (and older numpy) write, beyond the canonical one. */
+static void test_accepted_forms(void) {
+  float f[6] = {1, 2, 3, 4, 5, 6};
+  char err[512] = "";
+  attn_tensor t;
+  const char *p = tpath("forms.npy");
+  struct { const char *label; int major; const char *dict; int rank; int64_t d0; } cases[] = {
+    {"version 2.0", 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 2, 2},
+    {"version 3.0", 3, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 2, 2},
+    {"keys in another order", 1, "{'shape': (6,), 'fortran_order': False, 'descr': '<f4'}", 1, 6},
+    {"Python 2 long ints", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }", 2, 2},
+    {"double quotes", 1, "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (6,)}", 1, 6},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    write_npy_raw(p, cases[i].major, cases[i].dict, f, sizeof f);
+    attn_status s = attn_npy_read(p, &t, err, sizeof err);
+    check(s == ATTN_OK && t.rank == cases[i].rank && t.dims[0] == cases[i].d0 &&
+              ((float *)t.data)[5] == 6.0f,
+          "read %s (%s)", cases[i].label, err);
+    attn_tensor_free(&t);
+  }
+}
+
+static void expect_fail(const char *label, const char *path, attn_status want, const char *frag) {
+  char err[512] = "";
+  attn_tensor t;
+  memset(&t, 0xAB, sizeof t);
+  attn_status s = attn_npy_read(path, &t, err, sizeof err);
+  check_err_has(label, s, want, err, frag, NULL);
+  check(t.data == NULL, "%s: no data is returned", label);
+}
+
+static void test_hostile(void) {
+  float f[12] = {0};
+  char want[1024], err[512];
+  const char *p = tpath("bad.npy");
+  const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }";
+
+  write_npy_raw(p, 1, good, f, 40);
+  attn_tensor t;
+  attn_status s = attn_npy_read(p, &t, err, sizeof err);
+  snprintf(want, sizeof want, "%s: truncated: 40 bytes of data, but <f4 of shape (3, 4) needs 48", p);
+  check_err("truncated data: exact message", s, ATTN_E_FORMAT, err, want);
+
+  write_npy_raw(p, 1, good, f, sizeof f + 4);
+  s = attn_npy_read(p, &t, err, sizeof err);
+  snprintf(want, sizeof want, "%s: 4 trailing bytes after the data of shape (3, 4)", p);
+  check_err("trailing bytes: exact message", s, ATTN_E_FORMAT, err, want);
+  attn_tensor_free(&t);
+
+  write_npy_raw(p, 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (3, 4), }", f, sizeof f);
+  s = attn_npy_read(p, &t, err, sizeof err);
+  snprintf(want, sizeof want, "%s: dtype '>f4' is not supported (only '<f4' and '<i4')", p);
+  check_err("big-endian dtype names it", s, ATTN_E_DTYPE, err, want);
+
+  write_npy_raw(p, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (6,), }", f, 48);
+  expect_fail("f64 dtype", p, ATTN_E_DTYPE, "'<f8'");
+  write_npy_raw(p, 1, "{'descr': '|f4', 'fortran_order': False, 'shape': (12,), }", f, 48);
+  expect_fail("'|f4' dtype", p, ATTN_E_DTYPE, "'|f4'");
+  write_npy_raw(p, 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (12,), }", f, 48);
+  expect_fail("structured dtype", p, ATTN_E_DTYPE, "structured");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 4), }", f, sizeof f);
+  expect_fail("Fortran order refused", p, ATTN_E_FORMAT, "Fortran-order");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, "
+                      "'shape': (4294967296, 4294967296, 4294967296), }", f, sizeof f);
+  expect_fail("shape whose size overflows", p, ATTN_E_FORMAT, "is too large");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, "
+                      "'shape': (99999999999999999999,), }", f, sizeof f);
+  expect_fail("dim beyond int64", p, ATTN_E_FORMAT, "dim too large");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 12), }",
+                f, sizeof f);
+  expect_fail("rank 5", p, ATTN_E_SHAPE, "rank above 4");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-3, 4), }", f, sizeof f);
+  expect_fail("negative dim", p, ATTN_E_FORMAT, "non-negative");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'shape': (3, 4), }", f, sizeof f);
+  expect_fail("missing fortran_order", p, ATTN_E_FORMAT, "no 'fortran_order'");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)}",
+                f, sizeof f);
+  expect_fail("duplicate key", p, ATTN_E_FORMAT, "duplicate key 'descr'");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), 'x': 1}", f,
+                sizeof f);
+  expect_fail("unknown key", p, ATTN_E_FORMAT, "unknown key 'x'");
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)} junk", f, sizeof f);
+  expect_fail("junk after the dict", p, ATTN_E_FORMAT, "after the header dict");
+  write_npy_raw(p, 1, "{'descr': '<f4", f, sizeof f);
+  expect_fail("unterminated string", p, ATTN_E_FORMAT, "bad npy header");
+  write_npy_raw(p, 4, good, f, sizeof f);
+  expect_fail("version 4.0", p, ATTN_E_FORMAT, "unsupported npy version 4.0");
+
+  unsigned char raw[64];
+  memset(raw, ' ', sizeof raw);
+  memcpy(raw, "\x93NUMPX\x01\x00\x36\x00", 10);
+  write_bytes(p, raw, sizeof raw);
+  expect_fail("bad magic", p, ATTN_E_FORMAT, "bad magic");
+  memcpy(raw, "\x93NUMPY\x01\x00\xff\x7f", 10);
+  write_bytes(p, raw, sizeof raw);
+  snprintf(want, sizeof want, "%s: header length 32767 runs past the end of the file (64 bytes)", p);
+  s = attn_npy_read(p, &t, err, sizeof err);
+  check_err("header length past EOF: exact message", s, ATTN_E_FORMAT, err, want);
+  memcpy(raw, "\x93NUMPY\x02\x00\xff\xff\xff\xff", 12);
+  write_bytes(p, raw, sizeof raw);
+  expect_fail("v2 header length 4 GiB past EOF", p, ATTN_E_FORMAT, "runs past the end");
+  write_bytes(p, raw, 7);
+  expect_fail("file of 7 bytes", p, ATTN_E_FORMAT, "too short");
+  write_bytes(p, raw, 0);
+  expect_fail("empty file", p, ATTN_E_FORMAT, "too short");
+  expect_fail("missing file", tpath("nope.npy"), ATTN_E_IO, "cannot open");
+  expect_fail("a directory", g_tmpdir, ATTN_E_IO, "not a regular file");
+
+  s = attn_npy_read(NULL, &t, err, sizeof err);
+  check(s == ATTN_E_ARG, "NULL path is ATTN_E_ARG");
+  s = attn_npy_read(p, NULL, NULL, 0);
+  check(s == ATTN_E_ARG, "NULL tensor, NULL err buffer is ATTN_E_ARG");
+}
+
+static void test_write_failures(void) {
+  char err[512] = "", want[1024];
+  float f[4] = {1, 2, 3, 4};
+  attn_tensor t = {ATTN_F32, 1, {4}, f};
+
+  /* Rename onto a directory fails after the temporary file is written. */
+  const char *dir = tpath("adir.npy");
+  mkdir(dir, 0755);
+  attn_status s = attn_npy_write(dir, &t, err, sizeof err);
+  check_err_has("write over a directory fails", s, ATTN_E_IO, err, "cannot rename", NULL);
+  struct stat sb;
+  check(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), "the destination directory is untouched");
+  check(count_files_with(".tmp.") == 0, "no temporary file is left behind");
+
+  const char *nodir = tpath("missing/x.npy");
+  s = attn_npy_write(nodir, &t, err, sizeof err);
+  snprintf(want, sizeof want, "cannot create a temporary file for %s: No such file or directory",
+           nodir);
+  check_err("write into a missing directory: exact message", s, ATTN_E_IO, err, want);
+
+  /* Overwriting replaces the old file as a whole. */
+  const char *p = tpath("over.npy");
+  attn_npy_write(p, &t, err, sizeof err);
+  float g[2] = {7, 8};
+  attn_tensor u = {ATTN_F32, 1, {2}, g};
+  s = attn_npy_write(p, &u, err, sizeof err);
+  attn_tensor back;
+  attn_status r = attn_npy_read(p, &back, err, sizeof err);
+  check(s == ATTN_OK && r == ATTN_OK && back.dims[0] == 2 && ((float *)back.data)[1] == 8.0f,
+        "overwrite replaces the file");
+  attn_tensor_free(&back);
+  check(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0644, "new file has mode 0666 & ~umask (0644)");
+  check(count_files_with(".tmp.") == 0, "no temporary file after a good write");
+
+  attn_tensor bad = {ATTN_F32, 1, {4}, NULL};
+  s = attn_npy_write(p, &bad, err, sizeof err);
+  check_err_has("write with NULL data", s, ATTN_E_ARG, err, "data is NULL", NULL);
+  bad = (attn_tensor){ATTN_F32, 5, {1, 1, 1, 1}, f};
+  check(attn_npy_write(p, &bad, err, sizeof err) == ATTN_E_ARG, "write rank 5 is ATTN_E_ARG");
+  bad = (attn_tensor){ATTN_F32, 2, {-1, 4}, f};
+  check(attn_npy_write(p, &bad, err, sizeof err) == ATTN_E_ARG, "write a negative dim is ATTN_E_ARG");
+  bad = (attn_tensor){ATTN_F32, 3, {INT64_C(1) << 40, INT64_C(1) << 40, 16}, f};
+  check(attn_npy_write(p, &bad, err, sizeof err) == ATTN_E_LIMIT, "write an overflowing shape is ATTN_E_LIMIT");
+  bad = (attn_tensor){(attn_dtype)7, 1, {4}, f};
+  check(attn_npy_write(p, &bad, err, sizeof err) == ATTN_E_ARG, "write a bad dtype is ATTN_E_ARG");
+  r = attn_npy_read(p, &back, err, sizeof err);
+  check(r == ATTN_OK && back.dims[0] == 2, "failed writes leave the destination untouched");
+  attn_tensor_free(&back);
+}
+
+int main(void) {
+  umask(022);
+  tmpdir_make("npy");
+  test_round_trips();
+  test_accepted_forms();
+  test_hostile();
+  test_write_failures();
+  tmpdir_remove();
+  return test_finish("test_npy");
+}
