@@ -164,7 +164,22 @@ static int lower_expr(Lower *L, Expr *e) {
   internal_error("unknown expression kind %d", e->kind);
 }
 
+/* The model's name becomes C symbols (NAME, NAME_model, ...). */
+static void check_c_name(const Model *m) {
+  static const char *c_keywords[] = {
+      "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+      "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+      "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+      "volatile", "while", "main", NULL};
+  for (int i = 0; c_keywords[i]; i++)
+    if (!strcmp(m->name, c_keywords[i]))
+      user_error(m->name_loc, "model name `%s` cannot be used: it is reserved in C", m->name);
+  if (!strncmp(m->name, "attn_", 5) || !strncmp(m->name, "attnc", 5))
+    user_error(m->name_loc, "model name `%s` cannot be used: names starting with `attn` belong to the runtime", m->name);
+}
+
 Graph *lower_model(const Model *m) {
+  check_c_name(m);
   if (m->nsyms > MAX_SYMS)
     user_error(m->name_loc, "model `%s` has %d symbolic dims; at most %d are supported", m->name, m->nsyms, MAX_SYMS);
   Graph *g = NEW(Graph);

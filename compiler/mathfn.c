@@ -119,8 +119,8 @@ LLVMValueRef math_log(CG *cg, LLVMValueRef xv) {
     LLVMValueRef xs = sel(cg, tiny, cg_fmul(cg, x, cg_f32(cg, 8388608.0)), x);
     LLVMValueRef ebias = sel(cg, tiny, cg_f32(cg, -23.0), cg_f32(cg, 0.0));
     LLVMValueRef ib = bits(cg, xs);
-    LLVMValueRef e = LLVMBuildSub(cg->B, LLVMBuildLShr(cg->B, ib, cg_i32(cg, 23), ""), cg_i32(cg, 126), "");
-    e = LLVMBuildAnd(cg->B, e, cg_i32(cg, 0x1ff), "");
+    LLVMValueRef e = LLVMBuildAnd(cg->B, LLVMBuildLShr(cg->B, ib, cg_i32(cg, 23), ""), cg_i32(cg, 0xff), "");
+    e = LLVMBuildSub(cg->B, e, cg_i32(cg, 126), "");
     LLVMValueRef ef = cg_fadd(cg, LLVMBuildSIToFP(cg->B, e, cg->f32, ""), ebias);
     LLVMValueRef m = flt(cg, LLVMBuildOr(cg->B, LLVMBuildAnd(cg->B, ib, cg_i32(cg, 0x7fffff), ""),
                                          cg_i32(cg, 0x3f000000), ""));

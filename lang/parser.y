@@ -226,11 +226,12 @@ static const char *expected_str(yyParser *p, int prev) {
                : prev ? arena_printf("a name after %s", token_kind_str(prev)) : "a name";
     set[TK_IDENT] = false;
   }
+  if (has(set, TK_EQ) && has(set, TK_COMMA)) set[TK_EQ] = false;  /* f(x y): not `x=` */
   bool eof = set[0];
   set[0] = false;
   for (int t = 1; t < YYNTOKEN; t++)
     if (set[t]) items[n++] = token_kind_str(t);
-  if (eof && n == 0) items[n++] = "end of input";
+  if (eof) items[n++] = "end of input";
   if (n == 0) return NULL;
 
   const char *s = items[0];

@@ -171,7 +171,7 @@ static attn_status hshape(hparser *p, npy_header *h) {
   if (hexpect(p, ')'))
     return ATTN_OK;
   for (;;) {
-    int64_t v;
+    int64_t v = 0;
     if (h->rank == ATTN_MAX_RANK)
       return hfail(p, ATTN_E_SHAPE, "rank above 4 is not supported");
     attn_status s = hint(p, &v);

@@ -523,8 +523,12 @@ def _(rng):
 
 # ---- writers ---------------------------------------------------------------------
 def write_npy(path, a):
-    a = np.ascontiguousarray(np.asarray(a, dtype=np.float64).astype("<f4"))
+    # (not np.ascontiguousarray: it turns a rank-0 array into shape (1,))
+    a = np.array(np.asarray(a, dtype=np.float64), dtype="<f4", order="C")
+    assert a.flags.c_contiguous
     np.save(path, a, allow_pickle=False)
+    back = np.load(path)
+    assert back.shape == np.shape(a) and back.dtype == np.dtype("<f4"), path
 
 
 def write_safetensors(path, tensors, metadata=None):

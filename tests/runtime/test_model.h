@@ -80,7 +80,7 @@ static const attn_model_desc m_model = {
 };
 
 /* The expected output, computed the plain way. */
-static void m_reference(const float *q, const float *k, const float *v, const float *w,
+static inline void m_reference(const float *q, const float *k, const float *v, const float *w,
                         const float *b, int32_t scale, int64_t T, int64_t S, float *o) {
   float extra = m_extra(k, v, S, scale);
   void *bufs[5] = {(void *)q, (void *)w, (void *)b, o, &extra};

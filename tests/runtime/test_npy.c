@@ -126,7 +126,9 @@ static void expect_fail(const char *label, const char *path, attn_status want, c
 }
 
 static void test_hostile(void) {
-  float f[12] = {0};
+  /* 12 elements for shape (3, 4), plus room for trailing bytes. */
+  float f[16] = {0};
+  const size_t fsz = 48;
   char want[1024], err[512];
   const char *p = tpath("bad.npy");
   const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }";
@@ -137,13 +139,13 @@ static void test_hostile(void) {
   snprintf(want, sizeof want, "%s: truncated: 40 bytes of data, but <f4 of shape (3, 4) needs 48", p);
   check_err("truncated data: exact message", s, ATTN_E_FORMAT, err, want);
 
-  write_npy_raw(p, 1, good, f, sizeof f + 4);
+  write_npy_raw(p, 1, good, f, fsz + 4);
   s = attn_npy_read(p, &t, err, sizeof err);
   snprintf(want, sizeof want, "%s: 4 trailing bytes after the data of shape (3, 4)", p);
   check_err("trailing bytes: exact message", s, ATTN_E_FORMAT, err, want);
   attn_tensor_free(&t);
 
-  write_npy_raw(p, 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (3, 4), }", f, sizeof f);
+  write_npy_raw(p, 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (3, 4), }", f, fsz);
   s = attn_npy_read(p, &t, err, sizeof err);
   snprintf(want, sizeof want, "%s: dtype '>f4' is not supported (only '<f4' and '<i4')", p);
   check_err("big-endian dtype names it", s, ATTN_E_DTYPE, err, want);
@@ -154,32 +156,32 @@ static void test_hostile(void) {
   expect_fail("'|f4' dtype", p, ATTN_E_DTYPE, "'|f4'");
   write_npy_raw(p, 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (12,), }", f, 48);
   expect_fail("structured dtype", p, ATTN_E_DTYPE, "structured");
-  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 4), }", f, sizeof f);
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 4), }", f, fsz);
   expect_fail("Fortran order refused", p, ATTN_E_FORMAT, "Fortran-order");
   write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, "
-                      "'shape': (4294967296, 4294967296, 4294967296), }", f, sizeof f);
+                      "'shape': (4294967296, 4294967296, 4294967296), }", f, fsz);
   expect_fail("shape whose size overflows", p, ATTN_E_FORMAT, "is too large");
   write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, "
-                      "'shape': (99999999999999999999,), }", f, sizeof f);
+                      "'shape': (99999999999999999999,), }", f, fsz);
   expect_fail("dim beyond int64", p, ATTN_E_FORMAT, "dim too large");
   write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 12), }",
-                f, sizeof f);
+                f, fsz);
   expect_fail("rank 5", p, ATTN_E_SHAPE, "rank above 4");
-  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-3, 4), }", f, sizeof f);
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-3, 4), }", f, fsz);
   expect_fail("negative dim", p, ATTN_E_FORMAT, "non-negative");
-  write_npy_raw(p, 1, "{'descr': '<f4', 'shape': (3, 4), }", f, sizeof f);
+  write_npy_raw(p, 1, "{'descr': '<f4', 'shape': (3, 4), }", f, fsz);
   expect_fail("missing fortran_order", p, ATTN_E_FORMAT, "no 'fortran_order'");
   write_npy_raw(p, 1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)}",
-                f, sizeof f);
+                f, fsz);
   expect_fail("duplicate key", p, ATTN_E_FORMAT, "duplicate key 'descr'");
   write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), 'x': 1}", f,
-                sizeof f);
+                fsz);
   expect_fail("unknown key", p, ATTN_E_FORMAT, "unknown key 'x'");
-  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)} junk", f, sizeof f);
+  write_npy_raw(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)} junk", f, fsz);
   expect_fail("junk after the dict", p, ATTN_E_FORMAT, "after the header dict");
-  write_npy_raw(p, 1, "{'descr': '<f4", f, sizeof f);
+  write_npy_raw(p, 1, "{'descr': '<f4", f, fsz);
   expect_fail("unterminated string", p, ATTN_E_FORMAT, "bad npy header");
-  write_npy_raw(p, 4, good, f, sizeof f);
+  write_npy_raw(p, 4, good, f, fsz);
   expect_fail("version 4.0", p, ATTN_E_FORMAT, "unsupported npy version 4.0");
 
   unsigned char raw[64];

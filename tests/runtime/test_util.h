@@ -80,8 +80,8 @@ static inline void remove_tree(const char *path) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
           continue;
         char child[1024];
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        remove_tree(child);
+        if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) < (int)sizeof child)
+          remove_tree(child);
       }
       closedir(d);
     }
