@@ -424,7 +424,9 @@ attn_status attn_npy_read(const char *path, attn_tensor *t, char *err, size_t er
     return ATTN_E_ARG;
   }
   char ebuf[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO given as the path fails the regular-file check
+   * below instead of blocking here. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     attn_errf(err, errlen, "cannot open %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
     return ATTN_E_IO;

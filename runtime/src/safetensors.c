@@ -9,7 +9,9 @@
  * and nothing else: it never recurses (the schema has a fixed depth of
  * three), every read is checked against the header length, and every
  * offset and size is checked with overflow-safe arithmetic before a data
- * pointer is formed. */
+ * pointer is formed.  (As with any mapping, a file truncated by another
+ * process while it is mapped faults on access; weights files are expected
+ * to be replaced by rename, not rewritten in place.) */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 
@@ -641,7 +643,9 @@ static uint64_t read_le64(const unsigned char *b) {
 /* Open and map path; sets st->map and st->map_len. */
 static attn_status map_file(attn_safetensors *st, const char *path, char *err, size_t errlen) {
   char ebuf[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO given as the path fails the regular-file check
+   * below instead of blocking here. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     attn_errf(err, errlen, "cannot open %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
     return ATTN_E_IO;

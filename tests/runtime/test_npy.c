@@ -203,6 +203,9 @@ static void test_hostile(void) {
   expect_fail("empty file", p, ATTN_E_FORMAT, "too short");
   expect_fail("missing file", tpath("nope.npy"), ATTN_E_IO, "cannot open");
   expect_fail("a directory", g_tmpdir, ATTN_E_IO, "not a regular file");
+  const char *fifo = tpath("fifo.npy");
+  if (mkfifo(fifo, 0600) == 0)
+    expect_fail("a FIFO (must not block)", fifo, ATTN_E_IO, "not a regular file");
 
   s = attn_npy_read(NULL, &t, err, sizeof err);
   check(s == ATTN_E_ARG, "NULL path is ATTN_E_ARG");

@@ -312,6 +312,11 @@ static void test_bad_files(void) {
   check_err_has("missing file", s, ATTN_E_IO, err, "cannot open", "absent.safetensors", NULL);
   s = attn_st_open(g_tmpdir, &st, err, sizeof err);
   check_err_has("a directory", s, ATTN_E_IO, err, "not a regular file", NULL);
+  const char *fifo = tpath("fifo.safetensors");
+  if (mkfifo(fifo, 0600) == 0) {
+    s = attn_st_open(fifo, &st, err, sizeof err);
+    check_err_has("a FIFO (must not block)", s, ATTN_E_IO, err, "not a regular file", NULL);
+  }
   check(attn_st_open(NULL, &st, err, sizeof err) == ATTN_E_ARG, "NULL path is ATTN_E_ARG");
   check(attn_st_open(p, NULL, NULL, 0) == ATTN_E_ARG, "NULL out, NULL err is ATTN_E_ARG");
   check(attn_st_count(NULL) == 0 && attn_st_find(NULL, "a") == -1 && attn_st_name(NULL, 0) == NULL,
