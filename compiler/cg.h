@@ -13,6 +13,7 @@ typedef struct CG {
   LLVMBuilderRef B;
   LLVMTypeRef f32, i32, i64, i8, i1, ptr, voidt;
   const char *cpu, *features;
+  int threads;                /* the descriptor's default_threads */
   const Graph *g;
   /* the function being emitted */
   LLVMValueRef fn;

@@ -724,14 +724,14 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
     LLVMSetGlobalConstant(dn, 1);
     LLVMSetLinkage(dn, LLVMPrivateLinkage);
   }
-  LLVMValueRef f[13] = {
+  LLVMValueRef f[14] = {
       i64c(cg, 1), const_str(cg, m->name),
       i64c(cg, m->nparams), i64c(cg, m->ninputs), i64c(cg, m->noutputs), i64c(cg, m->nsyms),
       tensor_descs(cg, "params", m->nparams, pn, pt),
       tensor_descs(cg, "inputs", m->ninputs, in, it),
       tensor_descs(cg, "outputs", m->noutputs, on, ot),
-      dn, body, scratch, LLVMConstPointerNull(cg->ptr)};
-  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 13, 0);
+      dn, body, scratch, LLVMConstPointerNull(cg->ptr), i64c(cg, cg->threads == 0 ? -1 : cg->threads)};
+  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 14, 0);
   LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s_model", m->name));
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
@@ -822,6 +822,7 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
   cg.voidt = LLVMVoidTypeInContext(C);
   cg.cpu = opt->cpu;
   cg.features = opt->features;
+  cg.threads = opt->threads;
   for (int gi = 0; gi < ngraphs; gi++) {
     cg.g = graphs[gi];
     LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);

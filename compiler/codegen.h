@@ -15,6 +15,7 @@ typedef struct CodegenOptions {
   const char *module_name;
   const char *cpu;          /* target-cpu attribute, "" for the target's default */
   const char *features;     /* target-features attribute */
+  int threads;              /* default threads of a new context (0 = all CPUs) */
 } CodegenOptions;
 
 LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt);

@@ -42,7 +42,8 @@ static const char usage_text[] =
     "  --no-fuse            turn the fusion passes off\n"
     "  --target TRIPLE      target triple (default: the host)\n"
     "  --cpu NAME           target CPU, e.g. x86-64, haswell, znver4 (default: the host's)\n"
-    "  --threads N          threads for --run (default 1; 0 = all CPUs)\n"
+    "  --threads N          the generated code's default thread count, also for --run\n"
+    "                       (default 1; 0 = all CPUs)\n"
     "\n"
     "Running (--run):\n"
     "  --model NAME         the model to run (default: the first in the file)\n"
@@ -329,7 +330,7 @@ int main(int argc, char **argv) {
   Target target = {.triple = o.triple, .cpu = o.cpu, .opt_level = o.opt_level};
   target_init(&target);
   LLVMContextRef C = o.run ? jit_context() : LLVMContextCreate();
-  CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s};
+  CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads};
   LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
   optimize_module(mod, &target);
   if (o.run) {

@@ -4,8 +4,8 @@
  * whose codes are the TK_* values of the Lemon-generated parser.h.  The
  * language is newline-insensitive: newlines, spaces, tabs, carriage returns
  * and `#` comments separate tokens and are otherwise ignored.  Bad bytes,
- * malformed or oversized literals and too-deep bracket nesting are
- * user_errors at the offending byte. */
+ * malformed or oversized literals, a `)` or `]` with nothing open, and
+ * too-deep bracket nesting are user_errors at the offending byte. */
 #ifndef ATTNC_LEX_H
 #define ATTNC_LEX_H
 

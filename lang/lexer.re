@@ -130,7 +130,8 @@ int lexer_next(Lexer *lx, Token *tok) {
                  MAX_BRACKET_DEPTH);
     goto done;
   close:
-    if (lx->depth > 0) lx->depth--;
+    if (lx->depth == 0) user_error(tok->loc, "unmatched `%c`", *start);
+    lx->depth--;
   done:
     lx->cur = YYCURSOR;
     tok->len = (int)(YYCURSOR - start);

@@ -75,6 +75,9 @@ typedef struct attn_model_desc {
   int64_t (*scratch_size)(const int64_t *dims);
   /* NULL, or n_params pointers to weights embedded at compile time. */
   const void *const *embedded;
+  /* Threads a new context starts with (attnc --threads): 0 means 1, -1
+   * means all online CPUs. */
+  int64_t default_threads;
 } attn_model_desc;
 
 /* A tensor that the runtime has read, or that a caller describes. */
@@ -95,7 +98,8 @@ int64_t attn_tensor_numel(const attn_tensor *t);
  * used by one thread at a time. */
 typedef struct attn_ctx attn_ctx;
 
-/* NULL only when out of memory.  Embedded weights, if any, are bound. */
+/* NULL only when out of memory.  Embedded weights, if any, are bound; the
+ * thread count is the model's default (attnc --threads, else 1). */
 attn_ctx *attn_ctx_new(const attn_model_desc *model);
 void attn_ctx_free(attn_ctx *ctx);
 const attn_model_desc *attn_ctx_model(const attn_ctx *ctx);

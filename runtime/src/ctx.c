@@ -127,6 +127,10 @@ attn_ctx *attn_ctx_new(const attn_model_desc *model) {
   if (model->embedded != NULL)
     for (int64_t i = 0; i < model->n_params; i++)
       ctx->params[i] = (void *)model->embedded[i];
+  if (model->default_threads == -1)
+    attn_ctx_set_threads(ctx, 0);
+  else if (model->default_threads > 1 && model->default_threads <= ATTN_THREADS_MAX)
+    attn_ctx_set_threads(ctx, (int)model->default_threads);
   return ctx;
 }
 

@@ -13,12 +13,14 @@
  *
  * Beyond that it checks what a caller can see of the generated code: every
  * output element is written (outputs start as NaN), nothing is written past
- * the end of an output (guard words), the inputs are not modified, and a
- * second run on the same context gives bit-identical results.
+ * the end of an output (guard words), and the inputs are not modified.
  *
- * The first run uses 1 thread, the second
- * attn_ctx_set_threads(ctx, RUN_THREADS) (default 0: every online CPU), so the
- * two runs compare the serial and the parallel code paths.
+ * The model runs on 1 thread, then on RUN_THREADS (default 3, so that work
+ * splits unevenly whatever the machine) through attn_run, again through
+ * attn_run, and through the typed entry point (with -DTYPED_CALL).  The last
+ * three must give identical bits.  The
+ * serial results go to OUTDIR/out1.<name>.npy, the threaded ones to
+ * OUTDIR/out.<name>.npy: both are compared with the expected values.
  *
  * With -DTYPED_CALL, the program is also linked with a generated function
  *   int typed_call(attn_ctx *, void *const *in, void *const *out, const int64_t *dims)
@@ -44,7 +46,7 @@
 extern const attn_model_desc MODEL_DESC;
 
 #ifndef RUN_THREADS
-#define RUN_THREADS 0
+#define RUN_THREADS 3
 #endif
 
 #ifdef TYPED_CALL
@@ -75,6 +77,44 @@ static char *path_join(const char *dir, const char *prefix, const char *name,
 }
 
 static size_t elem_size(attn_dtype d) { (void)d; return 4; } /* f32 and i32 */
+
+static uint32_t fill_word(int64_t j) { return (uint32_t)(GUARD_BITS >> (j & 1 ? 32 : 0)); }
+
+/* Fill an output and its guard words with the pattern. */
+static void fill(uint32_t *buf, int64_t n) {
+  for (int64_t j = 0; j < n + GUARD; j++) buf[j] = fill_word(j);
+}
+
+/* After a run: no guard word touched, every element written, the inputs as
+ * they were.  Returns 1 if something is wrong. */
+static int check_run(const char *how, const attn_model_desc *m, const attn_tensor *out,
+                     const int64_t *nel, const attn_tensor *in, const attn_tensor *in_copy) {
+  int bad = 0;
+  for (int i = 0; i < (int)m->n_outputs; i++) {
+    const uint32_t *buf = out[i].data;
+    for (int64_t j = 0; j < GUARD; j++)
+      if (buf[nel[i] + j] != fill_word(nel[i] + j)) {
+        fprintf(stderr, "run_model: %s: output %s: written past its end (%lld elements, guard word %lld)\n",
+                how, m->outputs[i].name, (long long)nel[i], (long long)j);
+        bad = 1;
+        break;
+      }
+    int64_t unwritten = 0;
+    for (int64_t j = 0; j < nel[i]; j++)
+      if (buf[j] == fill_word(j)) unwritten++;
+    if (unwritten)
+      fprintf(stderr, "run_model: %s: output %s: %lld of %lld elements still hold the fill pattern "
+              "(never written?)\n", how, m->outputs[i].name, (long long)unwritten, (long long)nel[i]);
+  }
+  for (int i = 0; i < (int)m->n_inputs; i++) {
+    size_t bytes = (size_t)attn_tensor_numel(&in[i]) * elem_size(in[i].dtype);
+    if (memcmp(in[i].data, in_copy[i].data, bytes)) {
+      fprintf(stderr, "run_model: %s: input %s was modified by the model\n", how, m->inputs[i].name);
+      bad = 1;
+    }
+  }
+  return bad;
+}
 
 int main(int argc, char **argv) {
   if (argc != 3) {
@@ -151,88 +191,89 @@ int main(int argc, char **argv) {
     if (nel[i] < 0) die(m->outputs[i].name, "output size overflows");
     uint32_t *buf = malloc(((size_t)nel[i] + GUARD) * sizeof(float));
     if (!buf) die("malloc", "out of memory");
-    for (int64_t j = 0; j < nel[i] + GUARD; j++) buf[j] = (uint32_t)(GUARD_BITS >> (j & 1 ? 32 : 0));
+    fill(buf, nel[i]);
     out[i].data = buf;
     out_ptr[i] = buf;
   }
 
+  int bad = 0;
   s = attn_ctx_set_threads(ctx, 1);
   if (s != ATTN_OK) die_ctx("attn_ctx_set_threads", s, ctx);
   s = attn_run(ctx, in_ptr, out_ptr, dims);
   if (s != ATTN_OK) die_ctx("attn_run", s, ctx);
+  bad |= check_run("run on 1 thread", m, out, nel, in, in_copy);
 
-  int bad = 0;
+  /* the serial results, kept for OUTDIR/out1.<name>.npy */
+  float **serial = calloc((size_t)no, sizeof *serial);
+  float **par = calloc((size_t)no, sizeof *par);
+  if (!serial || !par) die("calloc", "out of memory");
   for (int i = 0; i < no; i++) {
-    const uint32_t *buf = out[i].data;
-    for (int64_t j = 0; j < GUARD; j++)
-      if (buf[nel[i] + j] != (uint32_t)(GUARD_BITS >> ((nel[i] + j) & 1 ? 32 : 0))) {
-        fprintf(stderr, "run_model: output %s: written past its end (%lld elements, guard word %lld)\n",
-                m->outputs[i].name, (long long)nel[i], (long long)j);
-        bad = 1;
-        break;
-      }
-    int64_t unwritten = 0;
-    for (int64_t j = 0; j < nel[i]; j++)
-      if (buf[j] == (uint32_t)(GUARD_BITS >> (j & 1 ? 32 : 0))) unwritten++;
-    if (unwritten)
-      fprintf(stderr, "run_model: output %s: %lld of %lld elements still hold the fill pattern (never written?)\n",
-              m->outputs[i].name, (long long)unwritten, (long long)nel[i]);
-  }
-  for (int i = 0; i < ni; i++) {
-    size_t bytes = (size_t)attn_tensor_numel(&in[i]) * elem_size(in[i].dtype);
-    if (memcmp(in[i].data, in_copy[i].data, bytes)) {
-      fprintf(stderr, "run_model: input %s was modified by the model\n", m->inputs[i].name);
-      bad = 1;
-    }
+    serial[i] = malloc((size_t)nel[i] * sizeof(float) + 1);
+    par[i] = malloc((size_t)nel[i] * sizeof(float) + 1);
+    if (!serial[i] || !par[i]) die("malloc", "out of memory");
+    memcpy(serial[i], out[i].data, (size_t)nel[i] * sizeof(float));
   }
 
-  /* a second run on the same context, with more threads, gives the same bits */
-  float **first = calloc((size_t)no, sizeof *first);
-  if (!first) die("calloc", "out of memory");
-  for (int i = 0; i < no; i++) {
-    first[i] = malloc((size_t)nel[i] * sizeof(float) + 1);
-    if (!first[i]) die("malloc", "out of memory");
-    memcpy(first[i], out[i].data, (size_t)nel[i] * sizeof(float));
-  }
+  /* a run on RUN_THREADS threads; its results go to OUTDIR/out.<name>.npy */
   s = attn_ctx_set_threads(ctx, RUN_THREADS);
   if (s != ATTN_OK) die_ctx("attn_ctx_set_threads", s, ctx);
+  for (int i = 0; i < no; i++) fill(out[i].data, nel[i]);
   s = attn_run(ctx, in_ptr, out_ptr, dims);
-  if (s != ATTN_OK) die_ctx("attn_run (second run)", s, ctx);
-  for (int i = 0; i < no; i++)
-    if (memcmp(first[i], out[i].data, (size_t)nel[i] * sizeof(float))) {
-      fprintf(stderr, "run_model: output %s differs between a run on 1 thread and on %d (%d = all CPUs)\n",
-              m->outputs[i].name, attn_ctx_threads(ctx), RUN_THREADS);
-      bad = 1;
-    }
-
-#ifdef TYPED_CALL
-  /* the header's typed entry point gives the same bits as attn_run */
-  if (m->n_inputs != TYPED_NI || m->n_outputs != TYPED_NO || m->n_dims != TYPED_ND) {
-    fprintf(stderr, "run_model: the descriptor has %lld inputs, %lld outputs, %lld dims; "
-            "the typed entry point was called with %d, %d, %d\n", (long long)m->n_inputs,
-            (long long)m->n_outputs, (long long)m->n_dims, TYPED_NI, TYPED_NO, TYPED_ND);
-    return 1;
-  }
+  if (s != ATTN_OK) die_ctx("attn_run (threads)", s, ctx);
+  bad |= check_run("run on threads", m, out, nel, in, in_copy);
   for (int i = 0; i < no; i++) {
-    uint32_t *buf = out[i].data;
-    for (int64_t j = 0; j < nel[i]; j++) buf[j] = (uint32_t)(GUARD_BITS >> (j & 1 ? 32 : 0));
-  }
-  s = (attn_status)typed_call(ctx, in_ptr, out_ptr, dims);
-  if (s != ATTN_OK) die_ctx("the typed entry point", s, ctx);
-  for (int i = 0; i < no; i++)
-    if (memcmp(first[i], out[i].data, (size_t)nel[i] * sizeof(float))) {
-      fprintf(stderr, "run_model: output %s differs between attn_run and the typed entry point\n",
-              m->outputs[i].name);
-      bad = 1;
+    memcpy(par[i], out[i].data, (size_t)nel[i] * sizeof(float));
+    if (memcmp(serial[i], par[i], (size_t)nel[i] * sizeof(float))) {
+      double worst = 0;
+      for (int64_t j = 0; j < nel[i]; j++) {
+        double d = fabs((double)serial[i][j] - (double)par[i][j]);
+        if (d > worst || d != d) worst = d;
+      }
+      fprintf(stderr, "run_model: note: output %s on 1 thread and on %d differs (max abs diff %g); "
+              "both are compared with the expected values\n",
+              m->outputs[i].name, attn_ctx_threads(ctx), worst);
     }
+  }
+
+  /* the same run again, and through the typed entry point: the same bits */
+  for (int pass = 0; pass < 2; pass++) {
+    const char *how = pass == 0 ? "a second attn_run" : "the typed entry point";
+#ifndef TYPED_CALL
+    if (pass == 1) break;
 #endif
-
-  for (int i = 0; i < no; i++) {
-    char *p = path_join(outdir, "out.", m->outputs[i].name, ".npy");
-    s = attn_npy_write(p, &out[i], err, sizeof err);
-    if (s != ATTN_OK) die(p, err);
-    free(p);
+    for (int i = 0; i < no; i++) fill(out[i].data, nel[i]);
+    if (pass == 0) {
+      s = attn_run(ctx, in_ptr, out_ptr, dims);
+    } else {
+#ifdef TYPED_CALL
+      if (m->n_inputs != TYPED_NI || m->n_outputs != TYPED_NO || m->n_dims != TYPED_ND) {
+        fprintf(stderr, "run_model: the descriptor has %lld inputs, %lld outputs, %lld dims; "
+                "the typed entry point was called with %d, %d, %d\n", (long long)m->n_inputs,
+                (long long)m->n_outputs, (long long)m->n_dims, TYPED_NI, TYPED_NO, TYPED_ND);
+        return 1;
+      }
+      s = (attn_status)typed_call(ctx, in_ptr, out_ptr, dims);
+#endif
+    }
+    if (s != ATTN_OK) die_ctx(how, s, ctx);
+    bad |= check_run(how, m, out, nel, in, in_copy);
+    for (int i = 0; i < no; i++)
+      if (memcmp(par[i], out[i].data, (size_t)nel[i] * sizeof(float))) {
+        fprintf(stderr, "run_model: output %s: %s gives other bits than the first run on %d threads\n",
+                m->outputs[i].name, how, attn_ctx_threads(ctx));
+        bad = 1;
+      }
   }
+
+  for (int i = 0; i < no; i++)
+    for (int k = 0; k < 2; k++) {
+      char *p = path_join(outdir, k ? "out1." : "out.", m->outputs[i].name, ".npy");
+      attn_tensor t = out[i];
+      t.data = k ? serial[i] : par[i];
+      s = attn_npy_write(p, &t, err, sizeof err);
+      if (s != ATTN_OK) die(p, err);
+      free(p);
+    }
 
   for (int i = 0; i < ni; i++) {
     attn_tensor_free(&in[i]);
@@ -240,10 +281,12 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < no; i++) {
     free(out[i].data);
-    free(first[i]);
+    free(serial[i]);
+    free(par[i]);
   }
   attn_ctx_free(ctx);
-  free(first);
+  free(serial);
+  free(par);
   free(in);
   free(in_copy);
   free(in_ptr);

@@ -413,7 +413,19 @@ def _(rng):
     x = nrm(rng, (5, 24), 2.0) + uni(rng, (5, 1), -3, 3)
     g, b = ln_params(rng, 24)
     X = f64(x)
-    return dict(x=x), dict(g=g, b=b), dict(y=layernorm(X, g, b), y2=layernorm(X * 0.01, g, b, 1e-3))
+    # y3: a variance (about 2e-5) near the default eps, so that eps counts
+    return dict(x=x), dict(g=g, b=b), dict(y=layernorm(X, g, b), y2=layernorm(X * 0.01, g, b, 1e-3),
+                                           y3=layernorm(X * 0.002, g, b))
+
+
+@test("parallel_rows")
+def _(rng):
+    x = uni(rng, (3001, 16), -3, 3)
+    w = uni(rng, (16, 4))
+    X = f64(x)
+    return dict(x=x), dict(w=w), dict(r=np.sum(softmax(X, -1) * X, axis=-1),
+                                      m=np.max(gelu(mm(X, w)), axis=-1),
+                                      s=np.sum(X, axis=0), n=np.mean(X))
 
 
 @test("layernorm_offset")
@@ -489,7 +501,7 @@ def _(rng):
                                               q5=A / (B * B + 1))
 
 
-@test("attn_block")
+@test("encoder_block")
 def _(rng):
     D, B, Tn = 16, 2, 5
     x = nrm(rng, (B, Tn, D))

@@ -18,10 +18,13 @@
 # with A and R from DIR/tol ("atol rtol") or 1e-4 1e-4.  DIR is FILE without
 # .attn; the model's name is read from FILE (`model NAME {`).
 # Exit 0 when everything ran and every output matched.
+#
+# Environment: HARNESS_CFLAGS, extra flags for compiling and linking the
+# harness (e.g. -fsanitize=address,undefined when RUNTIME_LIB was built so).
 set -euo pipefail
 
 die() { echo "run_test.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,18p' "$0" >&2; exit 2; }
+usage() { sed -n '2,/^set /{/^#/p}' "$0" >&2; exit 2; }
 
 [[ $# -ge 1 ]] || usage
 mode=$1; shift
@@ -34,6 +37,8 @@ case $mode in
   *) usage ;;
 esac
 extra=("$@")
+hflags=()
+read -r -a hflags <<< "${HARNESS_CFLAGS:-}" || true
 
 [[ -f $FILE ]] || die "no such test program: $FILE"
 dir=${FILE%.attn}
@@ -128,7 +133,7 @@ EOF
       || { cat "$tmp/typed_call.c" >&2; die "a call of the typed entry point $model(...) does not compile"; }
     run "$CC" -std=c99 -O1 -g -Wall -Wextra -I"$RUNTIME_INC" -I"$tmp" \
         -DMODEL_DESC="${model}_model" -DMODEL_HEADER="\"$model.h\"" \
-        -DTYPED_CALL -DTYPED_NI="$ni" -DTYPED_NO="$no" -DTYPED_ND="$nd" \
+        -DTYPED_CALL -DTYPED_NI="$ni" -DTYPED_NO="$no" -DTYPED_ND="$nd" ${hflags[@]+"${hflags[@]}"} \
         "$HARNESS_C" "$tmp/typed_call.o" "$tmp/$model.o" "$RUNTIME_LIB" -lm -lpthread \
         -o "$tmp/run_model" \
       || die "building the harness against $model.o failed"
@@ -136,16 +141,27 @@ EOF
     ;;
 esac
 
+# obj mode has the results of a serial run in out1.NAME.npy, of a threaded
+# run in out.NAME.npy (see tests/harness/run_model.c); check both
 fail=0
 for n in "${outputs[@]}"; do
-  if [[ ! -f $tmp/out/out.$n.npy ]]; then
-    echo "FAIL output $n: not written" >&2; fail=1; continue
-  fi
-  if run "$NPYCMP" "$tmp/out/out.$n.npy" "$dir/out.$n.npy" --atol "$atol" --rtol "$rtol"; then
-    echo "ok   output $n"
-  else
-    echo "FAIL output $n (atol $atol rtol $rtol)" >&2; fail=1
-  fi
+  for kind in out out1; do
+    what="output $n"
+    if [[ $kind == out1 ]]; then
+      [[ $mode == obj ]] || continue
+      what="output $n (run on 1 thread)"
+    elif [[ $mode == obj ]]; then
+      what="output $n (run on threads)"
+    fi
+    if [[ ! -f $tmp/out/$kind.$n.npy ]]; then
+      echo "FAIL $what: not written" >&2; fail=1; continue
+    fi
+    if run "$NPYCMP" "$tmp/out/$kind.$n.npy" "$dir/out.$n.npy" --atol "$atol" --rtol "$rtol"; then
+      echo "ok   $what"
+    else
+      echo "FAIL $what (atol $atol rtol $rtol)" >&2; fail=1
+    fi
+  done
 done
 [[ $fail == 0 ]] || die "$model ($mode, cpu $CPU): outputs differ from NumPy"
 echo "PASS $model ($mode, cpu $CPU)"

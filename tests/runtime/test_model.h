@@ -76,7 +76,7 @@ static int64_t m_scratch_size(const int64_t *dims) {
 
 static const attn_model_desc m_model = {
   ATTN_ABI_VERSION, "m", 3, 3, 1, 2, m_params, m_inputs, m_outputs, m_dim_names,
-  m_body, m_scratch_size, NULL,
+  m_body, m_scratch_size, NULL, 0,
 };
 
 /* The expected output, computed the plain way. */

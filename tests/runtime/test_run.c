@@ -80,7 +80,7 @@ static void test_bind_dims(void) {
   static const attn_tensor_desc sq_in[] = {{"x", ATTN_F32, 2, {-1, -1}}};
   static const attn_tensor_desc sq_out[] = {{"y", ATTN_F32, 1, {-2}}};
   attn_model_desc sq = {ATTN_ABI_VERSION, "sq", 0, 1, 1, 2, NULL, sq_in, sq_out, names,
-                        noop_body, NULL, NULL};
+                        noop_body, NULL, NULL, 0};
   ctx = attn_ctx_new(&sq);
   attn_tensor x = f32(2, 3, 4);
   s = attn_bind_dims(ctx, &x, dims);
@@ -139,7 +139,7 @@ static void test_run_checks(void) {
   static const char *const names[] = {"T"};
   static const attn_tensor_desc big_in[] = {{"x", ATTN_F32, 4, {-1, -1, -1, -1}}};
   attn_model_desc big = {ATTN_ABI_VERSION, "big", 0, 1, 0, 1, NULL, big_in, NULL, names,
-                         noop_body, NULL, NULL};
+                         noop_body, NULL, NULL, 0};
   ctx = attn_ctx_new(&big);
   int64_t t = INT64_C(2147483647);
   void *bin[1] = {q};
