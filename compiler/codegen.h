@@ -31,6 +31,8 @@ typedef struct Target {
 } Target;
 
 void target_init(Target *t);
+/* Hand C and m to emit.c, which disposes them at exit (or the JIT does). */
+void emit_own(LLVMContextRef C, LLVMModuleRef m);
 void optimize_module(LLVMModuleRef m, const Target *t);
 typedef enum { OUT_OBJECT, OUT_ASM, OUT_LLVM } OutKind;
 /* Writes through a temporary file and a rename: never a half-written file. */

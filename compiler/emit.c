@@ -29,7 +29,42 @@ static _Noreturn void usage_fatal(const char *fmt, ...) {
   exit(2);
 }
 
+/* Everything LLVM allocated for this process is disposed at exit, also
+ * when a diagnostic ends the run early, so that LeakSanitizer stays
+ * quiet and a leak of our own stands out. */
+static LLVMTargetMachineRef owned_tms[8];
+static int n_owned_tms;
+static LLVMContextRef owned_ctx;
+static LLVMModuleRef owned_mod;
+static Jit *owned_jit;
+static LLVMOrcThreadSafeContextRef jit_tsc;   /* the context JIT modules are made in */
+
+static void llvm_cleanup(void) {
+  if (owned_jit) jit_dispose(owned_jit);
+  if (owned_mod) LLVMDisposeModule(owned_mod);
+  if (owned_ctx && jit_tsc && owned_ctx == LLVMOrcThreadSafeContextGetContext(jit_tsc)) {
+    LLVMOrcDisposeThreadSafeContext(jit_tsc);
+    jit_tsc = NULL;
+  } else if (owned_ctx) {
+    LLVMContextDispose(owned_ctx);
+  }
+  for (int i = 0; i < n_owned_tms; i++) LLVMDisposeTargetMachine(owned_tms[i]);
+  n_owned_tms = 0;
+  owned_mod = NULL;
+  owned_ctx = NULL;
+}
+
+void emit_own(LLVMContextRef C, LLVMModuleRef m) {
+  owned_ctx = C;
+  owned_mod = m;
+}
+
 void target_init(Target *t) {
+  static bool registered;
+  if (!registered) {
+    atexit(llvm_cleanup);
+    registered = true;
+  }
   LLVMInitializeAllTargetInfos();
   LLVMInitializeAllTargets();
   LLVMInitializeAllTargetMCs();
@@ -85,6 +120,7 @@ void target_init(Target *t) {
                 t->cpu_s, t->triple_s);
   if (warn[0]) fputs(warn, stderr);
   if (!t->tm) fatal("cannot make a target machine for `%s` (cpu `%s`)", t->triple_s, t->cpu_s);
+  if (n_owned_tms < (int)(sizeof owned_tms / sizeof owned_tms[0])) owned_tms[n_owned_tms++] = t->tm;
 }
 
 void optimize_module(LLVMModuleRef m, const Target *t) {
@@ -170,8 +206,6 @@ static _Noreturn void jit_fail(LLVMErrorRef e, const char *what) {
   fatal("JIT: %s: %s", what, copy);
 }
 
-static LLVMOrcThreadSafeContextRef jit_tsc;
-
 LLVMContextRef jit_context(void) {
   if (!jit_tsc) jit_tsc = LLVMOrcCreateNewThreadSafeContext();
   return LLVMOrcThreadSafeContextGetContext(jit_tsc);
@@ -188,6 +222,7 @@ Jit *jit_create(LLVMModuleRef m, LLVMContextRef C, const Target *t) {
   target_init(&jt);
   LLVMOrcLLJITBuilderRef b = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jt.tm));
+  if (n_owned_tms > 0 && owned_tms[n_owned_tms - 1] == jt.tm) n_owned_tms--;
   LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, b);
   if (e) jit_fail(e, "cannot create the JIT");
   /* The generated code calls the runtime, which is linked into attnc. */
@@ -196,6 +231,9 @@ Jit *jit_create(LLVMModuleRef m, LLVMContextRef C, const Target *t) {
   if (e) jit_fail(e, "cannot search this process for the runtime");
   LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
   LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, j->tsc);
+  if (owned_mod == m) owned_mod = NULL;
+  if (owned_ctx == C) owned_ctx = NULL;  /* the thread-safe context owns it */
+  owned_jit = j;
   e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
   if (e) jit_fail(e, "cannot add the module");
   return j;
@@ -210,6 +248,7 @@ void *jit_lookup(Jit *j, const char *symbol) {
 
 void jit_dispose(Jit *j) {
   if (!j) return;
+  if (owned_jit == j) owned_jit = NULL;
   LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->jit);
   if (e) LLVMConsumeError(e);
   LLVMOrcDisposeThreadSafeContext(j->tsc);

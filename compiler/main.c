@@ -235,7 +235,25 @@ static const char *name_list(const attn_tensor_desc *d, int64_t n) {
   return n ? s : "(none)";
 }
 
+/* What --run allocates outside the arena; freed at exit, also when an
+ * error ends the run early. */
+static struct RunState {
+  attn_ctx *ctx;
+  attn_tensor *in, *out;
+  int64_t nin, nout;
+} run_state;
+
+static void run_cleanup(void) {
+  struct RunState *r = &run_state;
+  for (int64_t k = 0; k < r->nout; k++) free(r->out[k].data);
+  for (int64_t k = 0; k < r->nin; k++) attn_tensor_free(&r->in[k]);
+  attn_ctx_free(r->ctx);
+  memset(r, 0, sizeof *r);
+}
+
 static int run_model(Jit *jit, const Graph *g, const Options *o) {
+  atexit(run_cleanup);
+  struct RunState *rs = &run_state;
   const attn_model_desc *desc = jit_lookup(jit, arena_printf("%s_model", g->model->name));
   char err[512];
   for (int i = 0; i < o->ninputs; i++) {
@@ -252,7 +270,7 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
       fatal("model `%s` has no output `%s`; its outputs are %s", desc->name, o->outputs[i].name,
             name_list(desc->outputs, desc->n_outputs));
   }
-  attn_ctx *ctx = attn_ctx_new(desc);
+  attn_ctx *ctx = rs->ctx = attn_ctx_new(desc);
   if (!ctx) fatal("out of memory");
   if (attn_ctx_set_threads(ctx, o->threads) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
   if (o->weights) {
@@ -268,7 +286,7 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
     fatal("model `%s` has %lld params (%s): give them with --weights FILE.safetensors", desc->name,
           (long long)desc->n_params, name_list(desc->params, desc->n_params));
   }
-  attn_tensor *in = NEW_ARRAY(attn_tensor, desc->n_inputs + 1);
+  attn_tensor *in = rs->in = NEW_ARRAY(attn_tensor, desc->n_inputs + 1);
   void **in_ptrs = NEW_ARRAY(void *, desc->n_inputs + 1);
   for (int64_t k = 0; k < desc->n_inputs; k++) {
     const char *path = NULL;
@@ -277,16 +295,18 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
     if (!path) fatal("model `%s` needs input `%s`: give it with --input %s=FILE.npy", desc->name, desc->inputs[k].name,
                      desc->inputs[k].name);
     if (attn_npy_read(path, &in[k], err, sizeof err) != ATTN_OK) fatal("input `%s`: %s", desc->inputs[k].name, err);
+    rs->nin = k + 1;
     in_ptrs[k] = in[k].data;
   }
   int64_t dims[MAX_SYMS + 1] = {0};
   if (attn_bind_dims(ctx, in, dims) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
-  attn_tensor *out = NEW_ARRAY(attn_tensor, desc->n_outputs + 1);
+  attn_tensor *out = rs->out = NEW_ARRAY(attn_tensor, desc->n_outputs + 1);
   void **out_ptrs = NEW_ARRAY(void *, desc->n_outputs + 1);
   for (int64_t k = 0; k < desc->n_outputs; k++) {
     if (attn_output_shape(desc, (int)k, dims, &out[k]) != ATTN_OK) fatal("output `%s` is too large", desc->outputs[k].name);
     int64_t numel = attn_tensor_numel(&out[k]);
     out[k].data = numel >= 0 && (uint64_t)numel < ((uint64_t)1 << 40) ? calloc((size_t)(numel ? numel : 1), 4) : NULL;
+    rs->nout = k + 1;
     if (!out[k].data) fatal("cannot allocate output `%s` (%s)", desc->outputs[k].name, tensor_shape_str(&out[k]));
     out_ptrs[k] = out[k].data;
   }
@@ -305,9 +325,6 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
       printf("%s]\n", numel > 8 ? ", ..." : "");
     }
   }
-  for (int64_t k = 0; k < desc->n_outputs; k++) free(out[k].data);
-  for (int64_t k = 0; k < desc->n_inputs; k++) attn_tensor_free(&in[k]);
-  attn_ctx_free(ctx);
   return 0;
 }
 
@@ -332,12 +349,11 @@ int main(int argc, char **argv) {
   LLVMContextRef C = o.run ? jit_context() : LLVMContextCreate();
   CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads};
   LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
+  emit_own(C, mod);
   optimize_module(mod, &target);
   if (o.run) {
     Jit *jit = jit_create(mod, C, &target);
-    int rc = run_model(jit, graphs[0], &o);
-    jit_dispose(jit);
-    return rc;
+    return run_model(jit, graphs[0], &o);
   }
   if (o.emit_llvm || o.emit_asm) {
     write_module(mod, &target, o.emit_llvm ? OUT_LLVM : OUT_ASM, o.output ? o.output : "-");
@@ -346,7 +362,5 @@ int main(int argc, char **argv) {
     write_module(mod, &target, OUT_OBJECT, object);
     write_header(graphs, ng, &o, object);
   }
-  LLVMDisposeModule(mod);
-  LLVMContextDispose(C);
   return 0;
 }
