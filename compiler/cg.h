@@ -14,6 +14,7 @@ typedef struct CG {
   LLVMTypeRef f32, i32, i64, i8, i1, ptr, voidt;
   const char *cpu, *features;
   int threads;                /* the descriptor's default_threads */
+  const void **embedded;      /* this graph's param data to embed, or NULL */
   const Graph *g;
   /* the function being emitted */
   LLVMValueRef fn;
@@ -40,5 +41,6 @@ LLVMValueRef math_exp(CG *cg, LLVMValueRef x);
 LLVMValueRef math_log(CG *cg, LLVMValueRef x);
 LLVMValueRef math_tanh(CG *cg, LLVMValueRef x);
 LLVMValueRef math_erf(CG *cg, LLVMValueRef x);
+void math_sincos_f64(CG *cg, LLVMValueRef x, LLVMValueRef *sin_out, LLVMValueRef *cos_out);
 
 #endif

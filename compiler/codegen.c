@@ -15,6 +15,7 @@
  * loop vectorizer widens the innermost one to the target's vectors. */
 #include <llvm-c/Analysis.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,6 +172,7 @@ static bool ew_is_flat(const Graph *g, const Node *n) {
 static LLVMValueRef rows_of(CG *cg, const Node *n) {
   const Graph *g = cg->g;
   const Type *t = &n->type;
+  if (n->op == OP_POSENC) return dim(cg, t->dims[0]);
   if (op_info[n->op].traits & T_EW) {
     if (ew_is_flat(g, n)) {
       LLVMValueRef numel = dims_prod(cg, t, 0, t->rank);
@@ -191,6 +193,10 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
   case OP_SUM: case OP_MEAN: case OP_MAX:
     return dims_prod(cg, a, 0, n->axis);
   case OP_LAYERNORM: return dims_prod(cg, t, 0, t->rank - 1);
+  case OP_GATHER: return dims_prod(cg, a, 0, a->rank);
+  case OP_CONCAT: return dims_prod(cg, t, 0, n->axis);
+  case OP_SWAP_HEADS: return dims_prod(cg, t, 0, t->rank - 1);
+  case OP_LSTM_SEQ: case OP_GRU_SEQ: return dims_prod(cg, t, 0, t->rank - 2);
   default: internal_error("no rows for %s", op_info[n->op].text);
   }
 }
@@ -380,24 +386,38 @@ static LLVMValueRef reduce_fmf(CG *cg) {
 
 static void emit_softmax(Kernel *k) {
   CG *cg = k->cg;
-  const Type *t = &k->n->type;
-  int axis = k->n->axis;
+  const Node *node = k->n;
+  const Type *t = &node->type;
+  int axis = node->axis;
   LLVMValueRef n = dim(cg, t->dims[axis]);
   LLVMValueRef inner = dims_prod(cg, t, axis + 1, t->rank);
   LLVMValueRef acc = entry_alloca(cg, cg->f32, "acc");
   Loop r, jl;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
   LLVMValueRef base = add64(cg, mul64(cg, mul64(cg, div64(cg, row, inner), n), inner), rem64(cg, row, inner));
+  /* causal (over the last axis): query i sees keys 0..i, top-left aligned */
+  LLVMValueRef limit = n;
+  if (node->causal) {
+    LLVMValueRef i = rem64(cg, row, dim(cg, t->dims[t->rank - 2]));
+    LLVMValueRef lim = add64(cg, i, i64c(cg, 1));
+    limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, n, ""), lim, n, "limit");
+  }
   /* max; NaN inputs still give NaN rows through exp below */
   LLVMBuildStore(cg->B, cg_f32(cg, -1.0 / 0.0), acc);
-  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), n);
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), limit);
   LLVMValueRef p = add64(cg, base, mul64(cg, j, inner));
   LLVMValueRef mx[2] = {LLVMBuildLoad2(cg->B, cg->f32, acc, ""), load_f(cg, k->in[0], p)};
   LLVMBuildStore(cg->B, cg_intrinsic(cg, "llvm.maxnum.f32", mx, 2), acc);
   loop_end(cg, &jl);
   LLVMValueRef m = LLVMBuildLoad2(cg->B, cg->f32, acc, "max");
+  if (node->safe) {
+    /* every key masked: exp(-inf - 0) = 0 everywhere, and the zero sum
+     * below gives zeros instead of 0/0 */
+    LLVMValueRef none = LLVMBuildFCmp(cg->B, LLVMRealOEQ, m, cg_f32(cg, -1.0 / 0.0), "");
+    m = LLVMBuildSelect(cg->B, none, cg_f32(cg, 0.0), m, "");
+  }
   LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
-  j = loop_begin(cg, &jl, i64c(cg, 0), n);
+  j = loop_begin(cg, &jl, i64c(cg, 0), limit);
   p = add64(cg, base, mul64(cg, j, inner));
   LLVMValueRef e = math_exp(cg, cg_fsub(cg, load_f(cg, k->in[0], p), m));
   store_f(cg, e, k->out, p);
@@ -405,11 +425,19 @@ static void emit_softmax(Kernel *k) {
   LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), e), acc);
   cg->fmf = LLVMFastMathAllowContract;
   loop_end(cg, &jl);
-  LLVMValueRef inv = cg_fdiv(cg, cg_f32(cg, 1.0), LLVMBuildLoad2(cg->B, cg->f32, acc, "sum"));
-  j = loop_begin(cg, &jl, i64c(cg, 0), n);
+  LLVMValueRef sum = LLVMBuildLoad2(cg->B, cg->f32, acc, "sum");
+  LLVMValueRef inv = cg_fdiv(cg, cg_f32(cg, 1.0), sum);
+  if (node->safe)
+    inv = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOGT, sum, cg_f32(cg, 0.0), ""), inv, cg_f32(cg, 0.0), "");
+  j = loop_begin(cg, &jl, i64c(cg, 0), limit);
   p = add64(cg, base, mul64(cg, j, inner));
   store_f(cg, cg_fmul(cg, load_f(cg, k->out, p), inv), k->out, p);
   loop_end(cg, &jl);
+  if (node->causal) {
+    j = loop_begin(cg, &jl, limit, n);
+    store_f(cg, cg_f32(cg, 0.0), k->out, add64(cg, base, mul64(cg, j, inner)));
+    loop_end(cg, &jl);
+  }
   loop_end(cg, &r);
 }
 
@@ -507,6 +535,164 @@ static void emit_layernorm(Kernel *k) {
   loop_end(cg, &r);
 }
 
+static void emit_gather(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef d = dim(cg, t->dims[t->rank - 1]);
+  Loop r, jl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  /* ids were range-checked by the body before any kernel ran */
+  LLVMValueRef idp = LLVMBuildInBoundsGEP2(cg->B, cg->i32, k->in[0], &row, 1, "");
+  LLVMValueRef id = LLVMBuildSExt(cg->B, LLVMBuildLoad2(cg->B, cg->i32, idp, ""), cg->i64, "");
+  LLVMValueRef src = mul64(cg, id, d), dst = mul64(cg, row, d);
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), d);
+  store_f(cg, load_f(cg, k->in[1], add64(cg, src, j)), k->out, add64(cg, dst, j));
+  loop_end(cg, &jl);
+  loop_end(cg, &r);
+}
+
+static void emit_concat(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
+  LLVMValueRef la = dims_prod(cg, ta, n->axis, ta->rank), lb = dims_prod(cg, tb, n->axis, tb->rank);
+  LLVMValueRef lo = add64(cg, la, lb);
+  Loop r, jl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef ob = mul64(cg, row, lo);
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), la);
+  store_f(cg, load_f(cg, k->in[0], add64(cg, mul64(cg, row, la), j)), k->out, add64(cg, ob, j));
+  loop_end(cg, &jl);
+  j = loop_begin(cg, &jl, i64c(cg, 0), lb);
+  store_f(cg, load_f(cg, k->in[1], add64(cg, mul64(cg, row, lb), j)), k->out, add64(cg, add64(cg, ob, la), j));
+  loop_end(cg, &jl);
+  loop_end(cg, &r);
+}
+
+/* out [.., Y, X, d] from in [.., X, Y, d] */
+static void emit_swap_heads(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef Y = dim(cg, t->dims[t->rank - 3]), X = dim(cg, t->dims[t->rank - 2]);
+  LLVMValueRef d = dim(cg, t->dims[t->rank - 1]);
+  Loop r, jl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef x = rem64(cg, row, X), rest = div64(cg, row, X);
+  LLVMValueRef y = rem64(cg, rest, Y), b = div64(cg, rest, Y);
+  LLVMValueRef in_row = add64(cg, mul64(cg, add64(cg, mul64(cg, b, X), x), Y), y);
+  LLVMValueRef src = mul64(cg, in_row, d), dst = mul64(cg, row, d);
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), d);
+  store_f(cg, load_f(cg, k->in[0], add64(cg, src, j)), k->out, add64(cg, dst, j));
+  loop_end(cg, &jl);
+  loop_end(cg, &r);
+}
+
+/* pe[t, 2i] = sin(t w_i), pe[t, 2i+1] = cos(t w_i), w_i = 10000^(-2i/D):
+ * the frequencies are constants, the angles are computed in double. */
+static void emit_posenc(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  int64_t D = t->dims[1].size;
+  LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->C);
+  LLVMValueRef *w = NEW_ARRAY(LLVMValueRef, D / 2 + 1);
+  for (int64_t i = 0; i < D / 2; i++) w[i] = LLVMConstReal(f64, pow(10000.0, -2.0 * (double)i / (double)D));
+  LLVMValueRef init = LLVMConstArray2(f64, w, (uint64_t)(D / 2));
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), "attnc.posenc_freq");
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  Loop r, il;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef tf = LLVMBuildSIToFP(cg->B, row, f64, "");
+  LLVMValueRef i = loop_begin(cg, &il, i64c(cg, 0), i64c(cg, D / 2));
+  LLVMValueRef wp = LLVMBuildInBoundsGEP2(cg->B, f64, gv, &i, 1, "");
+  LLVMValueRef ang = LLVMBuildFMul(cg->B, tf, LLVMBuildLoad2(cg->B, f64, wp, ""), "");
+  LLVMValueRef sv, cv;
+  math_sincos_f64(cg, ang, &sv, &cv);
+  LLVMValueRef o = add64(cg, mul64(cg, row, i64c(cg, D)), mul64(cg, i, i64c(cg, 2)));
+  store_f(cg, LLVMBuildFPTrunc(cg->B, sv, cg->f32, ""), k->out, o);
+  store_f(cg, LLVMBuildFPTrunc(cg->B, cv, cg->f32, ""), k->out, add64(cg, o, i64c(cg, 1)));
+  loop_end(cg, &il);
+  loop_end(cg, &r);
+}
+
+/* sum_k a[ao + k] * b[bo + k] for k < n, reassociable so it vectorizes */
+static LLVMValueRef emit_dot(CG *cg, LLVMValueRef a, LLVMValueRef ao, LLVMValueRef b, LLVMValueRef bo, LLVMValueRef n) {
+  LLVMValueRef acc = entry_alloca(cg, cg->f32, "dot");
+  LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
+  Loop kl;
+  LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), n);
+  LLVMFastMathFlags saved = cg->fmf;
+  reduce_fmf(cg);
+  LLVMValueRef prod = cg_fmul(cg, load_f(cg, a, add64(cg, ao, kk)), load_f(cg, b, add64(cg, bo, kk)));
+  LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), prod), acc);
+  cg->fmf = saved;
+  loop_end(cg, &kl);
+  return LLVMBuildLoad2(cg->B, cg->f32, acc, "");
+}
+
+static LLVMValueRef sigmoid(CG *cg, LLVMValueRef x) { return ew_apply(cg, OP_SIGMOID, x, NULL); }
+
+/* LSTM and GRU over every step, one sequence per row.  xp holds the input
+ * projections of all steps (x W_ih^T + biases), which the kernel updates
+ * in place: the gates of step t are xp[t] + W_hh h_{t-1}; an LSTM keeps
+ * its cell state c_t in the first H slots of xp[t] once the gates are
+ * read.  h_t goes straight to the output, which step t+1 reads back.
+ * Gate order as PyTorch: LSTM i, f, g, o; GRU r, z, n. */
+static void emit_recurrent(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  bool lstm = n->op == OP_LSTM_SEQ;
+  const Type *t = &n->type;
+  LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
+  LLVMValueRef H = dim(cg, t->dims[t->rank - 1]);
+  LLVMValueRef G = mul64(cg, H, i64c(cg, lstm ? 4 : 3));
+  Loop r, tl, jl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef xb = mul64(cg, mul64(cg, row, T), G), ob = mul64(cg, mul64(cg, row, T), H);
+  LLVMValueRef step = loop_begin(cg, &tl, i64c(cg, 0), T);
+  LLVMValueRef first = LLVMBuildICmp(cg->B, LLVMIntEQ, step, i64c(cg, 0), "");
+  LLVMValueRef g = add64(cg, xb, mul64(cg, step, G));
+  /* at t = 0 the state is zero: no dot products, and loads that would
+   * reach row -1 point at row 0 instead and are selected away */
+  LLVMValueRef kmax = LLVMBuildSelect(cg->B, first, i64c(cg, 0), H, "");
+  LLVMValueRef prev = LLVMBuildSelect(cg->B, first, i64c(cg, 0), LLVMBuildNSWSub(cg->B, step, i64c(cg, 1), ""), "");
+  LLVMValueRef hp = add64(cg, ob, mul64(cg, prev, H));
+  LLVMValueRef gp = add64(cg, xb, mul64(cg, prev, G));
+  LLVMValueRef ho = add64(cg, ob, mul64(cg, step, H));
+  LLVMValueRef nsum = lstm ? G : mul64(cg, H, i64c(cg, 2));
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), nsum);
+  LLVMValueRef dot = emit_dot(cg, k->in[1], mul64(cg, j, H), k->out, hp, kmax);
+  if (!lstm) dot = cg_fadd(cg, dot, operand_at(k, 2, j));
+  LLVMValueRef gj = add64(cg, g, j);
+  store_f(cg, cg_fadd(cg, load_f(cg, k->in[0], gj), dot), k->in[0], gj);
+  loop_end(cg, &jl);
+  j = loop_begin(cg, &jl, i64c(cg, 0), H);
+  LLVMValueRef h;
+  if (lstm) {
+    LLVMValueRef ig = sigmoid(cg, load_f(cg, k->in[0], add64(cg, g, j)));
+    LLVMValueRef fg = sigmoid(cg, load_f(cg, k->in[0], add64(cg, add64(cg, g, H), j)));
+    LLVMValueRef gg = math_tanh(cg, load_f(cg, k->in[0], add64(cg, add64(cg, g, mul64(cg, H, i64c(cg, 2))), j)));
+    LLVMValueRef og = sigmoid(cg, load_f(cg, k->in[0], add64(cg, add64(cg, g, mul64(cg, H, i64c(cg, 3))), j)));
+    LLVMValueRef cprev = LLVMBuildSelect(cg->B, first, cg_f32(cg, 0.0), load_f(cg, k->in[0], add64(cg, gp, j)), "");
+    LLVMValueRef c = cg_fadd(cg, cg_fmul(cg, fg, cprev), cg_fmul(cg, ig, gg));
+    store_f(cg, c, k->in[0], add64(cg, g, j));
+    h = cg_fmul(cg, og, math_tanh(cg, c));
+  } else {
+    LLVMValueRef rg = sigmoid(cg, load_f(cg, k->in[0], add64(cg, g, j)));
+    LLVMValueRef zg = sigmoid(cg, load_f(cg, k->in[0], add64(cg, add64(cg, g, H), j)));
+    LLVMValueRef jn = add64(cg, mul64(cg, H, i64c(cg, 2)), j);
+    LLVMValueRef hn = cg_fadd(cg, emit_dot(cg, k->in[1], mul64(cg, jn, H), k->out, hp, kmax), operand_at(k, 2, jn));
+    LLVMValueRef ng = math_tanh(cg, cg_fadd(cg, load_f(cg, k->in[0], add64(cg, g, jn)), cg_fmul(cg, rg, hn)));
+    LLVMValueRef hprev = LLVMBuildSelect(cg->B, first, cg_f32(cg, 0.0), load_f(cg, k->out, add64(cg, hp, j)), "");
+    h = cg_fadd(cg, cg_fmul(cg, cg_fsub(cg, cg_f32(cg, 1.0), zg), ng), cg_fmul(cg, zg, hprev));
+  }
+  store_f(cg, h, k->out, add64(cg, ho, j));
+  loop_end(cg, &jl);
+  loop_end(cg, &tl);
+  loop_end(cg, &r);
+}
+
 /* The kernel of node id: a wrapper with the runtime's kernel signature
  * that loads the buffers and calls an always-inline body whose buffer
  * parameters are noalias (the memory plan guarantees it), so the
@@ -538,6 +724,11 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
     case OP_SOFTMAX: emit_softmax(&K); break;
     case OP_SUM: case OP_MEAN: case OP_MAX: emit_reduce(&K); break;
     case OP_LAYERNORM: emit_layernorm(&K); break;
+    case OP_GATHER: emit_gather(&K); break;
+    case OP_CONCAT: emit_concat(&K); break;
+    case OP_SWAP_HEADS: emit_swap_heads(&K); break;
+    case OP_POSENC: emit_posenc(&K); break;
+    case OP_LSTM_SEQ: case OP_GRU_SEQ: emit_recurrent(&K); break;
     default: internal_error("no kernel for %s", op_info[n->op].text);
     }
   LLVMBuildRetVoid(cg->B);
@@ -615,9 +806,75 @@ static LLVMValueRef emit_scratch_size(CG *cg) {
 }
 
 /* ---- body ------------------------------------------------------------------ */
+static LLVMValueRef cstring(CG *cg, const char *s);
 static LLVMValueRef load_ptr_at(CG *cg, LLVMValueRef arr, int i) {
   LLVMValueRef idx = i64c(cg, i);
   return LLVMBuildLoad2(cg->B, cg->ptr, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, arr, &idx, 1, ""), "");
+}
+
+static LLVMValueRef fail_fn(CG *cg, LLVMTypeRef *ty) {
+  *ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->ptr, cg->i64}, 4, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(cg->M, "attn_rt_fail_i");
+  return f ? f : LLVMAddFunction(cg->M, "attn_rt_fail_i", *ty);
+}
+
+/* if (bad) return attn_rt_fail_i(ctx, status, msg, v); */
+static void emit_fail_if(CG *cg, LLVMValueRef fn, LLVMValueRef bad, LLVMValueRef ctx, int status, const char *msg, LLVMValueRef v) {
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->C, fn, "fail");
+  LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cg->C, fn, "ok");
+  LLVMBuildCondBr(cg->B, bad, fail, ok);
+  LLVMPositionBuilderAtEnd(cg->B, fail);
+  LLVMTypeRef ty;
+  LLVMValueRef f = fail_fn(cg, &ty);
+  LLVMValueRef args[4] = {ctx, LLVMConstInt(cg->i32, (unsigned long long)status, 0), cstring(cg, msg), v};
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, ty, f, args, 4, ""));
+  LLVMPositionBuilderAtEnd(cg->B, ok);
+}
+
+static const char *value_name(CG *cg, const Node *n) {
+  const Model *m = cg->g->model;
+  if (n->op == OP_INPUT) return arena_printf("input '%s'", m->inputs[n->index]->name);
+  if (n->name) return arena_printf("'%s'", n->name);
+  return arena_printf("the value at %d:%d", n->loc.line, n->loc.col);
+}
+
+/* A VIEW's pointer: its operand's plus start rows of the operand's first
+ * dim (counted from the end when negative), checked against that dim when
+ * it is symbolic (a fixed one was checked by the checker). */
+static LLVMValueRef emit_view_ptr(CG *cg, const Node *n, LLVMValueRef base, LLVMValueRef ctx, LLVMValueRef fn) {
+  if (n->start == 0) return base;
+  const Node *a = &cg->g->nodes[n->in[0]];
+  Dim d0 = a->type.dims[0];
+  LLVMValueRef D0 = dim(cg, d0);
+  LLVMValueRef start = n->start >= 0 ? i64c(cg, n->start) : add64(cg, D0, i64c(cg, n->start));
+  if (d0.sym >= 0) {
+    LLVMValueRef bad = n->start >= 0 ? LLVMBuildICmp(cg->B, LLVMIntSGE, start, D0, "")
+                                     : LLVMBuildICmp(cg->B, LLVMIntSLT, start, i64c(cg, 0), "");
+    const char *msg = arena_printf("index %lld at %d:%d is out of range: the first dim of %s (%s) is %%lld",
+                                   (long long)n->start, n->loc.line, n->loc.col, value_name(cg, a),
+                                   dim_str(cg->g->model, d0));
+    emit_fail_if(cg, fn, bad, ctx, 7 /* ATTN_E_RANGE */, msg, D0);
+  }
+  LLVMValueRef row = dims_prod(cg, &a->type, 1, a->type.rank);
+  LLVMValueRef off = mul64(cg, mul64(cg, start, row), i64c(cg, 4));
+  return LLVMBuildInBoundsGEP2(cg->B, cg->i8, base, &off, 1, "");
+}
+
+static void emit_id_check(CG *cg, const Node *n, LLVMValueRef ids, LLVMValueRef ctx, LLVMValueRef fn) {
+  const Node *a = &cg->g->nodes[n->in[0]];
+  const Node *table = &cg->g->nodes[n->in[1]];
+  int64_t rows = table->type.dims[0].size;
+  LLVMValueRef count = dims_prod(cg, &a->type, 0, a->type.rank);
+  Loop l;
+  LLVMValueRef i = loop_begin(cg, &l, i64c(cg, 0), count);
+  LLVMValueRef idp = LLVMBuildInBoundsGEP2(cg->B, cg->i32, ids, &i, 1, "");
+  LLVMValueRef id = LLVMBuildSExt(cg->B, LLVMBuildLoad2(cg->B, cg->i32, idp, ""), cg->i64, "");
+  /* one unsigned compare catches negative ids too */
+  LLVMValueRef bad = LLVMBuildICmp(cg->B, LLVMIntUGE, id, i64c(cg, rows), "");
+  const char *layer = cg->g->model->params[table->index].name;
+  const char *msg = arena_printf("%s: id %%lld is out of range [0, %lld) for %s", value_name(cg, a), (long long)rows, layer);
+  emit_fail_if(cg, fn, bad, ctx, 7 /* ATTN_E_RANGE */, msg, id);
+  loop_end(cg, &l);
 }
 
 static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
@@ -630,17 +887,26 @@ static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
   LLVMValueRef *offs = NEW_ARRAY(LLVMValueRef, g->nslots + 1);
   slot_offsets(cg, offs, NULL);
   LLVMValueRef bufs = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, g->n > 0 ? g->n : 1), "bufs");
+  LLVMValueRef *ptrs = NEW_ARRAY(LLVMValueRef, g->n + 1);
   for (int i = 0; i < g->n; i++) {
     const Node *n = &g->nodes[i];
     if (n->dead || n->op == OP_CONST) continue;
     LLVMValueRef p;
     if (n->op == OP_INPUT) p = load_ptr_at(cg, inputs, n->index);
     else if (n->op == OP_PARAM) p = load_ptr_at(cg, params, n->index);
+    else if (n->op == OP_VIEW) p = emit_view_ptr(cg, n, ptrs[n->in[0]], ctx, fn);
     else if (n->output >= 0) p = load_ptr_at(cg, outputs, n->output);
     else if (n->slot >= 0) p = LLVMBuildInBoundsGEP2(cg->B, cg->i8, scratch, &offs[n->slot], 1, "");
     else internal_error("%%%d has no buffer", i);
+    ptrs[i] = p;
     LLVMValueRef idx = i64c(cg, i);
     LLVMBuildStore(cg->B, p, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, bufs, &idx, 1, ""));
+  }
+  /* Ids are checked before any kernel runs, so a bad id leaves the
+   * outputs untouched and no kernel ever reads out of bounds. */
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (!n->dead && n->op == OP_GATHER) emit_id_check(cg, n, ptrs[n->in[0]], ctx, fn);
   }
   LLVMTypeRef pf_params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
   LLVMTypeRef pf_ty = LLVMFunctionType(cg->voidt, pf_params, 6, 0);
@@ -648,7 +914,7 @@ static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
   if (!pf) pf = LLVMAddFunction(cg->M, "attn_rt_parallel_for", pf_ty);
   for (int i = 0; i < g->n; i++) {
     const Node *n = &g->nodes[i];
-    if (n->dead || (op_info[n->op].traits & T_LEAF)) continue;
+    if (n->dead || (op_info[n->op].traits & T_LEAF) || n->op == OP_VIEW) continue;
     LLVMValueRef rows = rows_of(cg, n);
     /* a few hundred microseconds of work per task at the least */
     LLVMValueRef grain = i64c(cg, 1);
@@ -702,6 +968,30 @@ static LLVMValueRef tensor_descs(CG *cg, const char *what, int n, const char **n
   return gv;
 }
 
+/* Weights given at compile time become read-only data of the object, one
+ * 64-byte-aligned constant per param, and an array of pointers to them. */
+static LLVMValueRef emit_embedded(CG *cg) {
+  const Model *m = cg->g->model;
+  if (!cg->embedded) return LLVMConstPointerNull(cg->ptr);
+  LLVMValueRef *ptrs = NEW_ARRAY(LLVMValueRef, m->nparams + 1);
+  for (int i = 0; i < m->nparams; i++) {
+    size_t bytes = (size_t)ir_numel_known(m->params[i].type) * 4;
+    LLVMValueRef init = LLVMConstStringInContext2(cg->C, cg->embedded[i], bytes, 1);
+    LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.weight.%d", m->name, i));
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetAlignment(gv, 64);
+    ptrs[i] = gv;
+  }
+  LLVMValueRef init = LLVMConstArray2(cg->ptr, ptrs, (uint64_t)m->nparams);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.embedded", m->name));
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  return gv;
+}
+
 static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
   const Model *m = cg->g->model;
   const char **pn = NEW_ARRAY(const char *, m->nparams + 1);
@@ -730,7 +1020,7 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
       tensor_descs(cg, "params", m->nparams, pn, pt),
       tensor_descs(cg, "inputs", m->ninputs, in, it),
       tensor_descs(cg, "outputs", m->noutputs, on, ot),
-      dn, body, scratch, LLVMConstPointerNull(cg->ptr), i64c(cg, cg->threads == 0 ? -1 : cg->threads)};
+      dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads)};
   LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 14, 0);
   LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s_model", m->name));
   LLVMSetInitializer(gv, init);
@@ -825,10 +1115,11 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
   cg.threads = opt->threads;
   for (int gi = 0; gi < ngraphs; gi++) {
     cg.g = graphs[gi];
+    cg.embedded = opt->embedded ? opt->embedded[gi] : NULL;
     LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
     for (int i = 0; i < cg.g->n; i++) {
       const Node *n = &cg.g->nodes[i];
-      if (!n->dead && !(op_info[n->op].traits & T_LEAF)) kernels[i] = emit_kernel(&cg, i);
+      if (!n->dead && !(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW) kernels[i] = emit_kernel(&cg, i);
     }
     LLVMValueRef scratch = emit_scratch_size(&cg);
     LLVMValueRef body = emit_body(&cg, kernels);

@@ -16,6 +16,7 @@ typedef struct CodegenOptions {
   const char *cpu;          /* target-cpu attribute, "" for the target's default */
   const char *features;     /* target-features attribute */
   int threads;              /* default threads of a new context (0 = all CPUs) */
+  const void ***embedded;   /* NULL, or per graph the data of each param to embed */
 } CodegenOptions;
 
 LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt);
@@ -49,6 +50,6 @@ void *jit_lookup(Jit *j, const char *symbol);
 void jit_dispose(Jit *j);
 
 /* header.c */
-char *header_text(Graph **graphs, int ngraphs, const char *source_path, const char *guard);
+char *header_text(Graph **graphs, int ngraphs, const char *source_path, const char *guard, bool embedded);
 
 #endif

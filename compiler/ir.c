@@ -40,6 +40,11 @@ int64_t ir_numel_known(Type t) {
   return n;
 }
 
+int ir_view_root(const Graph *g, int id) {
+  while (g->nodes[id].op == OP_VIEW) id = g->nodes[id].in[0];
+  return id;
+}
+
 /* Live nodes get consecutive numbers in the printout, so that a pass that
  * kills nodes does not leave holes a reader has to skip. */
 void ir_print(FILE *f, const Graph *g) {
@@ -63,6 +68,10 @@ void ir_print(FILE *f, const Graph *g) {
     for (int j = 0; j < n->nin; j++) fprintf(f, "%s%%%d", j ? ", " : " ", num[n->in[j]]);
     if (n->op == OP_SOFTMAX || (op_info[n->op].traits & T_REDUCE)) fprintf(f, ", axis=%d", n->axis);
     if (n->op == OP_MATMUL && n->tb) fprintf(f, ", transpose_b");
+    if (n->op == OP_SOFTMAX && n->causal) fprintf(f, ", causal");
+    if (n->op == OP_SOFTMAX && n->safe) fprintf(f, ", masked_rows_zero");
+    if (n->op == OP_CONCAT) fprintf(f, ", axis=%d", n->axis);
+    if (n->op == OP_VIEW && n->start) fprintf(f, ", start=%lld", (long long)n->start);
     if (n->op == OP_LAYERNORM) fprintf(f, ", eps=%g", n->fval);
     fprintf(f, " : %s", type_str(m, n->type));
     if (n->name) fprintf(f, "  # %s", n->name);

@@ -30,6 +30,9 @@ typedef struct Node {
   int nin;
   int axis;           /* SOFTMAX, reductions */
   bool tb;            /* MATMUL: second operand is transposed ([.., N, K]) */
+  bool causal;        /* SOFTMAX: key j is hidden from query i when j > i */
+  bool safe;          /* SOFTMAX: a row with every key masked gives zeros */
+  int64_t start;      /* VIEW: first row of the operand's first dim */
   double fval;        /* CONST: value; LAYERNORM: eps */
   int index;          /* INPUT, PARAM: index in the model's list */
   const char *name;   /* the let/output name that holds it, for --emit-ir */
@@ -60,6 +63,7 @@ void ir_count_uses(Graph *g);
 void ir_print(FILE *f, const Graph *g);
 void ir_verify(const Graph *g, const char *after_pass);
 int64_t ir_numel_known(Type t);
+int ir_view_root(const Graph *g, int id);   /* follows VIEWs to the node that owns the memory */
 
 /* The phases; each needs a verified graph and leaves one. */
 Graph *lower_model(const Model *m);        /* lower.c: checked AST -> IR */

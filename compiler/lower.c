@@ -79,10 +79,205 @@ static int reduce(Lower *L, Op op, Expr *e, int x) {
   return x;
 }
 
+
+/* ---- helpers for the layers built from several ops ---------------------- */
+static Type type_of(Lower *L, int id) { return L->g->nodes[id].type; }
+
+static Type make_type(int rank, const Dim *dims) {
+  Type t = {DT_F32, rank, {{0}}};
+  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
+  return t;
+}
+
+static Dim fixed(int64_t n) { return (Dim){n, -1}; }
+
+/* The operand's memory seen with type t, from row `start` of its first
+ * dim: a reshape (start 0) or a slice of rows; no copy. */
+static int view(Lower *L, Loc loc, int x, Type t, int64_t start) {
+  int id = add(L, OP_VIEW, loc, t, x, -1, -1);
+  L->g->nodes[id].start = start;
+  return id;
+}
+
+/* t with a dim of size 1 inserted before position pos. */
+static Type insert_one(Type t, int pos) {
+  if (t.rank >= MAX_RANK) internal_error("rank too high to insert a dim");
+  for (int i = t.rank; i > pos; i--) t.dims[i] = t.dims[i - 1];
+  t.dims[pos] = fixed(1);
+  t.rank++;
+  return t;
+}
+
+/* NumPy broadcast of two shapes' leading (batch) dims: a and b without
+ * their last `keep` dims. */
+static int broadcast_batch(Type a, Type b, int keep, Dim *out) {
+  int na = a.rank - keep, nb = b.rank - keep, n = na > nb ? na : nb;
+  for (int i = 0; i < n; i++) {
+    int ia = i - (n - na), ib = i - (n - nb);
+    Dim da = ia >= 0 ? a.dims[ia] : fixed(1), db = ib >= 0 ? b.dims[ib] : fixed(1);
+    out[i] = (da.sym < 0 && da.size == 1) ? db : da;
+  }
+  return n;
+}
+
+/* x @ W^T (+ b): a Linear with W as PyTorch stores it, [out, in]. */
+static int linear(Lower *L, Loc loc, int x, int w, int b) {
+  Type t = type_of(L, x);
+  t.dims[t.rank - 1] = type_of(L, w).dims[0];
+  int y = add(L, OP_MATMUL, loc, t, x, w, -1);
+  L->g->nodes[y].tb = true;
+  if (b >= 0) y = add(L, OP_ADD, loc, t, y, b, -1);
+  return y;
+}
+
+/* softmax(q @ k^T * scale + mask) @ v over the last two dims, with rows
+ * whose keys are all masked giving zeros. */
+static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, bool causal, double scale) {
+  Type tq = type_of(L, q), tk = type_of(L, k), tv = type_of(L, v);
+  Dim d[MAX_RANK];
+  int nb = broadcast_batch(tq, tk, 2, d);
+  d[nb] = tq.dims[tq.rank - 2];
+  d[nb + 1] = tk.dims[tk.rank - 2];
+  Type ts = make_type(nb + 2, d);
+  int s = add(L, OP_MATMUL, loc, ts, q, k, -1);
+  L->g->nodes[s].tb = true;
+  s = add(L, OP_MUL, loc, ts, s, add_const(L, loc, scale), -1);
+  if (mask >= 0) s = add(L, OP_ADD, loc, ts, s, mask, -1);
+  int p = add(L, OP_SOFTMAX, loc, ts, s, -1, -1);
+  Node *pn = &L->g->nodes[p];
+  pn->axis = ts.rank - 1;
+  pn->causal = causal;
+  pn->safe = true;
+  nb = broadcast_batch(ts, tv, 2, d);
+  d[nb] = ts.dims[ts.rank - 2];
+  d[nb + 1] = tv.dims[tv.rank - 1];
+  return add(L, OP_MATMUL, loc, make_type(nb + 2, d), p, v, -1);
+}
+
+/* [.., T, H*dh] -> [.., H, T, dh] */
+static int split_heads(Lower *L, Loc loc, int x, int64_t heads) {
+  Type t = type_of(L, x);
+  if (t.rank + 1 > MAX_RANK) user_error(loc, "splitting heads of %s needs rank %d; at most %d is supported",
+                                        type_str(L->m, t), t.rank + 1, MAX_RANK);
+  Dim D = t.dims[t.rank - 1];
+  Type v = t;
+  v.rank++;
+  v.dims[t.rank - 1] = fixed(heads);
+  v.dims[t.rank] = fixed(D.size / heads);
+  x = view(L, loc, x, v, 0);
+  Type s = v;
+  s.dims[v.rank - 3] = v.dims[v.rank - 2];
+  s.dims[v.rank - 2] = v.dims[v.rank - 3];
+  return add(L, OP_SWAP_HEADS, loc, s, x, -1, -1);
+}
+
+/* [.., H, T, dh] -> [.., T, H*dh] */
+static int merge_heads(Lower *L, Loc loc, int x) {
+  Type t = type_of(L, x);
+  Type s = t;
+  s.dims[t.rank - 3] = t.dims[t.rank - 2];
+  s.dims[t.rank - 2] = t.dims[t.rank - 3];
+  x = add(L, OP_SWAP_HEADS, loc, s, x, -1, -1);
+  Type m = s;
+  m.rank--;
+  m.dims[m.rank - 1] = fixed(t.dims[t.rank - 3].size * t.dims[t.rank - 1].size);
+  return view(L, loc, x, m, 0);
+}
+
+static int lower_mha(Lower *L, Expr *e, Decl *layer) {
+  int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]), v = lower_expr(L, e->operand[2]);
+  int64_t d = layer->largs[0], heads = layer->largs[1];
+  int p = layer->param0;
+  int w = param_node(L, p++);
+  int b = layer->bias ? param_node(L, p++) : -1;
+  int wo = param_node(L, p++);
+  int bo = layer->bias ? param_node(L, p++) : -1;
+  int ids[3] = {q, k, v};
+  for (int i = 0; i < 3; i++) {
+    /* in_proj_weight holds W_q, W_k, W_v one under the other. */
+    Dim sq[2] = {fixed(d), fixed(d)};
+    int wi = view(L, e->loc, w, make_type(2, sq), i * d);
+    int bi = b >= 0 ? view(L, e->loc, b, make_type(1, sq), i * d) : -1;
+    ids[i] = split_heads(L, e->loc, linear(L, e->loc, ids[i], wi, bi), heads);
+  }
+  int mask = -1;
+  if (e->mask) {
+    mask = lower_expr(L, e->mask);
+    /* a mask with batch dims applies to every head */
+    Type mt = type_of(L, mask);
+    if (mt.rank > 2) mask = view(L, e->loc, mask, insert_one(mt, mt.rank - 2), 0);
+  }
+  int o = attention_core(L, e->loc, ids[0], ids[1], ids[2], mask, e->causal, e->fval);
+  return linear(L, e->loc, merge_heads(L, e->loc, o), wo, bo);
+}
+
+static int lower_additive(Lower *L, Expr *e, Decl *layer) {
+  int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]);
+  int v = e->noperands > 2 ? lower_expr(L, e->operand[2]) : k;
+  int wq = param_node(L, layer->param0), wk = param_node(L, layer->param0 + 1), vv = param_node(L, layer->param0 + 2);
+  int qp = linear(L, e->loc, q, wq, -1), kp = linear(L, e->loc, k, wk, -1);
+  Type tq = type_of(L, qp), tk = type_of(L, kp);
+  if (tq.rank + 1 > MAX_RANK || tk.rank + 1 > MAX_RANK)
+    user_error(e->loc, "`%s` over rank-%d inputs needs rank %d inside; at most %d is supported", layer->name,
+               tq.rank, tq.rank + 2, MAX_RANK);
+  /* score[.., i, j] = v . tanh(Wq q_i + Wk k_j): broadcast [.., T, 1, h] + [.., 1, S, h] */
+  int qe = view(L, e->loc, qp, insert_one(tq, tq.rank - 1), 0);
+  int ke = view(L, e->loc, kp, insert_one(tk, tk.rank - 2), 0);
+  Type te = type_of(L, qe), tke = type_of(L, ke);
+  Dim d[MAX_RANK];
+  int nb = broadcast_batch(te, tke, 0, d);
+  Type tsum = make_type(nb, d);
+  int t = add(L, OP_TANH, e->loc, tsum, add(L, OP_ADD, e->loc, tsum, qe, ke, -1), -1, -1);
+  Type ts = tsum;
+  ts.rank--;
+  int s = add(L, OP_MATMUL, e->loc, ts, t, vv, -1);
+  int p = add(L, OP_SOFTMAX, e->loc, ts, s, -1, -1);
+  L->g->nodes[p].axis = ts.rank - 1;
+  return add(L, OP_MATMUL, e->loc, e->type, p, v, -1);
+}
+
+static int lower_recurrent(Lower *L, Expr *e, Decl *layer) {
+  int x = lower_expr(L, e->operand[0]);
+  bool lstm = layer->layer == L_LSTM;
+  int64_t H = layer->largs[1], G = lstm ? 4 : 3;
+  int p = layer->param0;
+  for (int64_t l = 0; l < layer->largs[2]; l++) {
+    int w_ih = param_node(L, p++), w_hh = param_node(L, p++);
+    int b_ih = layer->bias ? param_node(L, p++) : -1, b_hh = layer->bias ? param_node(L, p++) : -1;
+    /* The input projection of every step at once, as one GEMM; the
+     * recurrence then adds W_hh h_{t-1} step by step. */
+    Type tx = type_of(L, x);
+    Type tp = tx;
+    tp.dims[tp.rank - 1] = fixed(G * H);
+    int xp = add(L, OP_MATMUL, e->loc, tp, x, w_ih, -1);
+    L->g->nodes[xp].tb = true;
+    if (b_ih >= 0) xp = add(L, OP_ADD, e->loc, tp, xp, b_ih, -1);
+    Type th = tx;
+    th.dims[th.rank - 1] = fixed(H);
+    if (lstm) {
+      /* both LSTM biases add to the gates before any nonlinearity */
+      if (b_hh >= 0) xp = add(L, OP_ADD, e->loc, tp, xp, b_hh, -1);
+      x = add(L, OP_LSTM_SEQ, e->loc, th, xp, w_hh, -1);
+    } else {
+      /* GRU's b_hn sits inside r * (W_hn h + b_hn): the kernel adds it */
+      x = add(L, OP_GRU_SEQ, e->loc, th, xp, w_hh, b_hh >= 0 ? b_hh : add_const(L, e->loc, 0.0));
+    }
+  }
+  return x;
+}
+
 static int lower_layer_call(Lower *L, Expr *e) {
   Decl *layer = e->decl;
+  switch (layer->layer) {
+  case L_MHA: return lower_mha(L, e, layer);
+  case L_ADDITIVE: return lower_additive(L, e, layer);
+  case L_LSTM: case L_GRU: return lower_recurrent(L, e, layer);
+  default: break;
+  }
   int x = lower_expr(L, e->operand[0]);
   switch (layer->layer) {
+  case L_EMBEDDING:
+    return add(L, OP_GATHER, e->loc, e->type, x, param_node(L, layer->param0), -1);
   case L_LINEAR: {
     /* y = x @ W^T + b, with W as PyTorch stores it: [out, in]. */
     int w = param_node(L, layer->param0);
@@ -104,6 +299,24 @@ static int lower_layer_call(Lower *L, Expr *e) {
 
 static int lower_call(Lower *L, Expr *e) {
   if (e->decl) return lower_layer_call(L, e);
+  switch (e->fn) {
+  case B_POSENC:
+    return add(L, OP_POSENC, e->loc, e->type, -1, -1, -1);
+  case B_ATTENTION: {
+    int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]), v = lower_expr(L, e->operand[2]);
+    int mask = e->mask ? lower_expr(L, e->mask) : -1;
+    return attention_core(L, e->loc, q, k, v, mask, e->causal, e->fval);
+  }
+  case B_CONCAT: {
+    int a = lower_expr(L, e->operand[0]), b = lower_expr(L, e->operand[1]);
+    int id = add(L, OP_CONCAT, e->loc, e->type, a, b, -1);
+    L->g->nodes[id].axis = e->axis;
+    return id;
+  }
+  case B_SPLIT_HEADS: return split_heads(L, e->loc, lower_expr(L, e->operand[0]), e->heads);
+  case B_MERGE_HEADS: return merge_heads(L, e->loc, lower_expr(L, e->operand[0]));
+  default: break;
+  }
   static const Op unary[] = {
       [B_EXP] = OP_EXP, [B_LOG] = OP_LOG, [B_SQRT] = OP_SQRT, [B_TANH] = OP_TANH,
       [B_SIGMOID] = OP_SIGMOID, [B_RELU] = OP_RELU, [B_GELU] = OP_GELU, [B_SILU] = OP_SILU,
@@ -159,7 +372,7 @@ static int lower_expr(Lower *L, Expr *e) {
   case E_CALL:
     return lower_call(L, e);
   case E_INDEX:
-    user_error(e->loc, "indexing cannot be compiled yet");
+    return view(L, e->loc, lower_expr(L, e->lhs), e->type, e->index);
   }
   internal_error("unknown expression kind %d", e->kind);
 }
@@ -202,7 +415,7 @@ Graph *lower_model(const Model *m) {
       Op op = g->nodes[id].op;
       if (d->kind == D_OUTPUT) {
         /* An output owns its buffer: copy values that live elsewhere. */
-        bool taken = op == OP_INPUT || op == OP_PARAM || op == OP_CONST;
+        bool taken = op == OP_INPUT || op == OP_PARAM || op == OP_CONST || op == OP_VIEW;
         for (int k = 0; k < g->noutputs; k++) taken |= g->outputs[k] == id;
         if (taken) id = add(&L, OP_COPY, d->value->loc, d->type, id, -1, -1);
         g->outputs[g->noutputs++] = id;

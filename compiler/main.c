@@ -218,8 +218,57 @@ static const char *guard_for(const char *path) {
 
 static void write_header(Graph **gs, int n, const Options *o, const char *object) {
   const char *path = o->header ? o->header : header_path(object);
-  char *text = header_text(gs, n, o->input, guard_for(path));
+  char *text = header_text(gs, n, o->input, guard_for(path), o->weights != NULL);
   if (!write_file_atomic(path, text, strlen(text))) fatal("cannot write %s: %s", path, strerror(errno));
+}
+
+/* ---- --weights at compile time --------------------------------------------- */
+static int32_t never_called(struct attn_ctx *ctx, void *const *p, void *const *i, void *const *o,
+                            const int64_t *d, void *s) {
+  return ATTN_E_ARG;
+}
+
+static attn_ctx **weight_ctxs;
+static int n_weight_ctxs;
+
+static void free_weight_ctxs(void) {
+  for (int i = 0; i < n_weight_ctxs; i++) attn_ctx_free(weight_ctxs[i]);
+  n_weight_ctxs = 0;
+}
+
+/* Load and check each model's params from the weights file with the
+ * runtime's own loader (the same checks and messages as at run time),
+ * and return per model the data to embed.  The data stays mapped until
+ * exit; codegen copies it into the module. */
+static const void ***load_embedded_weights(Graph **gs, int n, const char *path) {
+  const void ***data = NEW_ARRAY(const void **, n);
+  weight_ctxs = NEW_ARRAY(attn_ctx *, n);
+  atexit(free_weight_ctxs);
+  for (int gi = 0; gi < n; gi++) {
+    const Model *m = gs[gi]->model;
+    attn_tensor_desc *pd = NEW_ARRAY(attn_tensor_desc, m->nparams + 1);
+    for (int i = 0; i < m->nparams; i++) {
+      pd[i].name = m->params[i].name;
+      pd[i].dtype = m->params[i].type.dtype == DT_F32 ? ATTN_F32 : ATTN_I32;
+      pd[i].rank = m->params[i].type.rank;
+      for (int d = 0; d < m->params[i].type.rank; d++) pd[i].dims[d] = m->params[i].type.dims[d].size;
+    }
+    attn_model_desc *desc = NEW(attn_model_desc);
+    desc->abi_version = ATTN_ABI_VERSION;
+    desc->name = m->name;
+    desc->n_params = m->nparams;
+    desc->params = pd;
+    desc->body = never_called;
+    attn_ctx *ctx = attn_ctx_new(desc);
+    if (!ctx) fatal("out of memory");
+    weight_ctxs[n_weight_ctxs++] = ctx;
+    if (attn_ctx_load_weights(ctx, path) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+    const char *w = attn_ctx_warnings(ctx);
+    if (*w) fprintf(stderr, "attnc: warning: %s\n", w);
+    data[gi] = NEW_ARRAY(const void *, m->nparams + 1);
+    for (int i = 0; i < m->nparams; i++) data[gi][i] = attn_ctx_param_data(ctx, i);
+  }
+  return data;
 }
 
 /* ---- --run ------------------------------------------------------------- */
@@ -348,6 +397,7 @@ int main(int argc, char **argv) {
   target_init(&target);
   LLVMContextRef C = o.run ? jit_context() : LLVMContextCreate();
   CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads};
+  if (o.weights && !o.run) cgo.embedded = load_embedded_weights(graphs, ng, o.weights);
   LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
   emit_own(C, mod);
   optimize_module(mod, &target);

@@ -198,3 +198,43 @@ LLVMValueRef math_erf(CG *cg, LLVMValueRef xv) {
   }
   return call1(cg, cg->fn_erf, xv);
 }
+
+/* sin and cos in double, for positional encodings, whose angles reach the
+ * sequence length (thousands of radians): reduction by pi/2 in three
+ * parts (Cody-Waite) stays exact for |x| < 2^20, then Taylor polynomials
+ * on [-pi/4, pi/4] (error < 1e-17). */
+void math_sincos_f64(CG *cg, LLVMValueRef x, LLVMValueRef *sin_out, LLVMValueRef *cos_out) {
+  LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->C);
+  LLVMBuilderRef b = cg->B;
+#define D(v) LLVMConstReal(f64, (v))
+  LLVMValueRef half = LLVMBuildFAdd(b, LLVMBuildFMul(b, x, D(0.63661977236758134308), ""), D(0.5), "");
+  LLVMValueRef k = cg_intrinsic(cg, "llvm.floor.f64", &half, 1);
+  LLVMValueRef r = LLVMBuildFSub(b, x, LLVMBuildFMul(b, k, D(1.5707963267341256e+00), ""), "");
+  r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, k, D(6.0771005065061922e-11), ""), "");
+  r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, k, D(2.0222662487959506e-21), ""), "");
+  LLVMValueRef z = LLVMBuildFMul(b, r, r, "");
+  /* sin r = r (1 - z/3! + z^2/5! - ...), cos r = 1 - z/2! + z^2/4! - ... */
+  LLVMValueRef s = D(0.0), c = D(0.0);
+  double fs = 1.0, fc = 1.0;
+  for (int i = 1; i <= 17; i++) fs *= i;
+  for (int i = 1; i <= 18; i++) fc *= i;
+  for (int n = 8; n >= 0; n--) {
+    double sign = (n % 2) ? -1.0 : 1.0;
+    s = LLVMBuildFAdd(b, LLVMBuildFMul(b, s, z, ""), D(sign / fs), "");
+    c = LLVMBuildFAdd(b, LLVMBuildFMul(b, c, z, ""), D(-sign / fc), "");
+    fs /= (2 * n + 1) * (n > 0 ? 2 * n : 1);
+    fc /= (2 * n + 2) * (2 * n + 1);
+  }
+  s = LLVMBuildFMul(b, s, r, "");
+  c = LLVMBuildFAdd(b, LLVMBuildFMul(b, c, z, ""), D(1.0), "");
+#undef D
+  /* quadrant: sin x = s, c, -s, -c and cos x = c, -s, -c, s for k mod 4 */
+  LLVMValueRef q = LLVMBuildAnd(b, LLVMBuildFPToSI(b, k, cg->i32, ""), cg_i32(cg, 3), "");
+  LLVMValueRef odd = LLVMBuildICmp(b, LLVMIntNE, LLVMBuildAnd(b, q, cg_i32(cg, 1), ""), cg_i32(cg, 0), "");
+  LLVMValueRef neg_s = LLVMBuildICmp(b, LLVMIntUGE, q, cg_i32(cg, 2), "");
+  LLVMValueRef neg_c = LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildAnd(b, LLVMBuildAdd(b, q, cg_i32(cg, 1), ""), cg_i32(cg, 2), ""),
+                                     cg_i32(cg, 2), "");
+  LLVMValueRef sv = LLVMBuildSelect(b, odd, c, s, ""), cv = LLVMBuildSelect(b, odd, s, c, "");
+  *sin_out = LLVMBuildSelect(b, neg_s, LLVMBuildFNeg(b, sv, ""), sv, "");
+  *cos_out = LLVMBuildSelect(b, neg_c, LLVMBuildFNeg(b, cv, ""), cv, "");
+}

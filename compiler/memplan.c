@@ -7,7 +7,9 @@
  * dead, but only by a value it provably holds for every binding of the
  * symbolic dims: its size is a monomial coeff * prod(dim^pow) with the same
  * powers and a coefficient at least as large.  A value never shares a slot
- * with one of its own operands, so kernels may treat them as not aliased. */
+ * with one of its own operands, so kernels may treat them as not aliased.
+ * A VIEW owns no memory: it keeps the value it views alive as long as the
+ * view itself is used. */
 #include <string.h>
 
 #include "ir.h"
@@ -38,7 +40,7 @@ void plan_memory(Graph *g) {
   for (int i = 0; i < g->n; i++) {
     Node *n = &g->nodes[i];
     if (n->dead) continue;
-    for (int k = 0; k < n->nin; k++) last_use[n->in[k]] = i;
+    for (int k = 0; k < n->nin; k++) last_use[ir_view_root(g, n->in[k])] = i;
   }
   for (int o = 0; o < g->noutputs; o++) g->nodes[g->outputs[o]].output = o;
 
@@ -48,7 +50,7 @@ void plan_memory(Graph *g) {
   for (int i = 0; i < g->n; i++) {
     Node *n = &g->nodes[i];
     if (n->dead) continue;
-    if (!(op_info[n->op].traits & T_LEAF) && n->output < 0) {
+    if (!(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW && n->output < 0) {
       Slot want = size_of(&n->type);
       int best = -1;
       for (int s = 0; s < g->nslots; s++)
@@ -64,8 +66,8 @@ void plan_memory(Graph *g) {
     /* Operands die after the node that uses them last is placed, so the
      * node cannot be given its own operand's slot. */
     for (int k = 0; k < n->nin; k++) {
-      Node *a = &g->nodes[n->in[k]];
-      if (last_use[n->in[k]] == i && a->slot >= 0) busy[a->slot] = false;
+      int r = ir_view_root(g, n->in[k]);
+      if (last_use[r] == i && g->nodes[r].slot >= 0) busy[g->nodes[r].slot] = false;
     }
     /* A value nobody reads (possible only for inputs) holds no slot. */
     if (n->slot >= 0 && last_use[i] < 0) busy[n->slot] = false;

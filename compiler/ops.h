@@ -30,3 +30,11 @@ OP(SUM,        "sum",        1,     T_REDUCE)
 OP(MEAN,       "mean",       1,     T_REDUCE)
 OP(MAX,        "max",        1,     T_REDUCE)
 OP(LAYERNORM,  "layernorm",  3,     0)          /* x, weight, bias over the last dim; fval = eps */
+OP(VIEW,       "view",       1,     0)          /* the operand's memory as another type, from row
+                                                   `start` of its first dim (< 0: from the end); no copy */
+OP(GATHER,     "gather",     2,     0)          /* rows of a table [n, d] by i32 ids: ids, table */
+OP(CONCAT,     "concat",     2,     0)          /* along axis */
+OP(SWAP_HEADS, "swap_heads", 1,     0)          /* swaps dims -3 and -2: [.., T, H, d] <-> [.., H, T, d] */
+OP(POSENC,     "posenc",     0,     0)          /* sinusoidal positional encoding [T, D] */
+OP(LSTM_SEQ,   "lstm_seq",   2,     0)          /* xp [.., T, 4H] (consumed), w_hh [4H, H] -> h [.., T, H] */
+OP(GRU_SEQ,    "gru_seq",    3,     0)          /* xp [.., T, 3H] (consumed), w_hh [3H, H], b_hh -> h */

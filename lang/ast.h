@@ -95,7 +95,17 @@ struct Expr {
   int noperands;
   int axis;           /* softmax/sum/mean/max: the axis, made non-negative;
                          -1 for sum/mean/max over every axis (no axis=) */
-  double fval;        /* layernorm: eps; dropout: p */
+  double fval;        /* layernorm: eps; dropout: p; attention and a
+                         MultiheadAttention call: the scale (scale=, or
+                         1/sqrt(head dim) by default) */
+  /* issue 3: */
+  Expr *mask;         /* attention, MultiheadAttention call: the mask=
+                         tensor (f32, broadcasts to [..., T, S]), or NULL */
+  bool causal;        /* attention, MultiheadAttention call: mask=causal */
+  int64_t heads;      /* split_heads(x, H): H */
+  int64_t index;      /* E_INDEX: the index as written (may be negative);
+                         for a fixed first dim it is checked in range; for
+                         a symbolic one the generated code checks it */
 };
 
 /* ---- declarations ------------------------------------------------------ */
@@ -131,12 +141,25 @@ struct Decl {
   int index;          /* D_INPUT: input index; D_PARAM: param index;
                          D_OUTPUT: output index */
   LayerKind layer;    /* D_LAYER */
-  int64_t largs[4];   /* D_LAYER: Linear(in, out); LayerNorm(d) */
-  bool bias;          /* D_LAYER: Linear bias= */
+  int64_t largs[4];   /* D_LAYER: Linear(in, out); LayerNorm(d);
+                         Embedding(n, d); LSTM/GRU(in, hidden, layers);
+                         MultiheadAttention(d, heads);
+                         AdditiveAttention(qdim, kdim, hidden) */
+  bool bias;          /* D_LAYER: bias= of Linear, LSTM, GRU, MultiheadAttention */
   double eps;         /* D_LAYER: LayerNorm eps= */
   int param0;         /* D_LAYER: index of its first param in Model.params;
                          Linear: weight [out, in], then bias [out] if bias;
-                         LayerNorm: weight [d], bias [d] */
+                         LayerNorm: weight [d], bias [d];
+                         Embedding: weight [n, d];
+                         LSTM (G = 4) / GRU (G = 3), per layer k = 0..L-1:
+                           weight_ih_l{k} [G*H, in_k], weight_hh_l{k} [G*H, H],
+                           then if bias: bias_ih_l{k} [G*H], bias_hh_l{k} [G*H]
+                           (in_0 = in, in_k = H), i.e. 2 or 4 params a layer;
+                         MultiheadAttention: in_proj_weight [3d, d],
+                           in_proj_bias [3d] (if bias), out_proj.weight [d, d],
+                           out_proj.bias [d] (if bias);
+                         AdditiveAttention: wq [hidden, qdim],
+                           wk [hidden, kdim], v [hidden] */
   int nparams;
 };
 

@@ -397,12 +397,21 @@ static Type drop_axis(Type t, int axis) {
   return t;
 }
 
-/* The functions of the language (issue 3 adds the unsupported ones). */
+/* A positive compile-time integer argument of a function or a layer
+ * constructor ("argument `heads` of `MultiheadAttention`"). */
+static int64_t positive_arg(Checker *c, Expr *arg, const char *param, const char *fname) {
+  const char *ctx = arena_printf("argument `%s` of `%s`", param, fname);
+  int64_t v = eval_const(c, arg, ctx);
+  if (v <= 0) user_error(arg->loc, "%s must be positive, got %lld", ctx, (long long)v);
+  return v;
+}
+
+/* The functions of the language. */
 typedef struct FnSpec {
   const char *name;
   Builtin fn;
   int n, nreq;
-  const char *params[4];
+  const char *params[5];
 } FnSpec;
 
 static const FnSpec functions[] = {
@@ -421,11 +430,11 @@ static const FnSpec functions[] = {
     {"max", B_MAX, 2, 1, {"x", "axis"}},
     {"layernorm", B_LAYERNORM, 4, 3, {"x", "w", "b", "eps"}},
     {"dropout", B_DROPOUT, 2, 2, {"x", "p"}},
-    {"concat", B_CONCAT, 0, 0, {0}},
-    {"attention", B_ATTENTION, 0, 0, {0}},
-    {"split_heads", B_SPLIT_HEADS, 0, 0, {0}},
-    {"merge_heads", B_MERGE_HEADS, 0, 0, {0}},
-    {"positional_encoding", B_POSENC, 0, 0, {0}},
+    {"concat", B_CONCAT, 3, 2, {"a", "b", "axis"}},
+    {"attention", B_ATTENTION, 5, 3, {"q", "k", "v", "mask", "scale"}},
+    {"split_heads", B_SPLIT_HEADS, 2, 2, {"x", "H"}},
+    {"merge_heads", B_MERGE_HEADS, 1, 1, {"x"}},
+    {"positional_encoding", B_POSENC, 2, 2, {"T", "D"}},
     {"causal", B_CAUSAL, 0, 0, {0}},
 };
 
@@ -435,9 +444,7 @@ static const FnSpec *find_function(const char *name) {
   return NULL;
 }
 
-static bool is_supported(const FnSpec *f) { return f->fn < B_CONCAT; }
-
-/* Layer constructors: the supported ones, then the ones issue 3 adds. */
+/* Layer constructors. */
 static const char *const layer_names[] = {
     [L_LINEAR] = "Linear", [L_LAYERNORM] = "LayerNorm", [L_EMBEDDING] = "Embedding", [L_LSTM] = "LSTM",
     [L_GRU] = "GRU", [L_MHA] = "MultiheadAttention", [L_ADDITIVE] = "AdditiveAttention",
@@ -449,19 +456,191 @@ static LayerKind find_layer(const char *name) {
   return L_NONE;
 }
 
+/* ---- attention: shared by attention(), MultiheadAttention and
+ * AdditiveAttention ------------------------------------------------------- */
+
+static _Noreturn void causal_misuse(Loc loc) {
+  user_error(loc, "`causal` is only a `mask=` value, as in `attention(q, k, v, mask=causal)`");
+}
+
+/* Is `x` the mask `causal` (and not a declared name that shadows it)? */
+static bool is_causal(Checker *c, Expr *x) {
+  return x->kind == E_NAME && strcmp(x->name, "causal") == 0 && !table_find(&c->names, x->name);
+}
+
+static Dim last_dim(Type t) { return t.dims[t.rank - 1]; }
+
+/* q, k, v (x[0..3), called names[0..3) in messages) of the attention
+ * `fname` must have rank 2 to maxrank: [..., T, dq], [..., S, dk],
+ * [..., S, dv]. */
+static void check_attention_ranks(Checker *c, const char *fname, const char *const names[3], Expr *const x[3],
+                                  int maxrank) {
+  for (int i = 0; i < 3; i++)
+    if (x[i]->type.rank < 2 || x[i]->type.rank > maxrank)
+      user_error(x[i]->loc, "`%s` takes `%s` of rank 2 to %d ([..., %s, dim]), got %s", fname, names[i], maxrank,
+                 i == 0 ? "T" : "S", type_str(c->m, x[i]->type));
+}
+
+/* The rest of the shape rules of an attention (after its ranks and last
+ * dims are checked): k and v have the same number of keys S, and the batch
+ * dims of q, k and v broadcast.  Returns the scores' shape [..., T, S]. */
+static Type attention_scores(Checker *c, Expr *call, const char *fname, const char *const names[3],
+                             Expr *const x[3]) {
+  Type q = x[0]->type, k = x[1]->type, v = x[2]->type;
+  Dim sk = k.dims[k.rank - 2], sv = v.dims[v.rank - 2];
+  if (!dim_eq(sk, sv))
+    user_error(x[2]->loc, "shape mismatch in `%s`: `%s` is %s but `%s` is %s: the key counts %s and %s differ", fname,
+               names[1], type_str(c->m, k), names[2], type_str(c->m, v), dim_str(c->m, sk), dim_str(c->m, sv));
+  /* Pairwise compatible batch dims broadcast together. */
+  static const int pairs[3][2] = {{0, 1}, {0, 2}, {1, 2}};
+  for (int p = 0; p < 3; p++) {
+    Type a = x[pairs[p][0]]->type, b = x[pairs[p][1]]->type;
+    Dim out[MAX_RANK], da, db;
+    int r;
+    if (!broadcast(a.dims, a.rank - 2, b.dims, b.rank - 2, out, &r, &da, &db))
+      user_error(call->loc, "shape mismatch in `%s`: `%s` is %s but `%s` is %s: batch dims %s and %s differ", fname,
+                 names[pairs[p][0]], type_str(c->m, a), names[pairs[p][1]], type_str(c->m, b), dim_str(c->m, da),
+                 dim_str(c->m, db));
+  }
+  Type s = {DT_F32, 0, {{0}}}, qk = s;
+  Dim da, db;
+  broadcast(q.dims, q.rank - 2, k.dims, k.rank - 2, qk.dims, &qk.rank, &da, &db);
+  broadcast(qk.dims, qk.rank, v.dims, v.rank - 2, s.dims, &s.rank, &da, &db);
+  s.dims[s.rank++] = q.dims[q.rank - 2];
+  s.dims[s.rank++] = sk;
+  return s;
+}
+
+/* mask= of the attention `fname` (NULL: none): `causal`, or an f32 tensor
+ * that broadcasts to the scores' shape. */
+static void check_mask(Checker *c, Expr *call, const char *fname, Expr *mask, Type scores) {
+  if (!mask) return;
+  if (is_causal(c, mask)) {
+    mask->type = scalar();
+    call->causal = true;
+    return;
+  }
+  check_expr(c, mask);
+  need_f32(c, mask->loc, fname, mask->type);
+  Type b = {DT_F32, 0, {{0}}};
+  Dim da, db;
+  if (!broadcast(mask->type.dims, mask->type.rank, scores.dims, scores.rank, b.dims, &b.rank, &da, &db) ||
+      !type_eq(b, scores))
+    user_error(mask->loc, "shape mismatch in `mask` of `%s`: %s does not broadcast to the scores' shape %s", fname,
+               type_str(c->m, mask->type), type_str(c->m, scores));
+  call->mask = mask;
+}
+
+/* ---- layer calls ----------------------------------------------------------- */
+
 static void check_layer_call(Checker *c, Expr *e, Decl *layer) {
-  static const char *const params[] = {"x"};
-  Expr *args[1];
-  bind_args(e, layer->name, params, 1, 1, args);
+  const char *name = layer->name;
   e->decl = layer;
-  Expr *x = operand(c, e, layer->name, args[0]);
-  Type t = x->type;
-  int64_t in = layer->largs[0];  /* Linear(in, out), LayerNorm(d) */
-  if (t.rank == 0 || !dim_eq(t.dims[t.rank - 1], fixed(in)))
-    user_error(x->loc, "shape mismatch in `%s`: expected last dim %lld, got %s", layer->name, (long long)in,
-               type_str(c->m, t));
-  if (layer->layer == L_LINEAR) t.dims[t.rank - 1] = fixed(layer->largs[1]);
-  e->type = t;
+  switch (layer->layer) {
+  case L_LINEAR:
+  case L_LAYERNORM:
+  case L_LSTM:
+  case L_GRU: {
+    static const char *const params[] = {"x"};
+    Expr *args[1];
+    bind_args(e, name, params, 1, 1, args);
+    Expr *x = operand(c, e, name, args[0]);
+    Type t = x->type;
+    int64_t in = layer->largs[0];  /* Linear(in, out), LayerNorm(d), LSTM/GRU(in, hidden) */
+    bool rnn = layer->layer == L_LSTM || layer->layer == L_GRU;
+    if (rnn && t.rank < 2)
+      user_error(x->loc, "`%s` takes a sequence of rank 2 or more ([..., T, %lld]), got %s", name, (long long)in,
+                 type_str(c->m, t));
+    if (t.rank == 0 || !dim_eq(last_dim(t), fixed(in)))
+      user_error(x->loc, "shape mismatch in `%s`: expected last dim %lld, got %s", name, (long long)in,
+                 type_str(c->m, t));
+    if (layer->layer != L_LAYERNORM) t.dims[t.rank - 1] = fixed(layer->largs[1]);
+    e->type = t;
+    return;
+  }
+  case L_EMBEDDING: {
+    static const char *const params[] = {"ids"};
+    Expr *args[1];
+    bind_args(e, name, params, 1, 1, args);
+    Expr *x = args[0];
+    check_expr(c, x);
+    e->operand[e->noperands++] = x;
+    Type t = x->type;
+    if (t.dtype != DT_I32)
+      user_error(x->loc, "`%s` is an Embedding: it takes i32 ids, got %s", name, type_str(c->m, t));
+    if (t.rank >= MAX_RANK)
+      user_error(x->loc, "`%s` takes ids of rank %d at most (the embedding adds a dim), got %s", name, MAX_RANK - 1,
+                 type_str(c->m, t));
+    t.dtype = DT_F32;
+    t.dims[t.rank++] = fixed(layer->largs[1]);
+    e->type = t;
+    return;
+  }
+  case L_MHA: {
+    static const char *const params[] = {"query", "key", "value", "mask"};
+    Expr *args[4];
+    bind_args(e, name, params, 4, 3, args);
+    Expr *x[3];
+    for (int i = 0; i < 3; i++) x[i] = operand(c, e, name, args[i]);
+    /* the heads take a dim inside: rank 3 at most */
+    check_attention_ranks(c, name, params, x, MAX_RANK - 1);
+    int64_t d = layer->largs[0];
+    for (int i = 0; i < 3; i++)
+      if (!dim_eq(last_dim(x[i]->type), fixed(d)))
+        user_error(x[i]->loc, "shape mismatch in `%s`: expected `%s` with last dim %lld, got %s", name, params[i],
+                   (long long)d, type_str(c->m, x[i]->type));
+    Type s = attention_scores(c, e, name, params, x);
+    check_mask(c, e, name, args[3], s);
+    e->fval = 1.0 / sqrt((double)(d / layer->largs[1]));
+    s.dims[s.rank - 1] = fixed(d);
+    e->type = s;
+    return;
+  }
+  case L_ADDITIVE: {
+    static const char *const params[] = {"query", "keys", "values"};
+    Expr *args[3];
+    bind_args(e, name, params, 3, 2, args);
+    Expr *x[3];
+    x[0] = operand(c, e, name, args[0]);
+    x[1] = operand(c, e, name, args[1]);
+    if (args[2]) x[2] = operand(c, e, name, args[2]);
+    else e->operand[e->noperands++] = x[2] = x[1];  /* values default to the keys */
+    /* the scores take an extra dim inside: rank 3 at most */
+    check_attention_ranks(c, name, params, x, MAX_RANK - 1);
+    for (int i = 0; i < 2; i++)
+      if (!dim_eq(last_dim(x[i]->type), fixed(layer->largs[i])))
+        user_error(x[i]->loc, "shape mismatch in `%s`: expected `%s` with last dim %lld, got %s", name, params[i],
+                   (long long)layer->largs[i], type_str(c->m, x[i]->type));
+    Type s = attention_scores(c, e, name, params, x);
+    s.dims[s.rank - 1] = last_dim(x[2]->type);
+    e->type = s;
+    return;
+  }
+  case L_NONE:
+    break;
+  }
+  internal_error("layer `%s` has no kind", name);
+}
+
+/* ---- function calls ------------------------------------------------------ */
+
+/* positional_encoding(T, D): T a symbolic dim or a positive const, D a
+ * positive even const; f32[T, D], no operands. */
+static Type check_posenc(Checker *c, Expr *const args[2]) {
+  Expr *len = args[0];
+  Dim t;
+  Entry *en = len->kind == E_NAME ? table_find(&c->names, len->name) : NULL;
+  if (en && !en->decl) {
+    len->type = scalar();
+    len->sym = en->sym;
+    t = (Dim){0, en->sym};
+  } else {
+    t = fixed(positive_arg(c, len, "T", "positional_encoding"));
+  }
+  int64_t d = positive_arg(c, args[1], "D", "positional_encoding");
+  if (d % 2)
+    user_error(args[1]->loc, "argument `D` of `positional_encoding` must be even, got %lld", (long long)d);
+  return (Type){DT_F32, 2, {t, fixed(d)}};
 }
 
 static void check_call(Checker *c, Expr *e) {
@@ -480,10 +659,14 @@ static void check_call(Checker *c, Expr *e) {
                  e->name);
     unknown_name(c, e->loc, e->name, "function");
   }
-  if (!is_supported(f)) user_error(e->loc, "`%s` is not supported yet", e->name);
+  if (f->fn == B_CAUSAL) causal_misuse(e->loc);
   e->fn = f->fn;
-  Expr *args[4];
+  Expr *args[5];
   bind_args(e, f->name, f->params, f->n, f->nreq, args);
+  if (f->fn == B_POSENC) {
+    e->type = check_posenc(c, args);
+    return;
+  }
   Expr *x = operand(c, e, f->name, args[0]);
   Type t = x->type;
   switch (f->fn) {
@@ -526,17 +709,109 @@ static void check_call(Checker *c, Expr *e) {
     if (!(e->fval >= 0 && e->fval < 1))
       user_error(args[1]->loc, "`p` of `dropout` must be in [0, 1), got %g", e->fval);
     break;
+  case B_CONCAT: {
+    Expr *b = operand(c, e, f->name, args[1]);
+    Type u = b->type;
+    if (t.rank == 0) user_error(x->loc, "`concat` needs tensors of rank 1 or more, got %s", type_str(c->m, t));
+    if (u.rank != t.rank)
+      user_error(b->loc, "shape mismatch in `concat`: %s and %s have different ranks", type_str(c->m, t),
+                 type_str(c->m, u));
+    int axis = e->axis = check_axis(c, e, args[2], 0, t);
+    for (int i = 0; i < t.rank; i++)
+      if (i != axis && !dim_eq(t.dims[i], u.dims[i]))
+        user_error(e->loc, "shape mismatch in `concat` along axis %d: %s and %s: dims %s and %s differ", axis,
+                   type_str(c->m, t), type_str(c->m, u), dim_str(c->m, t.dims[i]), dim_str(c->m, u.dims[i]));
+    Dim p = t.dims[axis], q = u.dims[axis];
+    if (p.sym >= 0 || q.sym >= 0)
+      user_error(e->loc, "`concat` cannot join %s and %s along axis %d: the sizes %s and %s are not both fixed",
+                 type_str(c->m, t), type_str(c->m, u), axis, dim_str(c->m, p), dim_str(c->m, q));
+    t.dims[axis] = fixed(p.size + q.size);  /* each at most 2^60: no overflow */
+    break;
+  }
+  case B_ATTENTION: {
+    static const char *const names[3] = {"q", "k", "v"};
+    Expr *qkv[3] = {x, operand(c, e, f->name, args[1]), operand(c, e, f->name, args[2])};
+    check_attention_ranks(c, f->name, names, qkv, MAX_RANK);
+    Dim dq = last_dim(qkv[0]->type), dk = last_dim(qkv[1]->type);
+    if (!dim_eq(dq, dk))
+      user_error(qkv[1]->loc, "shape mismatch in `attention`: `q` is %s but `k` is %s: the key dims %s and %s differ",
+                 type_str(c->m, qkv[0]->type), type_str(c->m, qkv[1]->type), dim_str(c->m, dq), dim_str(c->m, dk));
+    t = attention_scores(c, e, f->name, names, qkv);
+    check_mask(c, e, f->name, args[3], t);
+    if (args[4]) {
+      e->fval = eval_number(c, args[4], "`scale` of `attention`");
+      if (!(e->fval > 0) || isinf(e->fval))
+        user_error(args[4]->loc, "`scale` of `attention` must be a positive number, got %g", e->fval);
+    } else if (dk.sym >= 0) {
+      user_error(e->loc, "`attention` needs `scale=` here: the key dim %s of %s is symbolic", dim_str(c->m, dk),
+                 type_str(c->m, qkv[0]->type));
+    } else {
+      e->fval = 1.0 / sqrt((double)dk.size);
+    }
+    t.dims[t.rank - 1] = last_dim(qkv[2]->type);
+    break;
+  }
+  case B_SPLIT_HEADS: {
+    if (t.rank < 2 || t.rank > MAX_RANK - 1)
+      user_error(x->loc, "`split_heads` takes a tensor of rank 2 to %d ([..., T, D]), got %s", MAX_RANK - 1,
+                 type_str(c->m, t));
+    int64_t h = e->heads = positive_arg(c, args[1], "H", "split_heads");
+    Dim d = last_dim(t);
+    if (d.sym >= 0)
+      user_error(x->loc, "`split_heads` cannot split %s into %lld heads: its last dim %s is symbolic",
+                 type_str(c->m, t), (long long)h, dim_str(c->m, d));
+    if (d.size % h)
+      user_error(args[1]->loc, "`split_heads` cannot split %s into %lld heads: %lld is not divisible by %lld",
+                 type_str(c->m, t), (long long)h, (long long)d.size, (long long)h);
+    /* [..., T, D] -> [..., H, T, D/H] */
+    int r = t.rank;
+    t.dims[r] = fixed(d.size / h);
+    t.dims[r - 1] = t.dims[r - 2];
+    t.dims[r - 2] = fixed(h);
+    t.rank = r + 1;
+    break;
+  }
+  case B_MERGE_HEADS: {
+    if (t.rank < 3)
+      user_error(x->loc, "`merge_heads` takes a tensor of rank 3 or more ([..., H, T, d]), got %s",
+                 type_str(c->m, t));
+    int r = t.rank;
+    Dim h = t.dims[r - 3], d = t.dims[r - 1];
+    if (h.sym >= 0 || d.sym >= 0)
+      user_error(x->loc, "`merge_heads` needs a fixed head count and head size, got %s (%s is symbolic)",
+                 type_str(c->m, t), dim_str(c->m, h.sym >= 0 ? h : d));
+    e->heads = h.size;
+    /* [..., H, T, d] -> [..., T, H*d]; H*d is at most the size of x */
+    t.dims[r - 3] = t.dims[r - 2];
+    t.dims[r - 2] = fixed(h.size * d.size);
+    t.rank = r - 1;
+    break;
+  }
   default:  /* elementwise functions */
     break;
   }
   e->type = t;
 }
 
+/* x[i]: i a const integer (negative counts from the end) on the first dim,
+ * which the result drops. */
+static void check_index(Checker *c, Expr *e) {
+  check_expr(c, e->lhs);
+  Type t = e->lhs->type;
+  if (t.rank == 0) user_error(e->loc, "indexing needs a tensor of rank 1 or more, got %s", type_str(c->m, t));
+  int64_t i = eval_const(c, e->rhs, "an index");
+  Dim d = t.dims[0];
+  if (d.sym < 0 && (i < -d.size || i >= d.size))
+    user_error(e->rhs->loc, "index %lld is out of range for %s", (long long)i, type_str(c->m, t));
+  e->index = i;
+  e->type = drop_axis(t, 0);
+}
+
 static void check_name(Checker *c, Expr *e) {
   Entry *en = table_find(&c->names, e->name);
   if (!en) {
     const FnSpec *f = find_function(e->name);
-    if (f && !is_supported(f)) user_error(e->loc, "`%s` is not supported yet", e->name);
+    if (f && f->fn == B_CAUSAL) causal_misuse(e->loc);
     if (f) user_error(e->loc, "`%s` is a function: call it, as in `%s(x)`", e->name, e->name);
     unknown_name(c, e->loc, e->name, "name");
   }
@@ -586,7 +861,8 @@ static void check_expr(Checker *c, Expr *e) {
     check_call(c, e);
     break;
   case E_INDEX:
-    user_error(e->loc, "indexing is not supported yet");
+    check_index(c, e);
+    break;
   }
   check_size(c, e->loc, e->type);
 }
@@ -602,19 +878,23 @@ static void add_param(Checker *c, const char *name, Type t, Loc loc) {
   vec_push(&c->params, p);
 }
 
-/* A positive integer argument of a layer constructor. */
-static int64_t layer_int(Checker *c, Expr *arg, const char *param, const char *layer) {
-  const char *ctx = arena_printf("argument `%s` of `%s`", param, layer);
-  int64_t v = eval_const(c, arg, ctx);
-  if (v <= 0) user_error(arg->loc, "%s must be positive, got %lld", ctx, (long long)v);
-  return v;
-}
-
 static bool layer_bool(Expr *arg, const char *param, const char *layer) {
   if (arg->kind == E_NAME && strcmp(arg->name, "true") == 0) return true;
   if (arg->kind == E_NAME && strcmp(arg->name, "false") == 0) return false;
   user_error(arg->loc, "argument `%s` of `%s` must be `true` or `false`", param, layer);
 }
+
+/* a * b for a param's dim; d's params would be too large if it is more
+ * than MAX_NUMEL. */
+static int64_t param_dim(Decl *d, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || r > MAX_NUMEL)
+    user_error(d->name_loc, "the params of `%s` would be too large (more than 2^60 elements)", d->name);
+  return r;
+}
+
+/* LSTM and GRU stack at most this many layers. */
+#define MAX_RNN_LAYERS 256
 
 static void check_layer_decl(Checker *c, Decl *d) {
   Expr *e = d->value;
@@ -622,30 +902,93 @@ static void check_layer_decl(Checker *c, Decl *d) {
     user_error(e->loc, "expected a layer such as `Linear(in, out)` after `layer %s =`", d->name);
   d->layer = find_layer(e->name);
   if (d->layer == L_NONE) user_error(e->loc, "unknown layer `%s`", e->name);
-  if (d->layer != L_LINEAR && d->layer != L_LAYERNORM)
-    user_error(e->loc, "layer `%s` is not supported yet", e->name);
+  const char *lname = layer_names[d->layer];
   d->param0 = c->params.len;
-  if (d->layer == L_LINEAR) {
+  Expr *args[4];
+#define PARAM(T, ...) add_param(c, arena_printf(__VA_ARGS__), T, d->name_loc)
+  switch (d->layer) {
+  case L_LINEAR: {
     static const char *const params[] = {"in", "out", "bias"};
-    Expr *args[3];
-    bind_args(e, "Linear", params, 3, 2, args);
-    d->largs[0] = layer_int(c, args[0], "in", "Linear");
-    d->largs[1] = layer_int(c, args[1], "out", "Linear");
-    d->bias = args[2] ? layer_bool(args[2], "bias", "Linear") : true;
-    add_param(c, arena_printf("%s.weight", d->name), (Type){DT_F32, 2, {fixed(d->largs[1]), fixed(d->largs[0])}},
-              d->name_loc);
-    if (d->bias) add_param(c, arena_printf("%s.bias", d->name), (Type){DT_F32, 1, {fixed(d->largs[1])}}, d->name_loc);
-  } else {
+    bind_args(e, lname, params, 3, 2, args);
+    int64_t in = d->largs[0] = positive_arg(c, args[0], "in", lname);
+    int64_t out = d->largs[1] = positive_arg(c, args[1], "out", lname);
+    d->bias = args[2] ? layer_bool(args[2], "bias", lname) : true;
+    PARAM(((Type){DT_F32, 2, {fixed(out), fixed(in)}}), "%s.weight", d->name);
+    if (d->bias) PARAM(((Type){DT_F32, 1, {fixed(out)}}), "%s.bias", d->name);
+    break;
+  }
+  case L_LAYERNORM: {
     static const char *const params[] = {"d", "eps"};
-    Expr *args[2];
-    bind_args(e, "LayerNorm", params, 2, 1, args);
-    d->largs[0] = layer_int(c, args[0], "d", "LayerNorm");
+    bind_args(e, lname, params, 2, 1, args);
+    d->largs[0] = positive_arg(c, args[0], "d", lname);
     d->eps = args[1] ? eval_number(c, args[1], "`eps`") : 1e-5;
     if (!(d->eps > 0) || isinf(d->eps)) user_error(args[1]->loc, "`eps` must be a positive number, got %g", d->eps);
     Type t = {DT_F32, 1, {fixed(d->largs[0])}};
-    add_param(c, arena_printf("%s.weight", d->name), t, d->name_loc);
-    add_param(c, arena_printf("%s.bias", d->name), t, d->name_loc);
+    PARAM(t, "%s.weight", d->name);
+    PARAM(t, "%s.bias", d->name);
+    break;
   }
+  case L_EMBEDDING: {
+    static const char *const params[] = {"n", "d"};
+    bind_args(e, lname, params, 2, 2, args);
+    int64_t n = d->largs[0] = positive_arg(c, args[0], "n", lname);
+    int64_t dim = d->largs[1] = positive_arg(c, args[1], "d", lname);
+    PARAM(((Type){DT_F32, 2, {fixed(n), fixed(dim)}}), "%s.weight", d->name);
+    break;
+  }
+  case L_LSTM:
+  case L_GRU: {
+    static const char *const params[] = {"in", "hidden", "layers", "bias"};
+    bind_args(e, lname, params, 4, 2, args);
+    int64_t in = d->largs[0] = positive_arg(c, args[0], "in", lname);
+    int64_t h = d->largs[1] = positive_arg(c, args[1], "hidden", lname);
+    int64_t nl = d->largs[2] = args[2] ? positive_arg(c, args[2], "layers", lname) : 1;
+    if (nl > MAX_RNN_LAYERS)
+      user_error(args[2]->loc, "argument `layers` of `%s` must be at most %d, got %lld", lname, MAX_RNN_LAYERS,
+                 (long long)nl);
+    d->bias = args[3] ? layer_bool(args[3], "bias", lname) : true;
+    int64_t gh = param_dim(d, d->layer == L_LSTM ? 4 : 3, h);  /* the gates, stacked */
+    for (int k = 0; k < nl; k++) {
+      PARAM(((Type){DT_F32, 2, {fixed(gh), fixed(k ? h : in)}}), "%s.weight_ih_l%d", d->name, k);
+      PARAM(((Type){DT_F32, 2, {fixed(gh), fixed(h)}}), "%s.weight_hh_l%d", d->name, k);
+      if (d->bias) {
+        PARAM(((Type){DT_F32, 1, {fixed(gh)}}), "%s.bias_ih_l%d", d->name, k);
+        PARAM(((Type){DT_F32, 1, {fixed(gh)}}), "%s.bias_hh_l%d", d->name, k);
+      }
+    }
+    break;
+  }
+  case L_MHA: {
+    static const char *const params[] = {"d", "heads", "bias"};
+    bind_args(e, lname, params, 3, 2, args);
+    int64_t dim = d->largs[0] = positive_arg(c, args[0], "d", lname);
+    int64_t heads = d->largs[1] = positive_arg(c, args[1], "heads", lname);
+    if (dim % heads)
+      user_error(args[1]->loc, "`%s` cannot have %lld heads: `d` = %lld is not divisible by %lld", lname,
+                 (long long)heads, (long long)dim, (long long)heads);
+    d->bias = args[2] ? layer_bool(args[2], "bias", lname) : true;
+    int64_t d3 = param_dim(d, 3, dim);
+    PARAM(((Type){DT_F32, 2, {fixed(d3), fixed(dim)}}), "%s.in_proj_weight", d->name);
+    if (d->bias) PARAM(((Type){DT_F32, 1, {fixed(d3)}}), "%s.in_proj_bias", d->name);
+    PARAM(((Type){DT_F32, 2, {fixed(dim), fixed(dim)}}), "%s.out_proj.weight", d->name);
+    if (d->bias) PARAM(((Type){DT_F32, 1, {fixed(dim)}}), "%s.out_proj.bias", d->name);
+    break;
+  }
+  case L_ADDITIVE: {
+    static const char *const params[] = {"qdim", "kdim", "hidden"};
+    bind_args(e, lname, params, 3, 3, args);
+    int64_t qdim = d->largs[0] = positive_arg(c, args[0], "qdim", lname);
+    int64_t kdim = d->largs[1] = positive_arg(c, args[1], "kdim", lname);
+    int64_t h = d->largs[2] = positive_arg(c, args[2], "hidden", lname);
+    PARAM(((Type){DT_F32, 2, {fixed(h), fixed(qdim)}}), "%s.wq", d->name);
+    PARAM(((Type){DT_F32, 2, {fixed(h), fixed(kdim)}}), "%s.wk", d->name);
+    PARAM(((Type){DT_F32, 1, {fixed(h)}}), "%s.v", d->name);
+    break;
+  }
+  case L_NONE:
+    break;
+  }
+#undef PARAM
   d->nparams = c->params.len - d->param0;
 }
 

@@ -123,6 +123,8 @@ attn_status attn_ctx_bind_param(attn_ctx *ctx, const char *name,
  * Tensors the model does not have are ignored: their names are reported
  * through attn_ctx_warnings().  The mapping lives as long as the ctx. */
 attn_status attn_ctx_load_weights(attn_ctx *ctx, const char *path);
+/* The data bound to parameter i (descriptor order), or NULL if unbound. */
+const void *attn_ctx_param_data(const attn_ctx *ctx, int i);
 /* Newline-separated warnings of the last load ("" if none). */
 const char *attn_ctx_warnings(const attn_ctx *ctx);
 

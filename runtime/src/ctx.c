@@ -149,6 +149,12 @@ const attn_model_desc *attn_ctx_model(const attn_ctx *ctx) {
   return ctx != NULL ? ctx->model : NULL;
 }
 
+const void *attn_ctx_param_data(const attn_ctx *ctx, int i) {
+  if (ctx == NULL || !ctx->model_ok || i < 0 || i >= ctx->model->n_params)
+    return NULL;
+  return ctx->params[i];
+}
+
 const char *attn_ctx_error(const attn_ctx *ctx) {
   return ctx != NULL ? ctx->err : "context is NULL";
 }
