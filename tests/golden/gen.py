@@ -562,7 +562,7 @@ def attn_case(ins, calls):
         def go(M, P, I):
             out = {}
             for o, (q, k, v, m, sc) in calls.items():
-                q, k, v = I[q], I[k], I[v]
+                q, k, v = (I[n[:-3]][0] if n.endswith("[0]") else I[n] for n in (q, k, v))
                 if m == "causal":
                     m = causal_mask(q.shape[-2], k.shape[-2], q.dtype)
                 elif m is not None:
@@ -577,7 +577,8 @@ def attn_case(ins, calls):
       "scale 1/sqrt(8), scale=0.5, and on q[0] (rank 3)")
 def _():
     return attn_case(dict(q=randn(2, 3, 5, 8), k=randn(2, 3, 9, 8), v=randn(2, 3, 9, 8)),
-                     dict(o=("q", "k", "v", None, None), o2=("q", "k", "v", None, 0.5)))
+                     dict(o=("q", "k", "v", None, None), o2=("q", "k", "v", None, 0.5),
+                          o3=("q[0]", "k[0]", "v[0]", None, None)))
 
 
 @test("attn_vdim", "attention with a value dim (5) other than the query/key dim (8), "
@@ -778,7 +779,7 @@ def _():
 
 
 @test("gru_300", "a 300-step recurrence: GRU(8, 16) over [B, 300, 8], B = 2; every step and "
-      "the last of each sequence (via sum over a one-hot... no: h[-1] is the last sequence)")
+      "h[-1], the last sequence of the batch")
 def _():
     return rnn_case(dict(gru=GRU(8, 16)), dict(x=randn(2, 300, 8)), dict(h=("gru", "x")),
                     lambda o, I: o.update(lastb=o["h"][-1]))

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# cli_test.sh ATTNC CASE: one check of attnc's command line (flags, outputs,
+# exit statuses).  Each case fails loudly with what it expected.
+set -uo pipefail
+ATTNC=$1
+CASE=$2
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+sdpa=$root/examples/sdpa.attn
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/attnc-cli.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL $CASE: $*" >&2; exit 1; }
+# expect STATUS CMD...: runs CMD, checks its exit status
+expect() {
+  local want=$1; shift
+  "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+  local got=$?
+  [[ $got == "$want" ]] || { cat "$tmp/stderr" >&2; fail "'$*' exited $got, expected $want"; }
+}
+has() { grep -q -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks '$2'"; }; }
+
+case $CASE in
+help)
+  expect 0 "$ATTNC" --help
+  has "$tmp/stdout" "usage: attnc"
+  has "$tmp/stdout" "--emit-ir" ;;
+version)
+  expect 0 "$ATTNC" --version
+  has "$tmp/stdout" "^attnc [0-9]" ;;
+no-input) expect 2 "$ATTNC"; has "$tmp/stderr" "no input file" ;;
+unknown-option) expect 2 "$ATTNC" "$sdpa" --frobnicate; has "$tmp/stderr" "unknown option '--frobnicate'" ;;
+missing-value) expect 2 "$ATTNC" "$sdpa" -o; has "$tmp/stderr" "-o needs a value" ;;
+two-modes) expect 2 "$ATTNC" "$sdpa" --check --emit-ir; has "$tmp/stderr" "choose one of" ;;
+bad-cpu) expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --cpu pentium9000; has "$tmp/stderr" "unknown CPU 'pentium9000'"
+  [[ ! -e $tmp/x.o ]] || fail "an object was written for a bad --cpu" ;;
+bad-target) expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --target nonsense-unknown-none; has "$tmp/stderr" "unknown target" ;;
+missing-file) expect 1 "$ATTNC" "$tmp/nope.attn" --check; has "$tmp/stderr" "cannot read" ;;
+check-ok)
+  expect 0 "$ATTNC" "$sdpa" --check
+  [[ ! -s $tmp/stdout && ! -s $tmp/stderr ]] || fail "--check printed something for a good program" ;;
+check-error)
+  printf 'model m {\n  input x: f32[T, 64]\n  output y = x @ x\n}\n' > "$tmp/bad.attn"
+  expect 1 "$ATTNC" "$tmp/bad.attn" --check
+  has "$tmp/stderr" "bad.attn:3:16: error: shape mismatch in \`@\`" ;;
+object)
+  (cd "$tmp" && expect 0 "$ATTNC" "$sdpa")
+  [[ -s $tmp/sdpa.o && -s $tmp/sdpa.h ]] || fail "attnc FILE did not write sdpa.o and sdpa.h in the current directory"
+  mkdir -p "$tmp/inc"
+  expect 0 "$ATTNC" "$sdpa" -o "$tmp/m.o" --header "$tmp/inc/model.h"
+  [[ -s $tmp/m.o && -s $tmp/inc/model.h && ! -e $tmp/m.h ]] || fail "--header did not put the header where asked"
+  has "$tmp/inc/model.h" "attn_status sdpa(attn_ctx \*ctx"
+  file "$tmp/m.o" 2>/dev/null | grep -q "relocatable" || od -c "$tmp/m.o" | head -1 | grep -q "E   L   F" || fail "not an ELF object" ;;
+no-half-written)
+  printf 'model m {\n  input x: f32[T, 64]\n  output y = x @ x\n}\n' > "$tmp/bad.attn"
+  echo "old" > "$tmp/m.o"
+  expect 1 "$ATTNC" "$tmp/bad.attn" -o "$tmp/m.o"
+  [[ $(cat "$tmp/m.o") == old ]] || fail "a failed compilation touched the output file"
+  expect 1 "$ATTNC" "$sdpa" -o "$tmp/nodir/m.o"
+  has "$tmp/stderr" "cannot write"
+  ls "$tmp" | grep -q tmp && fail "a temporary file was left behind"
+  true ;;
+emit-ir)
+  expect 0 "$ATTNC" "$sdpa" --emit-ir
+  has "$tmp/stdout" "^model sdpa(T, S)"
+  has "$tmp/stdout" "softmax"
+  has "$tmp/stdout" "output o = %"
+  expect 0 "$ATTNC" "$sdpa" --emit-ir -o "$tmp/ir.txt"
+  has "$tmp/ir.txt" "^model sdpa" ;;
+emit-llvm)
+  expect 0 "$ATTNC" "$sdpa" --emit-llvm -o "$tmp/m.ll"
+  has "$tmp/m.ll" "define i32 @sdpa(ptr"
+  has "$tmp/m.ll" "@sdpa_model = " ;;
+asm-isa)
+  # the vector ISA follows --cpu
+  expect 0 "$ATTNC" "$sdpa" -S -o "$tmp/avx512.s" --cpu skylake-avx512
+  has "$tmp/avx512.s" "zmm"
+  expect 0 "$ATTNC" "$sdpa" -S -o "$tmp/avx2.s" --cpu haswell
+  has "$tmp/avx2.s" "ymm"
+  grep -q zmm "$tmp/avx2.s" && fail "AVX-512 registers in haswell code"
+  expect 0 "$ATTNC" "$sdpa" -S -o "$tmp/sse.s" --cpu x86-64
+  grep -q -e ymm -e zmm "$tmp/sse.s" && fail "AVX registers in x86-64 code"
+  true ;;
+opt-levels)
+  for o in -O0 -O1 -O2 -O3; do expect 0 "$ATTNC" "$sdpa" $o -o "$tmp/m$o.o"; done
+  expect 2 "$ATTNC" "$sdpa" -O4 ;;
+cross-target)
+  expect 0 "$ATTNC" "$sdpa" --target aarch64-linux-gnu -o "$tmp/arm.o"
+  od -A d -t x1 -j 18 -N 2 "$tmp/arm.o" | head -1 | grep -q "b7 00" || fail "not an aarch64 object" ;;
+run-print)
+  expect 0 "$ATTNC" "$sdpa" --run --input q="$root/tests/run/sdpa/in.q.npy" --input k="$root/tests/run/sdpa/in.k.npy" \
+    --input v="$root/tests/run/sdpa/in.v.npy"
+  has "$tmp/stdout" "^o: f32\[6, 64\] = \[" ;;
+run-unknown-input)
+  expect 1 "$ATTNC" "$sdpa" --run --input x="$root/tests/run/sdpa/in.q.npy"
+  has "$tmp/stderr" "model \`sdpa\` has no input \`x\`; its inputs are q, k, v" ;;
+run-missing-input)
+  expect 1 "$ATTNC" "$sdpa" --run --input q="$root/tests/run/sdpa/in.q.npy"
+  has "$tmp/stderr" "needs input \`k\`" ;;
+run-dim-conflict)
+  expect 1 "$ATTNC" "$sdpa" --run --input q="$root/tests/run/sdpa/in.q.npy" --input k="$root/tests/run/sdpa/in.q.npy" \
+    --input v="$root/tests/run/sdpa/in.v.npy"
+  has "$tmp/stderr" "input 'v': dim 0 (S)" ;;
+run-no-weights)
+  expect 1 "$ATTNC" "$root/tests/run/mlp.attn" --run --input x="$root/tests/run/mlp/in.x.npy"
+  has "$tmp/stderr" "give them with --weights" ;;
+run-bad-npy)
+  printf 'not an npy file' > "$tmp/bad.npy"
+  expect 1 "$ATTNC" "$sdpa" --run --input q="$tmp/bad.npy" --input k="$tmp/bad.npy" --input v="$tmp/bad.npy"
+  has "$tmp/stderr" "input \`q\`" ;;
+weights-missing-param)
+  # a weights file that lacks a param is an error naming it, also at compile time
+  expect 1 "$ATTNC" "$root/tests/run/mlp.attn" -o "$tmp/m.o" --weights "$root/tests/run/linear_nobias/weights.safetensors"
+  has "$tmp/stderr" "missing parameter"
+  [[ ! -e $tmp/m.o ]] || fail "an object was written with bad weights" ;;
+*) fail "no such case" ;;
+esac
+echo "ok $CASE"
