@@ -92,11 +92,17 @@ static const char *kind_noun(DeclKind k) {
   return "a declaration";
 }
 
+/* `causal` anywhere but as a mask= value. */
+static _Noreturn void causal_misuse(Loc loc) {
+  user_error(loc, "`causal` is only a `mask=` value, as in `attention(q, k, v, mask=causal)`");
+}
+
 /* `what` names the kind of thing looked for: "name", "function". */
 static _Noreturn void unknown_name(Checker *c, Loc loc, const char *name, const char *what) {
   for (Decl *d = c->cur; d; d = d->next)
     if (strcmp(d->name, name) == 0)
       user_error(loc, "`%s` is used before its declaration (line %d)", name, d->name_loc.line);
+  if (strcmp(name, "causal") == 0) causal_misuse(loc);
   user_error(loc, "unknown %s `%s`", what, name);
 }
 
@@ -458,10 +464,6 @@ static LayerKind find_layer(const char *name) {
 
 /* ---- attention: shared by attention(), MultiheadAttention and
  * AdditiveAttention ------------------------------------------------------- */
-
-static _Noreturn void causal_misuse(Loc loc) {
-  user_error(loc, "`causal` is only a `mask=` value, as in `attention(q, k, v, mask=causal)`");
-}
 
 /* Is `x` the mask `causal` (and not a declared name that shadows it)? */
 static bool is_causal(Checker *c, Expr *x) {
