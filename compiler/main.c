@@ -383,9 +383,9 @@ int main(int argc, char **argv) {
   Source *src = read_source(o.input);
   Program *prog = parse_program(src);
   check_program(prog);
-  if (o.check) return 0;
   int ng;
   Graph **graphs = lower_program(prog, o.model, &ng);
+  if (o.check) return 0;   /* lowering has its own checks (names reserved in C) */
   optimize_graphs(graphs, ng, &o);
   if (o.emit_ir) {
     print_ir(graphs, ng, o.output);

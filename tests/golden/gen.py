@@ -97,9 +97,33 @@ class Case:
             only: an independent reference for (some of) the outputs
     """
 
-    def __init__(self, ins, run, mods=None, params=None, hand=None):
+    def __init__(self, ins, run, mods=None, params=None, hand=None, link=None):
         self.ins, self.run = ins, run
         self.mods, self.params, self.hand = mods or {}, params or {}, hand
+        self.link = link    # weights.safetensors is a link to this file
+
+
+def example_weights(name, mods, params=None):
+    """Load the committed weights of examples/NAME (written by
+    examples/export_weights.py) into the modules (by layer-name prefix) and
+    the raw params; the test's weights.safetensors is then a symbolic link to
+    that file, so that the data is not committed twice."""
+    path = os.path.join(ROOT, "examples", "weights", name + ".safetensors")
+    if not os.path.exists(path):
+        raise SystemExit("gen.py: no %s: run /usr/bin/python3 examples/export_weights.py first"
+                         % os.path.relpath(path, ROOT))
+    sd = {k: torch.tensor(np.array(v)) for k, v in read_safetensors(path).items()}
+    used = set()
+    for prefix, m in mods.items():
+        sub = {k[len(prefix) + 1:] if prefix else k: v for k, v in sd.items()
+               if not prefix or k.startswith(prefix + ".")}
+        m.load_state_dict(sub, strict=True)
+        used |= {(prefix + "." if prefix else "") + k for k in sub}
+    for k in params or {}:
+        params[k] = sd[k]
+        used.add(k)
+    assert used == set(sd), "unused tensors in %s: %s" % (path, set(sd) - used)
+    return os.path.join("..", "..", "..", "examples", "weights", name + ".safetensors")
 
 
 def test(name, doc, tol=None, note=None):
@@ -315,7 +339,8 @@ def encoder_layer(**kw):
 def _():
     # dim_feedforward=1024: the program's linear1 is Linear(D, 4*D); torch's
     # default (2048) would not fit it
-    layer = randomize(encoder_layer(d_model=256, nhead=8, dim_feedforward=1024))
+    layer = encoder_layer(d_model=256, nhead=8, dim_feedforward=1024)
+    link = example_weights("encoder", {"": layer})
     T = 20
     x = randn(T, 256)
 
@@ -329,14 +354,13 @@ def _():
         f = ref_linear(torch.relu(ref_linear(h, e.linear1.weight, e.linear1.bias)),
                        e.linear2.weight, e.linear2.bias)
         return dict(y=ref_layernorm(h + f, e.norm2))
-    return Case(dict(x=x), run, mods={"": layer}, hand=hand)
+    return Case(dict(x=x), run, mods={"": layer}, hand=hand, link=link)
 
 
 @test("sentiment", "the brief's sentiment program: nn.LSTM(32, 64), Linear score and head, T = 23")
 def _():
-    lstm = randomize(nn.LSTM(32, 64, batch_first=True))
-    score = randomize(nn.Linear(64, 1))
-    head = randomize(nn.Linear(64, 1))
+    lstm, score, head = nn.LSTM(32, 64, batch_first=True), nn.Linear(64, 1), nn.Linear(64, 1)
+    link = example_weights("sentiment", dict(lstm=lstm, score=score, head=head))
     x = randn(23, 32)
 
     def run(M, P, I):
@@ -350,7 +374,8 @@ def _():
         a = torch.exp(s - s.max()) / torch.exp(s - s.max()).sum()
         return dict(p=torch.sigmoid(ref_linear((a * h).sum(0), M["head"].weight, M["head"].bias)),
                     weights=a)
-    return Case(dict(x=x), run, mods=dict(lstm=lstm, score=score, head=head), hand=hand)
+    return Case(dict(x=x), run, mods=dict(lstm=lstm, score=score, head=head), hand=hand,
+                link=link)
 
 
 class Additive(nn.Module):
@@ -375,10 +400,9 @@ class Additive(nn.Module):
       "GRU(128, 128), AdditiveAttention(128, 128, hidden=64), raw param w [128, 9]; T = 17 "
       "with repeated ids and ids 0 and 4999")
 def _():
-    emb = nn.Embedding(5000, 128)
-    gru = randomize(nn.GRU(128, 128, batch_first=True))
-    att = Additive(128, 128, 64)
-    w = randn(128, 9, scale=0.2)
+    emb, gru, att = nn.Embedding(5000, 128), nn.GRU(128, 128, batch_first=True), Additive(128, 128, 64)
+    P = dict(w=None)
+    link = example_weights("tagger", dict(emb=emb, gru=gru, att=att), P)
     ids = torch.randint(0, 5000, (17,))
     ids[3], ids[7], ids[11], ids[12], ids[0], ids[16] = 4999, ids[1], ids[1], 0, 17, 4999
     ids = ids.to(torch.int32)
@@ -393,8 +417,8 @@ def _():
         h = ref_rnn(M["gru"], e, "gru")
         a = M["att"]
         return dict(tags=(h + ref_additive(a.wq, a.wk, a.v, h, h)) @ P["w"])
-    return Case(dict(ids=ids), run, mods=dict(emb=emb, gru=gru, att=att), params=dict(w=w),
-                hand=hand)
+    return Case(dict(ids=ids), run, mods=dict(emb=emb, gru=gru, att=att), params=P, hand=hand,
+                link=link)
 
 
 # ===== MultiheadAttention ====================================================
@@ -1147,7 +1171,11 @@ def generate(name, verbose=True):
         write_npy(os.path.join(d, "in.%s.npy" % k), v)
     for k, v in outs.items():
         write_npy(os.path.join(d, "out.%s.npy" % k), v)
-    if params:
+    if case.link:
+        os.symlink(case.link, os.path.join(d, "weights.safetensors"))
+        back = read_safetensors(os.path.join(d, "weights.safetensors"))
+        assert set(back) == set(params) and all(np.array_equal(back[k], v) for k, v in params.items())
+    elif params:
         write_safetensors(os.path.join(d, "weights.safetensors"), params)
         back = read_safetensors(os.path.join(d, "weights.safetensors"))
         assert all(np.array_equal(back[k], v) for k, v in params.items())
@@ -1155,7 +1183,7 @@ def generate(name, verbose=True):
         with open(os.path.join(d, "tol"), "w") as f:
             f.write("%g %g\n" % t["tol"])
     if verbose:
-        size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+        size = sum(os.lstat(os.path.join(d, f)).st_size for f in os.listdir(d))
         print("%-16s %-26s %2d in %2d params %2d out %8d bytes; torch f32 / tol: %s%s" % (
             name, ",".join("%s=%d" % kv for kv in binding.items()) or "-", len(ins), len(params),
             len(outs), size, ", ".join(report),
