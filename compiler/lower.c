@@ -213,7 +213,8 @@ static int lower_mha(Lower *L, Expr *e, Decl *layer) {
 
 static int lower_additive(Lower *L, Expr *e, Decl *layer) {
   int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]);
-  int v = e->noperands > 2 ? lower_expr(L, e->operand[2]) : k;
+  /* without values= the checker passes the keys' expression again */
+  int v = e->noperands > 2 && e->operand[2] != e->operand[1] ? lower_expr(L, e->operand[2]) : k;
   int wq = param_node(L, layer->param0), wk = param_node(L, layer->param0 + 1), vv = param_node(L, layer->param0 + 2);
   int qp = linear(L, e->loc, q, wq, -1), kp = linear(L, e->loc, k, wk, -1);
   Type tq = type_of(L, qp), tk = type_of(L, kp);

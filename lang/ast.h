@@ -91,18 +91,27 @@ struct Expr {
   Builtin fn;         /* E_CALL of a function */
   Expr *operand[3];   /* E_CALL: the tensor operands in order, keyword
                          arguments removed (softmax: x; layernorm: x, w, b;
-                         a layer call: its inputs) */
+                         concat: a, b; attention: q, k, v; a layer call: its
+                         inputs; an AdditiveAttention call without values:
+                         query, keys, keys, noperands 3).  Not mask=, and
+                         none for positional_encoding (its T and D are in
+                         type) */
   int noperands;
-  int axis;           /* softmax/sum/mean/max: the axis, made non-negative;
-                         -1 for sum/mean/max over every axis (no axis=) */
+  int axis;           /* softmax/sum/mean/max/concat: the axis, made
+                         non-negative; -1 for sum/mean/max over every axis
+                         (no axis=); concat's default is 0 (NumPy's) */
   double fval;        /* layernorm: eps; dropout: p; attention and a
                          MultiheadAttention call: the scale (scale=, or
                          1/sqrt(head dim) by default) */
   /* issue 3: */
   Expr *mask;         /* attention, MultiheadAttention call: the mask=
-                         tensor (f32, broadcasts to [..., T, S]), or NULL */
+                         tensor (f32, broadcasts to [..., T, S]), or NULL;
+                         [..., T, S] is the result's batch dims, then T, S:
+                         for MultiheadAttention it has no heads dim (the
+                         mask is the same for every head) */
   bool causal;        /* attention, MultiheadAttention call: mask=causal */
-  int64_t heads;      /* split_heads(x, H): H */
+  int64_t heads;      /* split_heads(x, H): H; merge_heads(x): the H it
+                         merges (x's dim -3) */
   int64_t index;      /* E_INDEX: the index as written (may be negative);
                          for a fixed first dim it is checked in range; for
                          a symbolic one the generated code checks it */

@@ -18,7 +18,31 @@
  * - Arguments bind as in Python: positionals in order, then keywords by
  *   name (so softmax(x, 0) and softmax(x, axis=0) are the same).
  * - Names may shadow functions: `layer relu = Linear(...)`, then relu(x)
- *   calls the layer. */
+ *   calls the layer.  Likewise a declared `causal` is an ordinary tensor,
+ *   also as a mask=; otherwise `causal` is valid only as a mask= value.
+ * - Keyword names are those of the brief's signatures: concat(a, b, axis),
+ *   attention(q, k, v, mask, scale), split_heads(x, H),
+ *   positional_encoding(T, D); layer calls: Linear/LayerNorm/LSTM/GRU (x),
+ *   Embedding (ids), MultiheadAttention (query, key, value, mask),
+ *   AdditiveAttention (query, keys, values).
+ * - concat: axis defaults to 0 (NumPy); the other dims must be equal (no
+ *   broadcasting); the joined dims must both be fixed sizes (a sum of
+ *   symbolic dims has no name).
+ * - x[i]: i is a const integer, negative from the end; a fixed first dim
+ *   is range-checked here, a symbolic one by the generated code.  i32
+ *   tensors may be indexed (the result is i32, for Embedding).
+ * - attention: q [..., T, dk], k [..., S, dk], v [..., S, dv], rank 2 to 4,
+ *   batch dims broadcast as for `@`.  scale= must be a positive number;
+ *   without it the scale is 1/sqrt(dk), so a symbolic dk needs scale=.
+ *   A mask tensor must broadcast to the scores [..., T, S] (it cannot widen
+ *   them).
+ * - Tensors have rank 4 at most, also inside the ops lowering expands:
+ *   split_heads takes rank 2 to 3; MultiheadAttention and
+ *   AdditiveAttention take inputs of rank 2 to 3 (one batch dim: the heads,
+ *   or the [T, S, hidden] scores, take one more); Embedding ids rank 3 at
+ *   most.  LSTM and GRU take [..., T, in] (rank 2 or more), layers <= 256.
+ * - MultiheadAttention's mask has no heads dim: it broadcasts to
+ *   [..., T, S] and applies to every head. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
