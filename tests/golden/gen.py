@@ -362,6 +362,26 @@ def _():
     return Case(dict(x=x), run, mods={"": layer}, hand=hand, link=link)
 
 
+@test("encoder_default", "nn.TransformerEncoderLayer(d_model=256, nhead=8, dropout=0.0, "
+      "batch_first=True) with every other argument at torch's default (dim_feedforward=2048), "
+      "its state_dict saved as it is; B = 2, T = 9, causal src_mask")
+def _():
+    layer = encoder_layer(d_model=256, nhead=8)
+    B, T = 2, 9
+    x = randn(B, T, 256)
+
+    def run(M, P, I):
+        return dict(y=M[""](I["x"], src_mask=causal_mask(T, T, I["x"].dtype)))
+
+    def hand(M, P, I):
+        e, x = M[""], I["x"]
+        h = ref_layernorm(x + ref_mha(e.self_attn, x, x, x, causal_mask(T, T, x.dtype)), e.norm1)
+        f = ref_linear(torch.relu(ref_linear(h, e.linear1.weight, e.linear1.bias)),
+                       e.linear2.weight, e.linear2.bias)
+        return dict(y=ref_layernorm(h + f, e.norm2))
+    return Case(dict(x=x), run, mods={"": layer}, hand=hand)
+
+
 @test("sentiment", "the brief's sentiment program: nn.LSTM(32, 64), Linear score and head, T = 23")
 def _():
     lstm, score, head = nn.LSTM(32, 64, batch_first=True), nn.Linear(64, 1), nn.Linear(64, 1)
