@@ -197,6 +197,7 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
   case OP_CONCAT: return dims_prod(cg, t, 0, n->axis);
   case OP_SWAP_HEADS: return dims_prod(cg, t, 0, t->rank - 1);
   case OP_LSTM_SEQ: case OP_GRU_SEQ: return dims_prod(cg, t, 0, t->rank - 2);
+  case OP_ATTENTION: return dims_prod(cg, t, 0, t->rank - 1);
   default: internal_error("no rows for %s", op_info[n->op].text);
   }
 }
@@ -693,6 +694,126 @@ static void emit_recurrent(Kernel *k) {
   loop_end(cg, &r);
 }
 
+/* Fused attention, one query row per row: online softmax over blocks of
+ * ATT_BLOCK keys.  Per block: the scores go to a small stack buffer, the
+ * running max m and sum l are updated, the accumulator (the output row
+ * itself) is rescaled once by exp(m_old - m_new), then p_j v_j is added.
+ * Memory is O(dv) per row whatever S is; causal rows stop at their
+ * diagonal, so the blocks above it are never computed. */
+enum { ATT_BLOCK = 64 };
+
+static void emit_attention(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type;
+  const Type *tq = &cg->g->nodes[n->in[0]].type, *tk = &cg->g->nodes[n->in[1]].type;
+  const Type *tv = &cg->g->nodes[n->in[2]].type;
+  bool has_mask = n->nin > 3;
+  const Type *tm = has_mask ? &cg->g->nodes[n->in[3]].type : NULL;
+  LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
+  LLVMValueRef dk = dim(cg, tq->dims[tq->rank - 1]);
+  LLVMValueRef S = dim(cg, tk->dims[tk->rank - 2]);
+  LLVMValueRef dv = dim(cg, tv->dims[tv->rank - 1]);
+  int nb = t->rank - 2;
+  LLVMValueRef buf = entry_alloca(cg, LLVMArrayType2(cg->f32, ATT_BLOCK), "scores");
+  LLVMValueRef mvar = entry_alloca(cg, cg->f32, "m"), lvar = entry_alloca(cg, cg->f32, "l");
+  LLVMValueRef bmax = entry_alloca(cg, cg->f32, "bmax");
+  Loop r, jb, jl, dl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef i = rem64(cg, row, T), rest = div64(cg, row, T);
+  LLVMValueRef idx[MAX_RANK];
+  for (int ax = nb - 1; ax >= 0; ax--) {
+    LLVMValueRef d = dim(cg, t->dims[ax]);
+    idx[ax] = rem64(cg, rest, d);
+    rest = div64(cg, rest, d);
+  }
+  LLVMValueRef qo = add64(cg, batch_offset(cg, t, nb, idx, tq, tq->rank - 2, mul64(cg, dim(cg, tq->dims[tq->rank - 2]), dk)),
+                          mul64(cg, i, dk));
+  LLVMValueRef ko = batch_offset(cg, t, nb, idx, tk, tk->rank - 2, mul64(cg, S, dk));
+  LLVMValueRef vo = batch_offset(cg, t, nb, idx, tv, tv->rank - 2, mul64(cg, S, dv));
+  LLVMValueRef oo = mul64(cg, row, dv);
+  LLVMValueRef mo = NULL, mcol = NULL;
+  if (has_mask) {
+    /* the mask broadcasts to [.., T, S]: its last two dims may be 1 */
+    Type full = *t;
+    full.dims[t->rank - 1] = tk->dims[tk->rank - 2];
+    Dim mT = tm->rank >= 2 ? tm->dims[tm->rank - 2] : (Dim){1, -1};
+    Dim mS = tm->dims[tm->rank - 1];
+    LLVMValueRef mSv = dim(cg, mS);
+    LLVMValueRef msize = mul64(cg, tm->rank >= 2 ? dim(cg, mT) : i64c(cg, 1), mSv);
+    int mnb = tm->rank > 2 ? tm->rank - 2 : 0;
+    mo = batch_offset(cg, &full, nb, idx, tm, mnb, msize);
+    if (!is_one(mT) && tm->rank >= 2) mo = add64(cg, mo, mul64(cg, i, mSv));
+    mcol = is_one(mS) ? i64c(cg, 0) : i64c(cg, 1);
+  }
+  LLVMValueRef limit = S;
+  if (n->causal) {
+    LLVMValueRef lim = add64(cg, i, i64c(cg, 1));
+    limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, S, ""), lim, S, "limit");
+  }
+  LLVMValueRef ninf = cg_f32(cg, -1.0 / 0.0);
+  LLVMBuildStore(cg->B, ninf, mvar);
+  LLVMBuildStore(cg->B, cg_f32(cg, 0.0), lvar);
+  LLVMValueRef d = loop_begin(cg, &dl, i64c(cg, 0), dv);
+  store_f(cg, cg_f32(cg, 0.0), k->out, add64(cg, oo, d));
+  loop_end(cg, &dl);
+  LLVMValueRef nblocks = div64(cg, add64(cg, limit, i64c(cg, ATT_BLOCK - 1)), i64c(cg, ATT_BLOCK));
+  LLVMValueRef blk = loop_begin(cg, &jb, i64c(cg, 0), nblocks);
+  LLVMValueRef j0 = mul64(cg, blk, i64c(cg, ATT_BLOCK));
+  LLVMValueRef j1 = add64(cg, j0, i64c(cg, ATT_BLOCK));
+  j1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, j1, limit, ""), j1, limit, "");
+  LLVMValueRef cnt = LLVMBuildNSWSub(cg->B, j1, j0, "");
+  /* scores of this block, and their max */
+  LLVMBuildStore(cg->B, ninf, bmax);
+  LLVMValueRef jj = loop_begin(cg, &jl, i64c(cg, 0), cnt);
+  LLVMValueRef j = add64(cg, j0, jj);
+  LLVMValueRef sc = cg_fmul(cg, emit_dot(cg, k->in[0], qo, k->in[1], add64(cg, ko, mul64(cg, j, dk)), dk), cg_f32(cg, n->fval));
+  if (has_mask) sc = cg_fadd(cg, sc, load_f(cg, k->in[3], add64(cg, mo, mul64(cg, j, mcol))));
+  LLVMValueRef slot[2] = {i64c(cg, 0), jj};
+  LLVMBuildStore(cg->B, sc, LLVMBuildInBoundsGEP2(cg->B, LLVMArrayType2(cg->f32, ATT_BLOCK), buf, slot, 2, ""));
+  LLVMValueRef mx[2] = {LLVMBuildLoad2(cg->B, cg->f32, bmax, ""), sc};
+  LLVMBuildStore(cg->B, cg_intrinsic(cg, "llvm.maxnum.f32", mx, 2), bmax);
+  loop_end(cg, &jl);
+  /* rescale what is accumulated so far to the new max; with every key
+   * masked so far the max stays -inf and 0 stands in for it */
+  LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->f32, mvar, "");
+  LLVMValueRef mm[2] = {mold, LLVMBuildLoad2(cg->B, cg->f32, bmax, "")};
+  LLVMValueRef mnew = cg_intrinsic(cg, "llvm.maxnum.f32", mm, 2);
+  LLVMValueRef muse = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, mnew, ninf, ""), cg_f32(cg, 0.0), mnew, "");
+  LLVMValueRef alpha = math_exp(cg, cg_fsub(cg, mold, muse));
+  LLVMBuildStore(cg->B, mnew, mvar);
+  LLVMBuildStore(cg->B, cg_fmul(cg, LLVMBuildLoad2(cg->B, cg->f32, lvar, ""), alpha), lvar);
+  d = loop_begin(cg, &dl, i64c(cg, 0), dv);
+  LLVMValueRef op = add64(cg, oo, d);
+  store_f(cg, cg_fmul(cg, load_f(cg, k->out, op), alpha), k->out, op);
+  loop_end(cg, &dl);
+  /* p_j = exp(s_j - m); l += p_j; o += p_j v_j */
+  jj = loop_begin(cg, &jl, i64c(cg, 0), cnt);
+  j = add64(cg, j0, jj);
+  slot[1] = jj;
+  LLVMValueRef s = LLVMBuildLoad2(cg->B, cg->f32, LLVMBuildInBoundsGEP2(cg->B, LLVMArrayType2(cg->f32, ATT_BLOCK), buf, slot, 2, ""), "");
+  LLVMValueRef pj = math_exp(cg, cg_fsub(cg, s, muse));
+  LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, lvar, ""), pj), lvar);
+  LLVMValueRef vrow = add64(cg, vo, mul64(cg, j, dv));
+  d = loop_begin(cg, &dl, i64c(cg, 0), dv);
+  op = add64(cg, oo, d);
+  store_f(cg, cg_fadd(cg, load_f(cg, k->out, op), cg_fmul(cg, pj, load_f(cg, k->in[2], add64(cg, vrow, d)))), k->out, op);
+  loop_end(cg, &dl);
+  loop_end(cg, &jl);
+  loop_end(cg, &jb);
+  /* o /= l; a row with no visible key has l = 0: zeros for attention(),
+   * NaN where the source's softmax would have given NaN */
+  LLVMValueRef l = LLVMBuildLoad2(cg->B, cg->f32, lvar, "");
+  LLVMValueRef inv = cg_fdiv(cg, cg_f32(cg, 1.0), l);
+  inv = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, l, cg_f32(cg, 0.0), ""),
+                        cg_f32(cg, n->safe ? 0.0 : 0.0 / 0.0), inv, "");
+  d = loop_begin(cg, &dl, i64c(cg, 0), dv);
+  op = add64(cg, oo, d);
+  store_f(cg, cg_fmul(cg, load_f(cg, k->out, op), inv), k->out, op);
+  loop_end(cg, &dl);
+  loop_end(cg, &r);
+}
+
 /* The kernel of node id: a wrapper with the runtime's kernel signature
  * that loads the buffers and calls an always-inline body whose buffer
  * parameters are noalias (the memory plan guarantees it), so the
@@ -729,6 +850,7 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
     case OP_SWAP_HEADS: emit_swap_heads(&K); break;
     case OP_POSENC: emit_posenc(&K); break;
     case OP_LSTM_SEQ: case OP_GRU_SEQ: emit_recurrent(&K); break;
+    case OP_ATTENTION: emit_attention(&K); break;
     default: internal_error("no kernel for %s", op_info[n->op].text);
     }
   LLVMBuildRetVoid(cg->B);

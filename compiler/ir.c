@@ -72,9 +72,16 @@ void ir_print(FILE *f, const Graph *g) {
     if (n->op == OP_SOFTMAX && n->safe) fprintf(f, ", masked_rows_zero");
     if (n->op == OP_CONCAT) fprintf(f, ", axis=%d", n->axis);
     if (n->op == OP_VIEW && n->start) fprintf(f, ", start=%lld", (long long)n->start);
+    if (n->op == OP_ATTENTION) {
+      fprintf(f, ", scale=%.9g", n->fval);
+      if (n->causal) fprintf(f, ", causal");
+      if (n->safe) fprintf(f, ", masked_rows_zero");
+    }
     if (n->op == OP_LAYERNORM) fprintf(f, ", eps=%g", n->fval);
     fprintf(f, " : %s", type_str(m, n->type));
-    if (n->name) fprintf(f, "  # %s", n->name);
+    if (n->name && n->fused) fprintf(f, "  # %s; fused: %s", n->name, n->fused);
+    else if (n->fused) fprintf(f, "  # fused: %s", n->fused);
+    else if (n->name) fprintf(f, "  # %s", n->name);
     fprintf(f, "\n");
   }
   for (int i = 0; i < g->noutputs; i++)
@@ -95,7 +102,7 @@ void ir_verify(const Graph *g, const char *pass) {
     const Node *n = &g->nodes[i];
     if (n->dead) continue;
     const OpInfo *info = &op_info[n->op];
-    if (n->nin != info->arity)
+    if (info->arity >= 0 ? n->nin != info->arity : n->nin < 3 || n->nin > 4)
       internal_error("IR after %s: %%%d %s has %d operands, wants %d", pass, i, info->text, n->nin, info->arity);
     if (n->type.rank < 0 || n->type.rank > MAX_RANK)
       internal_error("IR after %s: %%%d has rank %d", pass, i, n->type.rank);

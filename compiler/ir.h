@@ -20,7 +20,7 @@ typedef enum Op {
 typedef struct OpInfo { const char *text; int arity; int traits; } OpInfo;
 extern const OpInfo op_info[OP_COUNT];
 
-#define MAX_OPERANDS 3
+#define MAX_OPERANDS 4
 
 typedef struct Node {
   Op op;
@@ -33,6 +33,7 @@ typedef struct Node {
   bool causal;        /* SOFTMAX: key j is hidden from query i when j > i */
   bool safe;          /* SOFTMAX: a row with every key masked gives zeros */
   int64_t start;      /* VIEW: first row of the operand's first dim */
+  const char *fused;  /* a fused op: what it replaced, for --emit-ir */
   double fval;        /* CONST: value; LAYERNORM: eps */
   int index;          /* INPUT, PARAM: index in the model's list */
   const char *name;   /* the let/output name that holds it, for --emit-ir */
@@ -69,6 +70,7 @@ int ir_view_root(const Graph *g, int id);   /* follows VIEWs to the node that ow
 Graph *lower_model(const Model *m);        /* lower.c: checked AST -> IR */
 void pass_fold_constants(Graph *g);        /* pass_fold.c */
 void pass_dce(Graph *g);                   /* pass_dce.c */
+void pass_fuse_attention(Graph *g, bool remarks); /* pass_fuse_attention.c */
 void plan_memory(Graph *g);                /* memplan.c */
 
 #endif

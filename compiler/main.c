@@ -19,7 +19,7 @@ typedef struct NamedPath { const char *name, *path; } NamedPath;
 
 typedef struct Options {
   const char *input, *output, *header, *model, *weights, *triple, *cpu;
-  bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, run, bench;
+  bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, remarks, run, bench;
   int opt_level, threads;
   NamedPath inputs[64], outputs[64], dims[16];
   int ninputs, noutputs, ndims;
@@ -40,6 +40,7 @@ static const char usage_text[] =
     "Code generation:\n"
     "  -O0 -O1 -O2 -O3      optimization level (default -O2)\n"
     "  --no-fuse            turn the fusion passes off\n"
+    "  --remarks            say why attention-like chains were not fused\n"
     "  --target TRIPLE      target triple (default: the host)\n"
     "  --cpu NAME           target CPU, e.g. x86-64, haswell, znver4 (default: the host's)\n"
     "  --threads N          the generated code's default thread count, also for --run\n"
@@ -93,6 +94,7 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--emit-llvm")) o.emit_llvm = true;
     else if (!strcmp(a, "-S")) o.emit_asm = true;
     else if (!strcmp(a, "--no-fuse")) o.no_fuse = true;
+    else if (!strcmp(a, "--remarks")) o.remarks = true;
     else if (!strcmp(a, "--run")) o.run = true;
     else if (!strcmp(a, "--bench")) o.bench = true;
     else if (!strcmp(a, "--model")) o.model = VALUE();
@@ -165,7 +167,11 @@ static void optimize_graphs(Graph **gs, int n, const Options *o) {
     verify_after(gs[i], "fold_constants");
     pass_dce(gs[i]);
     verify_after(gs[i], "dce");
-    (void)o; /* fusion passes join here */
+    if (o->no_fuse) continue;
+    pass_fuse_attention(gs[i], o->remarks);
+    verify_after(gs[i], "fuse_attention");
+    pass_dce(gs[i]);
+    verify_after(gs[i], "dce");
   }
 }
 

@@ -4,6 +4,7 @@
  *   LEAF    no operands; a value that comes from outside (or a constant)
  *   EW      elementwise with NumPy broadcasting of its operands
  *   REDUCE  reduces one axis (attr axis), dropping it
+ * An arity of -1 means 3 or 4 operands.
  *
  *   name        text          arity  traits */
 OP(INPUT,      "input",      0,     T_LEAF)
@@ -38,3 +39,5 @@ OP(SWAP_HEADS, "swap_heads", 1,     0)          /* swaps dims -3 and -2: [.., T,
 OP(POSENC,     "posenc",     0,     0)          /* sinusoidal positional encoding [T, D] */
 OP(LSTM_SEQ,   "lstm_seq",   2,     0)          /* xp [.., T, 4H] (consumed), w_hh [4H, H] -> h [.., T, H] */
 OP(GRU_SEQ,    "gru_seq",    3,     0)          /* xp [.., T, 3H] (consumed), w_hh [3H, H], b_hh -> h */
+OP(ATTENTION,  "attention",  -1,    0)          /* fused softmax(q k^T * fval + mask) v: q, k, v[, mask];
+                                                   causal, safe as SOFTMAX; no [T, S] buffer */

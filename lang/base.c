@@ -172,6 +172,13 @@ void user_warning(Loc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
+void user_remark(Loc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdiag(loc, "remark", fmt, ap);
+  va_end(ap);
+}
+
 void user_note(Loc loc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

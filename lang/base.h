@@ -49,6 +49,8 @@ Source *source_read(const char *path);  /* NULL and errno on failure */
 _Noreturn void user_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A warning with the same shape; compilation goes on. */
 void user_warning(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An optimizer remark (attnc --remarks): same shape, compilation goes on. */
+void user_remark(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A note attached to the previous diagnostic (e.g. "first declared here"). */
 void user_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Errors with no location (bad files, usage). Prints "attnc: error: ...", exit(1). */
