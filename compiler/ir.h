@@ -62,6 +62,7 @@ typedef struct Graph {
 int ir_add(Graph *g, Node node);          /* appends; returns its id */
 void ir_count_uses(Graph *g);
 void ir_print(FILE *f, const Graph *g);
+void ir_print_dot(FILE *f, Graph **gs, int n);   /* dot.c */
 void ir_verify(const Graph *g, const char *after_pass);
 int64_t ir_numel_known(Type t);
 int ir_view_root(const Graph *g, int id);   /* follows VIEWs to the node that owns the memory */

@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  --header PATH        where to write the C header (default: the object's path with .h)\n"
     "  --check              parse and check only\n"
     "  --emit-ir            the graph IR after optimization (stdout unless -o)\n"
+    "  --emit-dot           the optimized graph for Graphviz, fused ops as clusters\n"
     "  --emit-llvm          LLVM IR (stdout unless -o)\n"
     "  -S                   assembly (stdout unless -o)\n"
     "  --run                JIT-compile and run once (see below)\n"
@@ -129,7 +130,6 @@ static Options parse_args(int argc, char **argv) {
   if ((o.ninputs || o.noutputs) && !o.run) usage_error("--input and --output go with --run");
   if (o.ndims && !o.bench) usage_error("--dim goes with --bench");
   if (o.header && (modes || !o.output)) usage_error("--header goes with -o when compiling to an object");
-  if (o.emit_dot) usage_error("--emit-dot is not implemented yet (it comes with the fusion passes)");
   if (o.bench) usage_error("--bench is not implemented yet");
   return o;
 }
@@ -179,12 +179,13 @@ static void plan_all(Graph **gs, int n) {
   for (int i = 0; i < n; i++) plan_memory(gs[i]);
 }
 
-static void print_ir(Graph **gs, int n, const char *out) {
+static void print_ir(Graph **gs, int n, const char *out, bool dot) {
   FILE *f = stdout;
   char *buf = NULL;
   size_t len = 0;
   if (out && strcmp(out, "-")) f = open_memstream(&buf, &len);
-  for (int i = 0; i < n; i++) {
+  if (dot) ir_print_dot(f, gs, n);
+  for (int i = 0; i < n && !dot; i++) {
     if (i) fputc('\n', f);
     ir_print(f, gs[i]);
   }
@@ -393,8 +394,8 @@ int main(int argc, char **argv) {
   Graph **graphs = lower_program(prog, o.model, &ng);
   if (o.check) return 0;   /* lowering has its own checks (names reserved in C) */
   optimize_graphs(graphs, ng, &o);
-  if (o.emit_ir) {
-    print_ir(graphs, ng, o.output);
+  if (o.emit_ir || o.emit_dot) {
+    print_ir(graphs, ng, o.output, o.emit_dot);
     return 0;
   }
   if (o.run && !o.model) ng = 1;   /* the first model */

@@ -66,6 +66,15 @@ emit-ir)
   has "$tmp/stdout" "output o = %"
   expect 0 "$ATTNC" "$sdpa" --emit-ir -o "$tmp/ir.txt"
   has "$tmp/ir.txt" "^model sdpa" ;;
+emit-dot)
+  expect 0 "$ATTNC" "$sdpa" --emit-dot -o "$tmp/g.dot"
+  has "$tmp/g.dot" "^digraph attnc {"
+  has "$tmp/g.dot" "subgraph cluster_0_fused_"
+  has "$tmp/g.dot" "softmax (6:14)"
+  if command -v dot >/dev/null; then dot -Tsvg "$tmp/g.dot" -o "$tmp/g.svg" || fail "Graphviz rejects the graph"; fi
+  expect 0 "$ATTNC" "$sdpa" --emit-dot --no-fuse
+  grep -q cluster_0_fused "$tmp/stdout" && fail "--no-fuse still draws a fused cluster"
+  has "$tmp/stdout" "softmax" ;;
 emit-llvm)
   expect 0 "$ATTNC" "$sdpa" --emit-llvm -o "$tmp/m.ll"
   has "$tmp/m.ll" "define i32 @sdpa(ptr"
