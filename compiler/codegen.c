@@ -63,6 +63,10 @@ void cg_set_fn_attrs(CG *cg, LLVMValueRef fn) {
   add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "nounwind");
   if (cg->cpu && *cg->cpu) add_str_attr(cg, fn, "target-cpu", cg->cpu);
   if (cg->features && *cg->features) add_str_attr(cg, fn, "target-features", cg->features);
+  /* LLVM defaults to 256-bit vectors on some AVX-512 CPUs (skylake-avx512)
+   * to avoid their clock drop; the kernels here are long dense loops that
+   * gain from full width.  A target without 512-bit vectors ignores it. */
+  add_str_attr(cg, fn, "prefer-vector-width", "512");
 }
 
 static LLVMValueRef new_fn(CG *cg, const char *name, LLVMTypeRef ty, bool internal) {
