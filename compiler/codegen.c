@@ -504,6 +504,12 @@ static void emit_reduce(Kernel *k) {
   loop_end(cg, &r);
 }
 
+/* LayerNorm's input element: x, or x + the fused residual */
+static LLVMValueRef ln_x(Kernel *k, bool residual, LLVMValueRef p) {
+  LLVMValueRef x = load_f(k->cg, k->in[0], p);
+  return residual ? cg_fadd(k->cg, x, load_f(k->cg, k->in[3], p)) : x;
+}
+
 static void emit_layernorm(Kernel *k) {
   CG *cg = k->cg;
   const Type *t = &k->n->type;
@@ -513,19 +519,20 @@ static void emit_layernorm(Kernel *k) {
   Loop r, jl;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
   LLVMValueRef base = mul64(cg, row, d);
+  bool residual = k->n->nin > 3;
   /* two passes (mean, then the mean of squared deviations) as PyTorch:
    * the one-pass formula loses digits when |mean| >> std */
   LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
   LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), d);
   reduce_fmf(cg);
-  LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), load_f(cg, k->in[0], add64(cg, base, j))), acc);
+  LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), ln_x(k, residual, add64(cg, base, j))), acc);
   cg->fmf = LLVMFastMathAllowContract;
   loop_end(cg, &jl);
   LLVMValueRef mean = cg_fdiv(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), df);
   LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
   j = loop_begin(cg, &jl, i64c(cg, 0), d);
   reduce_fmf(cg);
-  LLVMValueRef dev = cg_fsub(cg, load_f(cg, k->in[0], add64(cg, base, j)), mean);
+  LLVMValueRef dev = cg_fsub(cg, ln_x(k, residual, add64(cg, base, j)), mean);
   LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), cg_fmul(cg, dev, dev)), acc);
   cg->fmf = LLVMFastMathAllowContract;
   loop_end(cg, &jl);
@@ -534,25 +541,30 @@ static void emit_layernorm(Kernel *k) {
   LLVMValueRef rstd = cg_fdiv(cg, cg_f32(cg, 1.0), cg_intrinsic(cg, "llvm.sqrt.f32", &sq, 1));
   j = loop_begin(cg, &jl, i64c(cg, 0), d);
   LLVMValueRef p = add64(cg, base, j);
-  LLVMValueRef y = cg_fmul(cg, cg_fmul(cg, cg_fsub(cg, load_f(cg, k->in[0], p), mean), rstd), load_f(cg, k->in[1], j));
+  LLVMValueRef y = cg_fmul(cg, cg_fmul(cg, cg_fsub(cg, ln_x(k, residual, p), mean), rstd), load_f(cg, k->in[1], j));
   store_f(cg, cg_fadd(cg, y, load_f(cg, k->in[2], j)), k->out, p);
   loop_end(cg, &jl);
   loop_end(cg, &r);
+}
+
+/* dst[do + j] = src[so + j] for j < n */
+static void copy_row(CG *cg, LLVMValueRef src, LLVMValueRef so, LLVMValueRef dst, LLVMValueRef dof, LLVMValueRef n) {
+  Loop jl;
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), n);
+  store_f(cg, load_f(cg, src, add64(cg, so, j)), dst, add64(cg, dof, j));
+  loop_end(cg, &jl);
 }
 
 static void emit_gather(Kernel *k) {
   CG *cg = k->cg;
   const Type *t = &k->n->type;
   LLVMValueRef d = dim(cg, t->dims[t->rank - 1]);
-  Loop r, jl;
+  Loop r;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
   /* ids were range-checked by the body before any kernel ran */
   LLVMValueRef idp = LLVMBuildInBoundsGEP2(cg->B, cg->i32, k->in[0], &row, 1, "");
   LLVMValueRef id = LLVMBuildSExt(cg->B, LLVMBuildLoad2(cg->B, cg->i32, idp, ""), cg->i64, "");
-  LLVMValueRef src = mul64(cg, id, d), dst = mul64(cg, row, d);
-  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), d);
-  store_f(cg, load_f(cg, k->in[1], add64(cg, src, j)), k->out, add64(cg, dst, j));
-  loop_end(cg, &jl);
+  copy_row(cg, k->in[1], mul64(cg, id, d), k->out, mul64(cg, row, d), d);
   loop_end(cg, &r);
 }
 
@@ -562,15 +574,11 @@ static void emit_concat(Kernel *k) {
   const Type *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
   LLVMValueRef la = dims_prod(cg, ta, n->axis, ta->rank), lb = dims_prod(cg, tb, n->axis, tb->rank);
   LLVMValueRef lo = add64(cg, la, lb);
-  Loop r, jl;
+  Loop r;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
   LLVMValueRef ob = mul64(cg, row, lo);
-  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), la);
-  store_f(cg, load_f(cg, k->in[0], add64(cg, mul64(cg, row, la), j)), k->out, add64(cg, ob, j));
-  loop_end(cg, &jl);
-  j = loop_begin(cg, &jl, i64c(cg, 0), lb);
-  store_f(cg, load_f(cg, k->in[1], add64(cg, mul64(cg, row, lb), j)), k->out, add64(cg, add64(cg, ob, la), j));
-  loop_end(cg, &jl);
+  copy_row(cg, k->in[0], mul64(cg, row, la), k->out, ob, la);
+  copy_row(cg, k->in[1], mul64(cg, row, lb), k->out, add64(cg, ob, la), lb);
   loop_end(cg, &r);
 }
 
@@ -580,15 +588,12 @@ static void emit_swap_heads(Kernel *k) {
   const Type *t = &k->n->type;
   LLVMValueRef Y = dim(cg, t->dims[t->rank - 3]), X = dim(cg, t->dims[t->rank - 2]);
   LLVMValueRef d = dim(cg, t->dims[t->rank - 1]);
-  Loop r, jl;
+  Loop r;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
   LLVMValueRef x = rem64(cg, row, X), rest = div64(cg, row, X);
   LLVMValueRef y = rem64(cg, rest, Y), b = div64(cg, rest, Y);
   LLVMValueRef in_row = add64(cg, mul64(cg, add64(cg, mul64(cg, b, X), x), Y), y);
-  LLVMValueRef src = mul64(cg, in_row, d), dst = mul64(cg, row, d);
-  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), d);
-  store_f(cg, load_f(cg, k->in[0], add64(cg, src, j)), k->out, add64(cg, dst, j));
-  loop_end(cg, &jl);
+  copy_row(cg, k->in[0], mul64(cg, in_row, d), k->out, mul64(cg, row, d), d);
   loop_end(cg, &r);
 }
 

@@ -17,18 +17,6 @@
 
 #include "codegen.h"
 
-/* Bad --target or --cpu values are usage errors: exit status 2. */
-static _Noreturn void usage_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static _Noreturn void usage_fatal(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("attnc: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(2);
-}
-
 /* Everything LLVM allocated for this process is disposed at exit, also
  * when a diagnostic ends the run early, so that LeakSanitizer stays
  * quiet and a leak of our own stands out. */
@@ -93,7 +81,7 @@ void target_init(Target *t) {
   if (LLVMGetTargetFromTriple(t->triple_s, &target, &err)) {
     char *msg = arena_printf("unknown target '%s': %s", t->triple_s, err);
     LLVMDisposeMessage(err);
-    usage_fatal("%s", msg);
+    usage_error("%s", msg);
   }
   LLVMCodeGenOptLevel lvl = t->opt_level == 0 ? LLVMCodeGenLevelNone
                           : t->opt_level == 1 ? LLVMCodeGenLevelLess
@@ -116,7 +104,7 @@ void target_init(Target *t) {
   if (saved >= 0) close(saved);
   if (cap) fclose(cap);
   if (strstr(warn, "is not a recognized processor"))
-    usage_fatal("unknown CPU '%s' for target '%s' (try x86-64, x86-64-v3, haswell, skylake-avx512, znver4 or native)",
+    usage_error("unknown CPU '%s' for target '%s' (try x86-64, x86-64-v3, haswell, skylake-avx512, znver4 or native)",
                 t->cpu_s, t->triple_s);
   if (warn[0]) fputs(warn, stderr);
   if (!t->tm) fatal("cannot make a target machine for `%s` (cpu `%s`)", t->triple_s, t->cpu_s);

@@ -72,6 +72,7 @@ Graph *lower_model(const Model *m);        /* lower.c: checked AST -> IR */
 void pass_fold_constants(Graph *g);        /* pass_fold.c */
 void pass_dce(Graph *g);                   /* pass_dce.c */
 void pass_fuse_attention(Graph *g, bool remarks); /* pass_fuse_attention.c */
+void pass_fuse_layernorm(Graph *g);        /* pass_fuse_layernorm.c */
 void plan_memory(Graph *g);                /* memplan.c */
 
 #endif

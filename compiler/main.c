@@ -59,17 +59,6 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 on success, 1 on an error in the input, 2 on bad usage.\n";
 
-static _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static _Noreturn void usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("attnc: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputs("\nTry 'attnc --help'.\n", stderr);
-  va_end(ap);
-  exit(2);
-}
-
 static NamedPath named_path(const char *flag, const char *arg) {
   const char *eq = strchr(arg, '=');
   if (!eq || eq == arg || !eq[1]) usage_error("%s wants NAME=VALUE, got '%s'", flag, arg);
@@ -170,6 +159,8 @@ static void optimize_graphs(Graph **gs, int n, const Options *o) {
     if (o->no_fuse) continue;
     pass_fuse_attention(gs[i], o->remarks);
     verify_after(gs[i], "fuse_attention");
+    pass_fuse_layernorm(gs[i]);
+    verify_after(gs[i], "fuse_layernorm");
     pass_dce(gs[i]);
     verify_after(gs[i], "dce");
   }

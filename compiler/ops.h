@@ -30,7 +30,8 @@ OP(SOFTMAX,    "softmax",    1,     0)          /* over axis */
 OP(SUM,        "sum",        1,     T_REDUCE)
 OP(MEAN,       "mean",       1,     T_REDUCE)
 OP(MAX,        "max",        1,     T_REDUCE)
-OP(LAYERNORM,  "layernorm",  3,     0)          /* x, weight, bias over the last dim; fval = eps */
+OP(LAYERNORM,  "layernorm",  -1,    0)          /* x, weight, bias[, residual added to x] over the
+                                                   last dim; fval = eps */
 OP(VIEW,       "view",       1,     0)          /* the operand's memory as another type, from row
                                                    `start` of its first dim (< 0: from the end); no copy */
 OP(GATHER,     "gather",     2,     0)          /* rows of a table [n, d] by i32 ids: ids, table */

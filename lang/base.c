@@ -197,6 +197,17 @@ void fatal(const char *fmt, ...) {
   die();
 }
 
+void usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fflush(stdout);
+  fputs("attnc: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputs("\nTry 'attnc --help'.\n", stderr);
+  va_end(ap);
+  exit(2);
+}
+
 void internal_error_at(const char *file, int line, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -55,6 +55,8 @@ void user_remark(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2,
 void user_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Errors with no location (bad files, usage). Prints "attnc: error: ...", exit(1). */
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Bad command-line usage: "attnc: ...", a hint to try --help, exit(2). */
+_Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Broken compiler invariants: "attnc: internal error at FILE:LINE: ...", abort(). */
 _Noreturn void internal_error_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
