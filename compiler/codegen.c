@@ -241,30 +241,31 @@ static LLVMValueRef operand_at(Kernel *k, int i, LLVMValueRef idx) {
   return load_f(k->cg, k->in[i], idx);
 }
 
-static void emit_ew(Kernel *k) {
+/* The node's value at one element from its operands' values v (and, for
+ * a matmul epilogue, the matmul's own element self). */
+static LLVMValueRef ew_value(Kernel *k, LLVMValueRef *v, LLVMValueRef self) {
+  const Node *n = k->n;
+  if (!n->prog) return ew_apply(k->cg, n->op, v[0], n->nin > 1 ? v[1] : NULL);
+  LLVMValueRef *res = NEW_ARRAY(LLVMValueRef, n->nprog);
+  for (int s = 0; s < n->nprog; s++) {
+    const EwStep *st = &n->prog[s];
+    int refs[2] = {st->a, st->b};
+    LLVMValueRef x[2];
+    for (int r = 0; r < 2; r++)
+      x[r] = refs[r] == EW_SELF ? self : refs[r] >= 0 ? v[refs[r]] : res[-refs[r] - 1];
+    res[s] = ew_apply(k->cg, st->op, x[0], op_info[st->op].arity > 1 ? x[1] : NULL);
+  }
+  return res[n->nprog - 1];
+}
+
+/* For result row `row` (an index over all dims but the last), the offset
+ * of each operand from `from` on, and whether it broadcasts along the last
+ * dim. */
+static void row_bases(Kernel *k, LLVMValueRef row, int from, LLVMValueRef *base, bool *inner_bcast) {
   CG *cg = k->cg;
   const Node *n = k->n;
   const Type *t = &n->type;
-  Loop r, j;
-  if (ew_is_flat(cg->g, n)) {
-    LLVMValueRef numel = dims_prod(cg, t, 0, t->rank);
-    LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
-    LLVMValueRef lo = mul64(cg, row, i64c(cg, EW_CHUNK));
-    LLVMValueRef hi = add64(cg, lo, i64c(cg, EW_CHUNK));
-    hi = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, hi, numel, ""), hi, numel, "");
-    LLVMValueRef i = loop_begin(cg, &j, lo, hi);
-    LLVMValueRef a = operand_at(k, 0, i);
-    LLVMValueRef b = n->nin > 1 ? operand_at(k, 1, i) : NULL;
-    store_f(cg, ew_apply(cg, n->op, a, b), k->out, i);
-    loop_end(cg, &j);
-    loop_end(cg, &r);
-    return;
-  }
-  /* Broadcasting: a row is an index over all but the last dim; each
-   * operand gets a stride per result axis (0 where it broadcasts). */
   int rank = t->rank;
-  LLVMValueRef len = dim(cg, t->dims[rank - 1]);
-  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
   LLVMValueRef idx[MAX_RANK];
   LLVMValueRef rem = row;
   for (int ax = rank - 2; ax >= 0; ax--) {
@@ -272,9 +273,7 @@ static void emit_ew(Kernel *k) {
     idx[ax] = rem64(cg, rem, d);
     rem = div64(cg, rem, d);
   }
-  LLVMValueRef base[MAX_OPERANDS];
-  bool inner_bcast[MAX_OPERANDS];
-  for (int o = 0; o < n->nin; o++) {
+  for (int o = from; o < n->nin; o++) {
     const Type *at = &cg->g->nodes[n->in[o]].type;
     base[o] = i64c(cg, 0);
     inner_bcast[o] = true;
@@ -289,11 +288,40 @@ static void emit_ew(Kernel *k) {
       stride = mul64(cg, stride, dim(cg, ad));
     }
   }
+}
+
+static void emit_ew(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type;
+  Loop r, j;
+  if (ew_is_flat(cg->g, n)) {
+    LLVMValueRef numel = dims_prod(cg, t, 0, t->rank);
+    LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+    LLVMValueRef lo = mul64(cg, row, i64c(cg, EW_CHUNK));
+    LLVMValueRef hi = add64(cg, lo, i64c(cg, EW_CHUNK));
+    hi = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, hi, numel, ""), hi, numel, "");
+    LLVMValueRef i = loop_begin(cg, &j, lo, hi);
+    LLVMValueRef v[MAX_OPERANDS];
+    for (int o = 0; o < n->nin; o++) v[o] = operand_at(k, o, i);
+    store_f(cg, ew_value(k, v, NULL), k->out, i);
+    loop_end(cg, &j);
+    loop_end(cg, &r);
+    return;
+  }
+  /* Broadcasting: a row is an index over all but the last dim; each
+   * operand gets a stride per result axis (0 where it broadcasts). */
+  int rank = t->rank;
+  LLVMValueRef len = dim(cg, t->dims[rank - 1]);
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef base[MAX_OPERANDS];
+  bool inner_bcast[MAX_OPERANDS];
+  row_bases(k, row, 0, base, inner_bcast);
   LLVMValueRef out_base = mul64(cg, row, len);
   LLVMValueRef i = loop_begin(cg, &j, i64c(cg, 0), len);
-  LLVMValueRef v[2] = {NULL, NULL};
+  LLVMValueRef v[MAX_OPERANDS];
   for (int o = 0; o < n->nin; o++) v[o] = operand_at(k, o, inner_bcast[o] ? base[o] : add64(cg, base[o], i));
-  store_f(cg, ew_apply(cg, n->op, v[0], v[1]), k->out, add64(cg, out_base, i));
+  store_f(cg, ew_value(k, v, NULL), k->out, add64(cg, out_base, i));
   loop_end(cg, &j);
   loop_end(cg, &r);
 }
@@ -310,6 +338,24 @@ static LLVMValueRef batch_offset(CG *cg, const Type *res, int nb, LLVMValueRef *
     stride = mul64(cg, stride, dim(cg, d));
   }
   return off;
+}
+
+/* A matmul's fused elementwise ops, over its finished output row (still
+ * in cache): c[j] = prog(c[j], operands...). */
+static void emit_epilogue(Kernel *k, LLVMValueRef row, LLVMValueRef c_off, LLVMValueRef N) {
+  if (!k->n->prog) return;
+  CG *cg = k->cg;
+  LLVMValueRef base[MAX_OPERANDS];
+  bool inner_bcast[MAX_OPERANDS];
+  row_bases(k, row, 0, base, inner_bcast);
+  Loop jl;
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), N);
+  LLVMValueRef v[MAX_OPERANDS];
+  for (int o = 0; o < k->n->nin; o++)
+    v[o] = o < 2 ? NULL : operand_at(k, o, inner_bcast[o] ? base[o] : add64(cg, base[o], j));
+  LLVMValueRef cp = add64(cg, c_off, j);
+  store_f(cg, ew_value(k, v, load_f(cg, k->out, cp)), k->out, cp);
+  loop_end(cg, &jl);
 }
 
 static void emit_matmul(Kernel *k) {
@@ -350,6 +396,7 @@ static void emit_matmul(Kernel *k) {
     store_f(cg, cg_fadd(cg, c, cg_fmul(cg, av, load_f(cg, k->in[1], add64(cg, brow, j)))), k->out, cp);
     loop_end(cg, &jl);
     loop_end(cg, &kl);
+    emit_epilogue(k, row, c_off, N);
   } else {
     /* c[i, j] = dot(a[i, :], b[j, :]): a reduction the vectorizer may
      * reassociate. */
@@ -365,6 +412,7 @@ static void emit_matmul(Kernel *k) {
     loop_end(cg, &kl);
     store_f(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), k->out, add64(cg, c_off, j));
     loop_end(cg, &jl);
+    emit_epilogue(k, row, c_off, N);
   }
   loop_end(cg, &r);
 }

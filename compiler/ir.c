@@ -78,6 +78,7 @@ void ir_print(FILE *f, const Graph *g) {
       if (n->safe) fprintf(f, ", masked_rows_zero");
     }
     if (n->op == OP_LAYERNORM) fprintf(f, ", eps=%g", n->fval);
+    if (n->op == OP_MATMUL && n->prog) fprintf(f, ", epilogue");
     fprintf(f, " : %s", type_str(m, n->type));
     if (n->name && n->fused) fprintf(f, "  # %s; fused: %s", n->name, n->fused);
     else if (n->fused) fprintf(f, "  # fused: %s", n->fused);
@@ -102,7 +103,8 @@ void ir_verify(const Graph *g, const char *pass) {
     const Node *n = &g->nodes[i];
     if (n->dead) continue;
     const OpInfo *info = &op_info[n->op];
-    if (info->arity >= 0 ? n->nin != info->arity : n->nin < 3 || n->nin > 4)
+    if (info->arity >= 0 ? n->nin != info->arity
+        : info->arity == -1 ? n->nin < 3 || n->nin > 4 : n->nin < 1 || n->nin > MAX_OPERANDS)
       internal_error("IR after %s: %%%d %s has %d operands, wants %d", pass, i, info->text, n->nin, info->arity);
     if (n->type.rank < 0 || n->type.rank > MAX_RANK)
       internal_error("IR after %s: %%%d has rank %d", pass, i, n->type.rank);

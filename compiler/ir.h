@@ -20,7 +20,15 @@ typedef enum Op {
 typedef struct OpInfo { const char *text; int arity; int traits; } OpInfo;
 extern const OpInfo op_info[OP_COUNT];
 
-#define MAX_OPERANDS 4
+#define MAX_OPERANDS 8
+
+/* A fused elementwise program, evaluated per element: each step applies
+ * an elementwise op to refs; a ref r >= 0 is operand r of the node,
+ * EW_SELF the value the node computes itself (a MATMUL's element, for an
+ * epilogue), and r <= -1 (not EW_SELF) the result of step -r-1.  The last
+ * step's result is the node's. */
+#define EW_SELF (-1000)
+typedef struct EwStep { Op op; int a, b; } EwStep;
 
 typedef struct Node {
   Op op;
@@ -34,6 +42,8 @@ typedef struct Node {
   bool safe;          /* SOFTMAX: a row with every key masked gives zeros */
   int64_t start;      /* VIEW: first row of the operand's first dim */
   const char *fused;  /* a fused op: what it replaced, for --emit-ir */
+  EwStep *prog;       /* FUSED_EW: its program; MATMUL: an epilogue or NULL */
+  int nprog;
   double fval;        /* CONST: value; LAYERNORM: eps */
   int index;          /* INPUT, PARAM: index in the model's list */
   const char *name;   /* the let/output name that holds it, for --emit-ir */
@@ -73,6 +83,7 @@ void pass_fold_constants(Graph *g);        /* pass_fold.c */
 void pass_dce(Graph *g);                   /* pass_dce.c */
 void pass_fuse_attention(Graph *g, bool remarks); /* pass_fuse_attention.c */
 void pass_fuse_layernorm(Graph *g);        /* pass_fuse_layernorm.c */
+void pass_fuse_elementwise(Graph *g);      /* pass_fuse_elementwise.c */
 void plan_memory(Graph *g);                /* memplan.c */
 
 #endif

@@ -161,6 +161,8 @@ static void optimize_graphs(Graph **gs, int n, const Options *o) {
     verify_after(gs[i], "fuse_attention");
     pass_fuse_layernorm(gs[i]);
     verify_after(gs[i], "fuse_layernorm");
+    pass_fuse_elementwise(gs[i]);
+    verify_after(gs[i], "fuse_elementwise");
     pass_dce(gs[i]);
     verify_after(gs[i], "dce");
   }

@@ -4,7 +4,7 @@
  *   LEAF    no operands; a value that comes from outside (or a constant)
  *   EW      elementwise with NumPy broadcasting of its operands
  *   REDUCE  reduces one axis (attr axis), dropping it
- * An arity of -1 means 3 or 4 operands.
+ * An arity of -1 means 3 or 4 operands, -2 one to MAX_OPERANDS.
  *
  *   name        text          arity  traits */
 OP(INPUT,      "input",      0,     T_LEAF)
@@ -24,6 +24,7 @@ OP(RELU,       "relu",       1,     T_EW)
 OP(GELU,       "gelu",       1,     T_EW)
 OP(SILU,       "silu",       1,     T_EW)
 OP(COPY,       "copy",       1,     T_EW)       /* an output that is another value */
+OP(FUSED_EW,   "elementwise", -2,   T_EW)       /* a chain of elementwise ops in one loop: prog */
 OP(MATMUL,     "matmul",     2,     0)          /* over the last two dims; tb: b is [.., N, K] */
 OP(TRANSPOSE,  "transpose",  1,     0)          /* swaps the last two dims */
 OP(SOFTMAX,    "softmax",    1,     0)          /* over axis */
