@@ -153,6 +153,7 @@ static LLVMValueRef dims_prod(CG *cg, const Type *t, int from, int to) {
 static bool is_one(Dim d) { return d.sym < 0 && d.size == 1; }
 
 /* ---- kernels ----------------------------------------------------------- */
+enum { ATT_QTILE_ROWS = 4 };   /* query rows per tile of fused attention */
 typedef struct Kernel {
   CG *cg;
   const Node *n;
@@ -201,7 +202,12 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
   case OP_CONCAT: return dims_prod(cg, t, 0, n->axis);
   case OP_SWAP_HEADS: return dims_prod(cg, t, 0, t->rank - 1);
   case OP_LSTM_SEQ: case OP_GRU_SEQ: return dims_prod(cg, t, 0, t->rank - 2);
-  case OP_ATTENTION: return dims_prod(cg, t, 0, t->rank - 1);
+  case OP_ATTENTION: {
+    /* one row per tile of queries */
+    LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
+    LLVMValueRef tiles = div64(cg, add64(cg, T, i64c(cg, ATT_QTILE_ROWS - 1)), i64c(cg, ATT_QTILE_ROWS));
+    return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), tiles);
+  }
   default: internal_error("no rows for %s", op_info[n->op].text);
   }
 }
@@ -751,13 +757,23 @@ static void emit_recurrent(Kernel *k) {
   loop_end(cg, &r);
 }
 
-/* Fused attention, one query row per row: online softmax over blocks of
- * ATT_BLOCK keys.  Per block: the scores go to a small stack buffer, the
- * running max m and sum l are updated, the accumulator (the output row
- * itself) is rescaled once by exp(m_old - m_new), then p_j v_j is added.
- * Memory is O(dv) per row whatever S is; causal rows stop at their
- * diagonal, so the blocks above it are never computed. */
-enum { ATT_BLOCK = 64 };
+/* The first result row (over batch dims and T) of tile `row`. */
+static LLVMValueRef sub64_row(CG *cg, LLVMValueRef row, LLVMValueRef tiles, LLVMValueRef T) {
+  LLVMValueRef batch = div64(cg, row, tiles);
+  LLVMValueRef t0 = mul64(cg, rem64(cg, row, tiles), i64c(cg, ATT_QTILE_ROWS));
+  return add64(cg, mul64(cg, batch, T), t0);
+}
+
+/* Fused attention over tiles of ATT_QTILE query rows (a row of the
+ * thread pool is one tile) against blocks of ATT_BLOCK keys, with an
+ * online softmax: for each key block, each query of the tile computes its
+ * scores into a small stack buffer, updates its running max m and sum l,
+ * rescales its accumulator (its output row) once by exp(m_old - m_new) and
+ * adds p_j v_j; the block's keys and values serve all the tile's queries
+ * while they are in cache.  Memory is O(tile * dv) whatever S is.  With
+ * causal, key blocks past the tile's last query are never computed; inside
+ * the diagonal block each query stops at its own position. */
+enum { ATT_BLOCK = 64, ATT_QTILE = ATT_QTILE_ROWS };
 
 static void emit_attention(Kernel *k) {
   CG *cg = k->cg;
@@ -771,25 +787,29 @@ static void emit_attention(Kernel *k) {
   LLVMValueRef dk = dim(cg, tq->dims[tq->rank - 1]);
   LLVMValueRef S = dim(cg, tk->dims[tk->rank - 2]);
   LLVMValueRef dv = dim(cg, tv->dims[tv->rank - 1]);
+  LLVMValueRef tiles = div64(cg, add64(cg, T, i64c(cg, ATT_QTILE - 1)), i64c(cg, ATT_QTILE));
   int nb = t->rank - 2;
-  LLVMValueRef buf = entry_alloca(cg, LLVMArrayType2(cg->f32, ATT_BLOCK), "scores");
-  LLVMValueRef mvar = entry_alloca(cg, cg->f32, "m"), lvar = entry_alloca(cg, cg->f32, "l");
-  LLVMValueRef bmax = entry_alloca(cg, cg->f32, "bmax");
-  Loop r, jb, jl, dl;
+  LLVMTypeRef buf_ty = LLVMArrayType2(cg->f32, ATT_BLOCK);
+  LLVMTypeRef st_ty = LLVMArrayType2(cg->f32, ATT_QTILE);
+  LLVMValueRef buf = entry_alloca(cg, buf_ty, "scores");
+  LLVMValueRef marr = entry_alloca(cg, st_ty, "m"), larr = entry_alloca(cg, st_ty, "l");
+  LLVMValueRef bmax = entry_alloca(cg, cg->f32, "bmax"), lvar = entry_alloca(cg, cg->f32, "lq");
+  Loop r, ql, jb, jl, dl;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
-  LLVMValueRef i = rem64(cg, row, T), rest = div64(cg, row, T);
+  LLVMValueRef t0 = mul64(cg, rem64(cg, row, tiles), i64c(cg, ATT_QTILE)), rest = div64(cg, row, tiles);
+  LLVMValueRef t1 = add64(cg, t0, i64c(cg, ATT_QTILE));
+  t1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, T, ""), t1, T, "");
   LLVMValueRef idx[MAX_RANK];
   for (int ax = nb - 1; ax >= 0; ax--) {
     LLVMValueRef d = dim(cg, t->dims[ax]);
     idx[ax] = rem64(cg, rest, d);
     rest = div64(cg, rest, d);
   }
-  LLVMValueRef qo = add64(cg, batch_offset(cg, t, nb, idx, tq, tq->rank - 2, mul64(cg, dim(cg, tq->dims[tq->rank - 2]), dk)),
-                          mul64(cg, i, dk));
+  LLVMValueRef qb = batch_offset(cg, t, nb, idx, tq, tq->rank - 2, mul64(cg, dim(cg, tq->dims[tq->rank - 2]), dk));
   LLVMValueRef ko = batch_offset(cg, t, nb, idx, tk, tk->rank - 2, mul64(cg, S, dk));
   LLVMValueRef vo = batch_offset(cg, t, nb, idx, tv, tv->rank - 2, mul64(cg, S, dv));
-  LLVMValueRef oo = mul64(cg, row, dv);
-  LLVMValueRef mo = NULL, mcol = NULL;
+  LLVMValueRef ob = mul64(cg, sub64_row(cg, row, tiles, T), dv);
+  LLVMValueRef mb = NULL, mrow = NULL, mcol = NULL;
   if (has_mask) {
     /* the mask broadcasts to [.., T, S]: its last two dims may be 1 */
     Type full = *t;
@@ -798,48 +818,64 @@ static void emit_attention(Kernel *k) {
     Dim mS = tm->dims[tm->rank - 1];
     LLVMValueRef mSv = dim(cg, mS);
     LLVMValueRef msize = mul64(cg, tm->rank >= 2 ? dim(cg, mT) : i64c(cg, 1), mSv);
-    int mnb = tm->rank > 2 ? tm->rank - 2 : 0;
-    mo = batch_offset(cg, &full, nb, idx, tm, mnb, msize);
-    if (!is_one(mT) && tm->rank >= 2) mo = add64(cg, mo, mul64(cg, i, mSv));
+    mb = batch_offset(cg, &full, nb, idx, tm, tm->rank > 2 ? tm->rank - 2 : 0, msize);
+    mrow = tm->rank >= 2 && !is_one(mT) ? mSv : i64c(cg, 0);
     mcol = is_one(mS) ? i64c(cg, 0) : i64c(cg, 1);
   }
-  LLVMValueRef limit = S;
-  if (n->causal) {
-    LLVMValueRef lim = add64(cg, i, i64c(cg, 1));
-    limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, S, ""), lim, S, "limit");
-  }
   LLVMValueRef ninf = cg_f32(cg, -1.0 / 0.0);
-  LLVMBuildStore(cg->B, ninf, mvar);
-  LLVMBuildStore(cg->B, cg_f32(cg, 0.0), lvar);
+  LLVMValueRef tile_limit = S;
+  if (n->causal) tile_limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, S, ""), t1, S, "");
+  /* per query of the tile: m = -inf, l = 0, o = 0 */
+  LLVMValueRef i = loop_begin(cg, &ql, t0, t1);
+  LLVMValueRef q = LLVMBuildNSWSub(cg->B, i, t0, "");
+  LLVMValueRef qs[2] = {i64c(cg, 0), q};
+  LLVMBuildStore(cg->B, ninf, LLVMBuildInBoundsGEP2(cg->B, st_ty, marr, qs, 2, ""));
+  LLVMBuildStore(cg->B, cg_f32(cg, 0.0), LLVMBuildInBoundsGEP2(cg->B, st_ty, larr, qs, 2, ""));
+  LLVMValueRef oo = add64(cg, ob, mul64(cg, q, dv));
   LLVMValueRef d = loop_begin(cg, &dl, i64c(cg, 0), dv);
   store_f(cg, cg_f32(cg, 0.0), k->out, add64(cg, oo, d));
   loop_end(cg, &dl);
-  LLVMValueRef nblocks = div64(cg, add64(cg, limit, i64c(cg, ATT_BLOCK - 1)), i64c(cg, ATT_BLOCK));
+  loop_end(cg, &ql);
+  LLVMValueRef nblocks = div64(cg, add64(cg, tile_limit, i64c(cg, ATT_BLOCK - 1)), i64c(cg, ATT_BLOCK));
   LLVMValueRef blk = loop_begin(cg, &jb, i64c(cg, 0), nblocks);
   LLVMValueRef j0 = mul64(cg, blk, i64c(cg, ATT_BLOCK));
   LLVMValueRef j1 = add64(cg, j0, i64c(cg, ATT_BLOCK));
-  j1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, j1, limit, ""), j1, limit, "");
-  LLVMValueRef cnt = LLVMBuildNSWSub(cg->B, j1, j0, "");
-  /* scores of this block, and their max */
+  j1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, j1, tile_limit, ""), j1, tile_limit, "");
+  i = loop_begin(cg, &ql, t0, t1);
+  q = LLVMBuildNSWSub(cg->B, i, t0, "");
+  qs[1] = q;
+  LLVMValueRef mp = LLVMBuildInBoundsGEP2(cg->B, st_ty, marr, qs, 2, "");
+  LLVMValueRef lp = LLVMBuildInBoundsGEP2(cg->B, st_ty, larr, qs, 2, "");
+  LLVMValueRef qo = add64(cg, qb, mul64(cg, i, dk));
+  oo = add64(cg, ob, mul64(cg, q, dv));
+  LLVMValueRef mo = has_mask ? add64(cg, mb, mul64(cg, i, mrow)) : NULL;
+  /* this query's keys in the block: up to its own position if causal */
+  LLVMValueRef jend = j1;
+  if (n->causal) {
+    LLVMValueRef lim = add64(cg, i, i64c(cg, 1));
+    jend = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, j1, ""), lim, j1, "");
+  }
+  LLVMValueRef cnt = LLVMBuildNSWSub(cg->B, jend, j0, "");
+  /* scores of this block, and their max (no keys: cnt <= 0, nothing runs) */
   LLVMBuildStore(cg->B, ninf, bmax);
   LLVMValueRef jj = loop_begin(cg, &jl, i64c(cg, 0), cnt);
   LLVMValueRef j = add64(cg, j0, jj);
   LLVMValueRef sc = cg_fmul(cg, emit_dot(cg, k->in[0], qo, k->in[1], add64(cg, ko, mul64(cg, j, dk)), dk), cg_f32(cg, n->fval));
   if (has_mask) sc = cg_fadd(cg, sc, load_f(cg, k->in[3], add64(cg, mo, mul64(cg, j, mcol))));
   LLVMValueRef slot[2] = {i64c(cg, 0), jj};
-  LLVMBuildStore(cg->B, sc, LLVMBuildInBoundsGEP2(cg->B, LLVMArrayType2(cg->f32, ATT_BLOCK), buf, slot, 2, ""));
+  LLVMBuildStore(cg->B, sc, LLVMBuildInBoundsGEP2(cg->B, buf_ty, buf, slot, 2, ""));
   LLVMValueRef mx[2] = {LLVMBuildLoad2(cg->B, cg->f32, bmax, ""), sc};
   LLVMBuildStore(cg->B, cg_intrinsic(cg, "llvm.maxnum.f32", mx, 2), bmax);
   loop_end(cg, &jl);
   /* rescale what is accumulated so far to the new max; with every key
    * masked so far the max stays -inf and 0 stands in for it */
-  LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->f32, mvar, "");
+  LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->f32, mp, "");
   LLVMValueRef mm[2] = {mold, LLVMBuildLoad2(cg->B, cg->f32, bmax, "")};
   LLVMValueRef mnew = cg_intrinsic(cg, "llvm.maxnum.f32", mm, 2);
   LLVMValueRef muse = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, mnew, ninf, ""), cg_f32(cg, 0.0), mnew, "");
   LLVMValueRef alpha = math_exp(cg, cg_fsub(cg, mold, muse));
-  LLVMBuildStore(cg->B, mnew, mvar);
-  LLVMBuildStore(cg->B, cg_fmul(cg, LLVMBuildLoad2(cg->B, cg->f32, lvar, ""), alpha), lvar);
+  LLVMBuildStore(cg->B, mnew, mp);
+  LLVMBuildStore(cg->B, cg_fmul(cg, LLVMBuildLoad2(cg->B, cg->f32, lp, ""), alpha), lvar);
   d = loop_begin(cg, &dl, i64c(cg, 0), dv);
   LLVMValueRef op = add64(cg, oo, d);
   store_f(cg, cg_fmul(cg, load_f(cg, k->out, op), alpha), k->out, op);
@@ -848,8 +884,8 @@ static void emit_attention(Kernel *k) {
   jj = loop_begin(cg, &jl, i64c(cg, 0), cnt);
   j = add64(cg, j0, jj);
   slot[1] = jj;
-  LLVMValueRef s = LLVMBuildLoad2(cg->B, cg->f32, LLVMBuildInBoundsGEP2(cg->B, LLVMArrayType2(cg->f32, ATT_BLOCK), buf, slot, 2, ""), "");
-  LLVMValueRef pj = math_exp(cg, cg_fsub(cg, s, muse));
+  LLVMValueRef sv = LLVMBuildLoad2(cg->B, cg->f32, LLVMBuildInBoundsGEP2(cg->B, buf_ty, buf, slot, 2, ""), "");
+  LLVMValueRef pj = math_exp(cg, cg_fsub(cg, sv, muse));
   LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, lvar, ""), pj), lvar);
   LLVMValueRef vrow = add64(cg, vo, mul64(cg, j, dv));
   d = loop_begin(cg, &dl, i64c(cg, 0), dv);
@@ -857,17 +893,24 @@ static void emit_attention(Kernel *k) {
   store_f(cg, cg_fadd(cg, load_f(cg, k->out, op), cg_fmul(cg, pj, load_f(cg, k->in[2], add64(cg, vrow, d)))), k->out, op);
   loop_end(cg, &dl);
   loop_end(cg, &jl);
+  LLVMBuildStore(cg->B, LLVMBuildLoad2(cg->B, cg->f32, lvar, ""), lp);
+  loop_end(cg, &ql);
   loop_end(cg, &jb);
   /* o /= l; a row with no visible key has l = 0: zeros for attention(),
    * NaN where the source's softmax would have given NaN */
-  LLVMValueRef l = LLVMBuildLoad2(cg->B, cg->f32, lvar, "");
+  i = loop_begin(cg, &ql, t0, t1);
+  q = LLVMBuildNSWSub(cg->B, i, t0, "");
+  qs[1] = q;
+  LLVMValueRef l = LLVMBuildLoad2(cg->B, cg->f32, LLVMBuildInBoundsGEP2(cg->B, st_ty, larr, qs, 2, ""), "");
   LLVMValueRef inv = cg_fdiv(cg, cg_f32(cg, 1.0), l);
   inv = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, l, cg_f32(cg, 0.0), ""),
                         cg_f32(cg, n->safe ? 0.0 : 0.0 / 0.0), inv, "");
+  oo = add64(cg, ob, mul64(cg, q, dv));
   d = loop_begin(cg, &dl, i64c(cg, 0), dv);
   op = add64(cg, oo, d);
   store_f(cg, cg_fmul(cg, load_f(cg, k->out, op), inv), k->out, op);
   loop_end(cg, &dl);
+  loop_end(cg, &ql);
   loop_end(cg, &r);
 }
 
