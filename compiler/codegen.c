@@ -758,7 +758,7 @@ static void emit_recurrent(Kernel *k) {
 }
 
 /* The first result row (over batch dims and T) of tile `row`. */
-static LLVMValueRef sub64_row(CG *cg, LLVMValueRef row, LLVMValueRef tiles, LLVMValueRef T) {
+static LLVMValueRef tile_first_row(CG *cg, LLVMValueRef row, LLVMValueRef tiles, LLVMValueRef T) {
   LLVMValueRef batch = div64(cg, row, tiles);
   LLVMValueRef t0 = mul64(cg, rem64(cg, row, tiles), i64c(cg, ATT_QTILE_ROWS));
   return add64(cg, mul64(cg, batch, T), t0);
@@ -808,7 +808,7 @@ static void emit_attention(Kernel *k) {
   LLVMValueRef qb = batch_offset(cg, t, nb, idx, tq, tq->rank - 2, mul64(cg, dim(cg, tq->dims[tq->rank - 2]), dk));
   LLVMValueRef ko = batch_offset(cg, t, nb, idx, tk, tk->rank - 2, mul64(cg, S, dk));
   LLVMValueRef vo = batch_offset(cg, t, nb, idx, tv, tv->rank - 2, mul64(cg, S, dv));
-  LLVMValueRef ob = mul64(cg, sub64_row(cg, row, tiles, T), dv);
+  LLVMValueRef ob = mul64(cg, tile_first_row(cg, row, tiles, T), dv);
   LLVMValueRef mb = NULL, mrow = NULL, mcol = NULL;
   if (has_mask) {
     /* the mask broadcasts to [.., T, S]: its last two dims may be 1 */
