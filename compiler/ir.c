@@ -103,7 +103,10 @@ void ir_verify(const Graph *g, const char *pass) {
     const Node *n = &g->nodes[i];
     if (n->dead) continue;
     const OpInfo *info = &op_info[n->op];
-    if (info->arity >= 0 ? n->nin != info->arity
+    /* a matmul with an epilogue also reads the epilogue's operands */
+    bool epilogue = n->op == OP_MATMUL && n->prog;
+    if (epilogue ? n->nin < 2 || n->nin > MAX_OPERANDS
+        : info->arity >= 0 ? n->nin != info->arity
         : info->arity == -1 ? n->nin < 3 || n->nin > 4 : n->nin < 1 || n->nin > MAX_OPERANDS)
       internal_error("IR after %s: %%%d %s has %d operands, wants %d", pass, i, info->text, n->nin, info->arity);
     if (n->type.rank < 0 || n->type.rank > MAX_RANK)
@@ -133,6 +136,14 @@ void ir_verify(const Graph *g, const char *pass) {
     }
     default:
       break;
+    }
+    if (n->prog) {
+      for (int st = 0; st < n->nprog; st++) {
+        int refs[2] = {n->prog[st].a, n->prog[st].b};
+        for (int r = 0; r < 2; r++)
+          if (refs[r] == EW_SELF ? !epilogue : refs[r] >= 0 ? refs[r] >= n->nin : -refs[r] - 1 >= st)
+            internal_error("IR after %s: %%%d step %d has a bad operand %d", pass, i, st, refs[r]);
+      }
     }
     if (info->traits & T_EW) {
       check_same_dtype(g, n, pass);
