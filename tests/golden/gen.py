@@ -334,6 +334,14 @@ def _():
                 hand=lambda M, P, I: dict(o=ref_attention(I["q"], I["k"], I["v"], scale=1 / 8)))
 
 
+def ref_post_norm_encoder(e, x, T):
+    """A post-norm nn.TransformerEncoderLayer with a causal mask, by hand."""
+    h = ref_layernorm(x + ref_mha(e.self_attn, x, x, x, causal_mask(T, T, x.dtype)), e.norm1)
+    f = ref_linear(torch.relu(ref_linear(h, e.linear1.weight, e.linear1.bias)),
+                   e.linear2.weight, e.linear2.bias)
+    return ref_layernorm(h + f, e.norm2)
+
+
 def encoder_layer(**kw):
     return nn.TransformerEncoderLayer(batch_first=True, dropout=0.0, **kw)
 
@@ -354,11 +362,7 @@ def _():
         return dict(y=enc(I["x"], src_mask=causal_mask(T, T, I["x"].dtype)))
 
     def hand(M, P, I):
-        e, x = M[""], I["x"]
-        h = ref_layernorm(x + ref_mha(e.self_attn, x, x, x, causal_mask(T, T, x.dtype)), e.norm1)
-        f = ref_linear(torch.relu(ref_linear(h, e.linear1.weight, e.linear1.bias)),
-                       e.linear2.weight, e.linear2.bias)
-        return dict(y=ref_layernorm(h + f, e.norm2))
+        return dict(y=ref_post_norm_encoder(M[""], I["x"], T))
     return Case(dict(x=x), run, mods={"": layer}, hand=hand, link=link)
 
 
@@ -374,11 +378,7 @@ def _():
         return dict(y=M[""](I["x"], src_mask=causal_mask(T, T, I["x"].dtype)))
 
     def hand(M, P, I):
-        e, x = M[""], I["x"]
-        h = ref_layernorm(x + ref_mha(e.self_attn, x, x, x, causal_mask(T, T, x.dtype)), e.norm1)
-        f = ref_linear(torch.relu(ref_linear(h, e.linear1.weight, e.linear1.bias)),
-                       e.linear2.weight, e.linear2.bias)
-        return dict(y=ref_layernorm(h + f, e.norm2))
+        return dict(y=ref_post_norm_encoder(M[""], I["x"], T))
     return Case(dict(x=x), run, mods={"": layer}, hand=hand)
 
 
