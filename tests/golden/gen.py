@@ -74,6 +74,9 @@ import sys
 import zlib
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 import torch
 import torch.nn as nn
 
@@ -1133,39 +1136,6 @@ def write_npy(path, a):
     np.save(path, a, allow_pickle=False)
     back = np.load(path)
     assert back.shape == a.shape and back.dtype == np.dtype(dt), path
-
-
-def write_safetensors(path, tensors):
-    """safetensors, by hand: u64 LE header length, JSON header, raw LE data,
-    tensors in the order given (the state_dict's)."""
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        raw = np.ascontiguousarray(t, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(data[a:b], dtype="<f4").reshape(v["shape"])
-    return out
 
 
 # ---- a light reading of the .attn file, to check the data against it -----------

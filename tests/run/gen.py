@@ -31,6 +31,9 @@ import zlib
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from safetensors_io import write_safetensors  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_TOL = (1e-4, 1e-4)
 
@@ -541,26 +544,6 @@ def write_npy(path, a):
     np.save(path, a, allow_pickle=False)
     back = np.load(path)
     assert back.shape == np.shape(a) and back.dtype == np.dtype("<f4"), path
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """safetensors, by hand: u64 LE header length, JSON header, raw LE data."""
-    header, blobs, off = {}, [], 0
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    for name, t in tensors.items():
-        raw = np.ascontiguousarray(t, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 # ---- a light reading of the .attn file, to check the data against it -----------------
