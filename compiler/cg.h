@@ -14,6 +14,8 @@ typedef struct CG {
   LLVMTypeRef f32, i32, i64, i8, i1, ptr, voidt;
   const char *cpu, *features;
   int threads;                /* the descriptor's default_threads */
+  int vl;                     /* f32 lanes of explicit vector code (4, 8, 16) */
+  LLVMTypeRef vf;             /* <vl x float> */
   const void **embedded;      /* this graph's param data to embed, or NULL */
   const Graph *g;
   /* the function being emitted */
@@ -21,8 +23,8 @@ typedef struct CG {
   LLVMBasicBlockRef entry;
   LLVMValueRef dimv[MAX_SYMS];
   LLVMFastMathFlags fmf;      /* put on the float ops built now */
-  /* generated math functions, made on first use */
-  LLVMValueRef fn_exp, fn_log, fn_tanh, fn_erf;
+  
+  LLVMTypeRef mty, mity;      /* mathfn.c: the float and int types of the function being built */
 } CG;
 
 /* codegen.c helpers used by mathfn.c */
@@ -38,6 +40,7 @@ void cg_set_fn_attrs(CG *cg, LLVMValueRef fn);
 /* mathfn.c: vectorizable f32 approximations, as always-inline functions
  * of the module (see docs/architecture.md for the error bounds). */
 LLVMValueRef math_exp(CG *cg, LLVMValueRef x);
+LLVMValueRef math_exp_nonpos(CG *cg, LLVMValueRef x);   /* x <= 0 only */
 LLVMValueRef math_log(CG *cg, LLVMValueRef x);
 LLVMValueRef math_tanh(CG *cg, LLVMValueRef x);
 LLVMValueRef math_erf(CG *cg, LLVMValueRef x);

@@ -132,6 +132,77 @@ static void loop_end(CG *cg, Loop *l) {
   LLVMPositionBuilderAtEnd(cg->B, l->exit);
 }
 
+/* A loop that carries values (vector accumulators) in phis: body code
+ * reads c->v[i] and hands the next values to cloop_end; after the loop
+ * c->v[i] hold the final values. */
+enum { MAX_CARRIED = 40 };
+typedef struct CLoop { Loop l; int n; LLVMValueRef v[MAX_CARRIED]; } CLoop;
+
+static LLVMValueRef cloop_begin(CG *cg, CLoop *c, LLVMValueRef start, LLVMValueRef end, LLVMValueRef *init, int n) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->B);
+  LLVMValueRef iv = loop_begin(cg, &c->l, start, end);
+  /* the phis go in the head, before its compare */
+  LLVMBasicBlockRef body = LLVMGetInsertBlock(cg->B);
+  LLVMPositionBuilderBefore(cg->B, LLVMGetNextInstruction(c->l.iv));
+  c->n = n;
+  for (int i = 0; i < n; i++) {
+    c->v[i] = LLVMBuildPhi(cg->B, LLVMTypeOf(init[i]), "acc");
+    LLVMAddIncoming(c->v[i], &init[i], &pre, 1);
+  }
+  LLVMPositionBuilderAtEnd(cg->B, body);
+  return iv;
+}
+
+static void cloop_end(CG *cg, CLoop *c, LLVMValueRef *next) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->B);
+  for (int i = 0; i < c->n; i++) LLVMAddIncoming(c->v[i], &next[i], &latch, 1);
+  loop_end(cg, &c->l);
+}
+
+/* ---- explicit vectors (cg->vl lanes of f32) ------------------------------ */
+static LLVMValueRef vload(CG *cg, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef v = LLVMBuildLoad2(cg->B, cg->vf, elem_ptr(cg, base, idx), "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+static void vstore(CG *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef st = LLVMBuildStore(cg->B, v, elem_ptr(cg, base, idx));
+  LLVMSetAlignment(st, 4);
+}
+static LLVMValueRef vsplat(CG *cg, LLVMValueRef x) {
+  if (LLVMIsConstant(x)) {
+    LLVMValueRef e[64];
+    for (int i = 0; i < cg->vl; i++) e[i] = x;
+    return LLVMConstVector(e, (unsigned)cg->vl);
+  }
+  LLVMValueRef v = LLVMBuildInsertElement(cg->B, LLVMGetUndef(cg->vf), x, cg_i32(cg, 0), "");
+  return LLVMBuildShuffleVector(cg->B, v, LLVMGetUndef(cg->vf), LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)cg->vl)), "");
+}
+static LLVMValueRef vfc(CG *cg, double x) { return vsplat(cg, cg_f32(cg, x)); }
+/* a*b + c, one FMA where the target has it */
+static LLVMValueRef vfma(CG *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  LLVMValueRef args[3] = {a, b, c};
+  return cg_intrinsic(cg, "llvm.fmuladd.f32", args, 3);
+}
+static LLVMValueRef vmaxnum(CG *cg, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef args[2] = {a, b};
+  return cg_intrinsic(cg, "llvm.maxnum.f32", args, 2);
+}
+static LLVMValueRef viota64_splat(CG *cg, LLVMValueRef x) {
+  LLVMTypeRef vi = LLVMVectorType(cg->i64, (unsigned)cg->vl);
+  LLVMValueRef b = LLVMBuildInsertElement(cg->B, LLVMGetUndef(vi), x, cg_i32(cg, 0), "");
+  return LLVMBuildShuffleVector(cg->B, b, LLVMGetUndef(vi), LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)cg->vl)), "");
+}
+/* <base, base+1, ...> as i64 lanes */
+static LLVMValueRef viota64(CG *cg, LLVMValueRef base) {
+  LLVMTypeRef vi = LLVMVectorType(cg->i64, (unsigned)cg->vl);
+  LLVMValueRef e[64];
+  for (int i = 0; i < cg->vl; i++) e[i] = i64c(cg, i);
+  LLVMValueRef b = LLVMBuildInsertElement(cg->B, LLVMGetUndef(vi), base, cg_i32(cg, 0), "");
+  b = LLVMBuildShuffleVector(cg->B, b, LLVMGetUndef(vi), LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)cg->vl)), "");
+  return LLVMBuildAdd(cg->B, b, LLVMConstVector(e, (unsigned)cg->vl), "");
+}
+
 /* ---- dims ---------------------------------------------------------------- */
 static void load_dims(CG *cg, LLVMValueRef dims) {
   for (int s = 0; s < cg->g->model->nsyms; s++) {
@@ -174,6 +245,9 @@ static bool ew_is_flat(const Graph *g, const Node *n) {
   return true;
 }
 
+static bool att_fast(CG *cg, const Node *n);
+static int att_qt(CG *cg);
+
 static LLVMValueRef rows_of(CG *cg, const Node *n) {
   const Graph *g = cg->g;
   const Type *t = &n->type;
@@ -205,7 +279,8 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
   case OP_ATTENTION: {
     /* one row per tile of queries */
     LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
-    LLVMValueRef tiles = div64(cg, add64(cg, T, i64c(cg, ATT_QTILE_ROWS - 1)), i64c(cg, ATT_QTILE_ROWS));
+    int qt = att_fast(cg, n) ? att_qt(cg) : ATT_QTILE_ROWS;
+    LLVMValueRef tiles = div64(cg, add64(cg, T, i64c(cg, qt - 1)), i64c(cg, qt));
     return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), tiles);
   }
   default: internal_error("no rows for %s", op_info[n->op].text);
@@ -914,6 +989,254 @@ static void emit_attention(Kernel *k) {
   loop_end(cg, &r);
 }
 
+/* ---- fused attention, queries in vector lanes ----------------------------
+ * When the head dims dk and dv are constants (they are in every model in
+ * practice), attention runs "transposed": a tile of QT = 2 vectors of
+ * queries lives across the vector lanes, so every step of the online
+ * softmax is vertical:
+ *   - Q^T of the tile is packed once (dk x QT, pre-scaled) on the stack;
+ *   - for each group of KG consecutive keys, the scores S^T[g] (KG x 2
+ *     vectors, in registers) = sum_d K[j_g, d] (broadcast) * Q^T[d];
+ *   - the running max m and sum l are vectors over the tile's queries; the
+ *     group's max is a vertical max, p = exp(S^T - m) KG x 2 exps;
+ *   - O^T (dv x QT, stack, in L1) = O^T * alpha + sum_g V[j_g, d] * p[g].
+ * Each key and value element is loaded once per tile as a broadcast that
+ * the FMA folds in, so the loop is FMA-bound.  Groups that would pass the
+ * key range (the last one) load clamped rows and mask them to -inf. */
+static int att_kg(CG *cg) { return cg->vl >= 16 ? 12 : 6; }
+static int att_qt(CG *cg) { return 2 * cg->vl; }
+
+static bool att_fast(CG *cg, const Node *n) {
+  const Type *tq = &cg->g->nodes[n->in[0]].type, *tv = &cg->g->nodes[n->in[2]].type;
+  Dim dk = tq->dims[tq->rank - 1], dv = tv->dims[tv->rank - 1];
+  return dk.sym < 0 && dv.sym < 0 && dk.size <= 1024 && dv.size <= 1024 && dv.size % cg->vl == 0;
+}
+
+typedef struct AttTile {
+  Kernel *k;
+  int kg, qv;
+  int64_t dk, dv;
+  LLVMValueRef qt, ot;          /* stack: Q^T and O^T of the tile */
+  LLVMValueRef ko, vo;          /* K and V offsets of this batch entry */
+  LLVMValueRef qidx[2];         /* the lanes' query positions (i64 vectors) */
+  LLVMValueRef mrow_ptr[2];     /* additive mask: per lane, the row's base (vector of ptrs) */
+  LLVMValueRef mcol;            /* the mask's stride along keys (0 or 1) */
+  LLVMValueRef m, l;            /* allocas: running max and sum, [qv] vectors */
+} AttTile;
+
+/* One group of kg keys from j0: rows j0..j0+kg-1 if !tail; the tail group
+ * clamps its rows to jend - 1 and masks keys outside [j0, jend). */
+static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail) {
+  Kernel *k = a->k;
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  int kg = a->kg, qv = a->qv;
+  LLVMValueRef row[16];
+  LLVMValueRef valid[16];
+  for (int g = 0; g < kg; g++) {
+    LLVMValueRef j = add64(cg, j0, i64c(cg, g));
+    if (tail) {
+      valid[g] = LLVMBuildICmp(cg->B, LLVMIntSLT, j, jend, "");
+      j = LLVMBuildSelect(cg->B, valid[g], j, LLVMBuildNSWSub(cg->B, jend, i64c(cg, 1), ""), "");
+    }
+    row[g] = j;
+  }
+  LLVMValueRef kbase[16], vbase[16];
+  for (int g = 0; g < kg; g++) {
+    kbase[g] = elem_ptr(cg, k->in[1], add64(cg, a->ko, mul64(cg, row[g], i64c(cg, a->dk))));
+    vbase[g] = elem_ptr(cg, k->in[2], add64(cg, a->vo, mul64(cg, row[g], i64c(cg, a->dv))));
+  }
+  /* S^T = K_group Q^T */
+  LLVMValueRef init[MAX_CARRIED];
+  for (int i = 0; i < kg * qv; i++) init[i] = vfc(cg, 0.0);
+  CLoop dl;
+  LLVMValueRef d = cloop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a->dk), init, kg * qv);
+  LLVMValueRef qvv[2], next[MAX_CARRIED];
+  for (int v = 0; v < qv; v++) qvv[v] = vload(cg, a->qt, add64(cg, mul64(cg, d, i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl)));
+  for (int g = 0; g < kg; g++) {
+    LLVMValueRef kb = vsplat(cg, load_f(cg, kbase[g], d));
+    for (int v = 0; v < qv; v++) next[g * qv + v] = vfma(cg, kb, qvv[v], dl.v[g * qv + v]);
+  }
+  cloop_end(cg, &dl, next);
+  LLVMValueRef s[MAX_CARRIED];
+  LLVMValueRef ninf = vfc(cg, -1.0 / 0.0);
+  for (int g = 0; g < kg; g++)
+    for (int v = 0; v < qv; v++) {
+      LLVMValueRef x = dl.v[g * qv + v];
+      if (a->mrow_ptr[0]) {
+        /* additive mask: M[query lane, key j] gathered across the lanes */
+        LLVMValueRef off = viota64_splat(cg, mul64(cg, row[g], a->mcol));
+        LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(cg->B, cg->f32, a->mrow_ptr[v], &off, 1, "");
+        LLVMTypeRef pv = LLVMVectorType(cg->ptr, (unsigned)cg->vl);
+        LLVMTypeRef tys[2] = {cg->vf, pv};
+        unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->M, id, tys, 2);
+        LLVMValueRef ones[64];
+        for (int i = 0; i < cg->vl; i++) ones[i] = LLVMConstInt(cg->i1, 1, 0);
+        LLVMValueRef args[4] = {ptrs, cg_i32(cg, 4), LLVMConstVector(ones, (unsigned)cg->vl), LLVMGetUndef(cg->vf)};
+        LLVMValueRef mv = LLVMBuildCall2(cg->B, LLVMIntrinsicGetType(cg->C, id, tys, 2), fn, args, 4, "");
+        x = cg_fadd(cg, x, mv);
+      }
+      if (n->causal) {
+        /* key j is visible to query i when j <= i */
+        LLVMValueRef later = LLVMBuildICmp(cg->B, LLVMIntSGT, viota64_splat(cg, row[g]), a->qidx[v], "");
+        x = LLVMBuildSelect(cg->B, later, ninf, x, "");
+      }
+      if (tail) x = LLVMBuildSelect(cg->B, valid[g], x, ninf, "");
+      s[g * qv + v] = x;
+    }
+  /* online softmax update, per lane */
+  LLVMValueRef alpha[2], p[MAX_CARRIED];
+  for (int v = 0; v < qv; v++) {
+    LLVMValueRef mp = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->m, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
+    LLVMValueRef lp = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->l, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
+    LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->vf, mp, "");
+    LLVMValueRef bm = s[v];
+    for (int g = 1; g < kg; g++) bm = vmaxnum(cg, bm, s[g * qv + v]);
+    LLVMValueRef mnew = vmaxnum(cg, mold, bm);
+    /* with every key masked so far the max is -inf and 0 stands in for it */
+    LLVMValueRef muse = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, mnew, ninf, ""), vfc(cg, 0.0), mnew, "");
+    alpha[v] = math_exp_nonpos(cg, cg_fsub(cg, mold, muse));
+    LLVMValueRef lsum = cg_fmul(cg, LLVMBuildLoad2(cg->B, cg->vf, lp, ""), alpha[v]);
+    for (int g = 0; g < kg; g++) {
+      p[g * qv + v] = math_exp_nonpos(cg, cg_fsub(cg, s[g * qv + v], muse));
+      lsum = cg_fadd(cg, lsum, p[g * qv + v]);
+    }
+    LLVMBuildStore(cg->B, mnew, mp);
+    LLVMBuildStore(cg->B, lsum, lp);
+  }
+  /* O^T = O^T * alpha + V_group^T P */
+  Loop ol;
+  d = loop_begin(cg, &ol, i64c(cg, 0), i64c(cg, a->dv));
+  for (int v = 0; v < qv; v++) {
+    LLVMValueRef oi = add64(cg, mul64(cg, d, i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl));
+    /* two independent FMA chains, so that their latency overlaps */
+    LLVMValueRef o = cg_fmul(cg, vload(cg, a->ot, oi), alpha[v]), o2 = NULL;
+    for (int g = 0; g < kg; g++) {
+      LLVMValueRef vb = vsplat(cg, load_f(cg, vbase[g], d));
+      if (g % 2 == 0) o = vfma(cg, vb, p[g * qv + v], o);
+      else o2 = o2 ? vfma(cg, vb, p[g * qv + v], o2) : cg_fmul(cg, vb, p[g * qv + v]);
+    }
+    vstore(cg, o2 ? cg_fadd(cg, o, o2) : o, a->ot, oi);
+  }
+  loop_end(cg, &ol);
+}
+
+static void emit_attention_fast(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type;
+  const Type *tq = &cg->g->nodes[n->in[0]].type, *tk = &cg->g->nodes[n->in[1]].type;
+  const Type *tv = &cg->g->nodes[n->in[2]].type;
+  bool has_mask = n->nin > 3;
+  const Type *tm = has_mask ? &cg->g->nodes[n->in[3]].type : NULL;
+  int vl = cg->vl, qv = 2, QT = att_qt(cg);
+  AttTile a = {.k = k, .kg = att_kg(cg), .qv = qv};
+  a.dk = tq->dims[tq->rank - 1].size;
+  a.dv = tv->dims[tv->rank - 1].size;
+  LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
+  LLVMValueRef S = dim(cg, tk->dims[tk->rank - 2]);
+  LLVMValueRef tiles = div64(cg, add64(cg, T, i64c(cg, QT - 1)), i64c(cg, QT));
+  int nb = t->rank - 2;
+  a.qt = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(a.dk * QT)), "qt");
+  a.ot = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(a.dv * QT)), "ot");
+  LLVMSetAlignment(a.qt, 64);
+  LLVMSetAlignment(a.ot, 64);
+  a.m = entry_alloca(cg, LLVMArrayType2(cg->vf, (uint64_t)qv), "m");
+  a.l = entry_alloca(cg, LLVMArrayType2(cg->vf, (uint64_t)qv), "l");
+  LLVMValueRef linv = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)QT), "linv");
+  Loop r, ql, dl, jb;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef t0 = mul64(cg, rem64(cg, row, tiles), i64c(cg, QT)), rest = div64(cg, row, tiles);
+  LLVMValueRef t1 = add64(cg, t0, i64c(cg, QT));
+  t1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, T, ""), t1, T, "");
+  LLVMValueRef tlast = LLVMBuildNSWSub(cg->B, t1, i64c(cg, 1), "");
+  LLVMValueRef idx[MAX_RANK];
+  for (int ax = nb - 1; ax >= 0; ax--) {
+    LLVMValueRef dd = dim(cg, t->dims[ax]);
+    idx[ax] = rem64(cg, rest, dd);
+    rest = div64(cg, rest, dd);
+  }
+  LLVMValueRef qb = batch_offset(cg, t, nb, idx, tq, tq->rank - 2, mul64(cg, dim(cg, tq->dims[tq->rank - 2]), i64c(cg, a.dk)));
+  a.ko = batch_offset(cg, t, nb, idx, tk, tk->rank - 2, mul64(cg, S, i64c(cg, a.dk)));
+  a.vo = batch_offset(cg, t, nb, idx, tv, tv->rank - 2, mul64(cg, S, i64c(cg, a.dv)));
+  /* row 0 of this batch entry in the output */
+  LLVMValueRef ob = mul64(cg, mul64(cg, div64(cg, row, tiles), T), i64c(cg, a.dv));
+  /* Q^T, scaled; lanes past T read the tile's last row and are not stored */
+  LLVMValueRef lane = loop_begin(cg, &ql, i64c(cg, 0), i64c(cg, QT));
+  LLVMValueRef qi = add64(cg, t0, lane);
+  qi = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, qi, tlast, ""), qi, tlast, "");
+  LLVMValueRef qrow = add64(cg, qb, mul64(cg, qi, i64c(cg, a.dk)));
+  LLVMValueRef d = loop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a.dk));
+  store_f(cg, cg_fmul(cg, load_f(cg, k->in[0], add64(cg, qrow, d)), cg_f32(cg, n->fval)), a.qt,
+          add64(cg, mul64(cg, d, i64c(cg, QT)), lane));
+  loop_end(cg, &dl);
+  loop_end(cg, &ql);
+  LLVMValueRef e = loop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a.dv * qv));
+  vstore(cg, vfc(cg, 0.0), a.ot, mul64(cg, e, i64c(cg, vl)));
+  loop_end(cg, &dl);
+  LLVMTypeRef vi64 = LLVMVectorType(cg->i64, (unsigned)vl);
+  for (int v = 0; v < qv; v++) {
+    LLVMValueRef vidx = i64c(cg, v);
+    LLVMBuildStore(cg->B, vfc(cg, -1.0 / 0.0), LLVMBuildInBoundsGEP2(cg->B, cg->vf, a.m, &vidx, 1, ""));
+    LLVMBuildStore(cg->B, vfc(cg, 0.0), LLVMBuildInBoundsGEP2(cg->B, cg->vf, a.l, &vidx, 1, ""));
+    a.qidx[v] = viota64(cg, add64(cg, t0, i64c(cg, v * vl)));
+  }
+  if (has_mask) {
+    /* the mask broadcasts to [.., T, S]: its last two dims may be 1 */
+    Type full = *t;
+    full.dims[t->rank - 1] = tk->dims[tk->rank - 2];
+    Dim mT = tm->rank >= 2 ? tm->dims[tm->rank - 2] : (Dim){1, -1};
+    Dim mS = tm->dims[tm->rank - 1];
+    LLVMValueRef mSv = dim(cg, mS);
+    LLVMValueRef msize = mul64(cg, tm->rank >= 2 ? dim(cg, mT) : i64c(cg, 1), mSv);
+    LLVMValueRef mb = batch_offset(cg, &full, nb, idx, tm, tm->rank > 2 ? tm->rank - 2 : 0, msize);
+    LLVMValueRef mrow = tm->rank >= 2 && !is_one(mT) ? mSv : i64c(cg, 0);
+    a.mcol = is_one(mS) ? i64c(cg, 0) : i64c(cg, 1);
+    for (int v = 0; v < qv; v++) {
+      LLVMValueRef qc = a.qidx[v];
+      LLVMValueRef tl = viota64_splat(cg, tlast);
+      qc = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, qc, tl, ""), qc, tl, "");
+      LLVMValueRef off = LLVMBuildAdd(cg->B, viota64_splat(cg, mb), LLVMBuildMul(cg->B, qc, viota64_splat(cg, mrow), ""), "");
+      a.mrow_ptr[v] = LLVMBuildInBoundsGEP2(cg->B, cg->f32, k->in[3], &off, 1, "");
+    }
+  }
+  (void)vi64;
+  /* keys: all of S, or with causal up to the tile's last query */
+  LLVMValueRef jend = S;
+  if (n->causal) jend = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, S, ""), t1, S, "");
+  LLVMValueRef ngroups = div64(cg, jend, i64c(cg, a.kg));
+  LLVMValueRef gi = loop_begin(cg, &jb, i64c(cg, 0), ngroups);
+  att_group(&a, mul64(cg, gi, i64c(cg, a.kg)), jend, false);
+  loop_end(cg, &jb);
+  LLVMValueRef j0 = mul64(cg, ngroups, i64c(cg, a.kg));
+  LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "tail");
+  LLVMBasicBlockRef fin = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "finish");
+  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, j0, jend, ""), tail, fin);
+  LLVMPositionBuilderAtEnd(cg->B, tail);
+  att_group(&a, j0, jend, true);
+  LLVMBuildBr(cg->B, fin);
+  LLVMPositionBuilderAtEnd(cg->B, fin);
+  /* o = O^T / l; a lane with no visible key has l = 0: zeros for
+   * attention(), NaN where the source's softmax would have given NaN */
+  for (int v = 0; v < qv; v++) {
+    LLVMValueRef vidx = i64c(cg, v);
+    LLVMValueRef l = LLVMBuildLoad2(cg->B, cg->vf, LLVMBuildInBoundsGEP2(cg->B, cg->vf, a.l, &vidx, 1, ""), "");
+    LLVMValueRef inv = cg_fdiv(cg, vfc(cg, 1.0), l);
+    inv = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, l, vfc(cg, 0.0), ""),
+                          vfc(cg, n->safe ? 0.0 : 0.0 / 0.0), inv, "");
+    vstore(cg, inv, linv, i64c(cg, v * vl));
+  }
+  lane = loop_begin(cg, &ql, i64c(cg, 0), LLVMBuildNSWSub(cg->B, t1, t0, ""));
+  LLVMValueRef li = load_f(cg, linv, lane);
+  LLVMValueRef orow = add64(cg, ob, mul64(cg, add64(cg, t0, lane), i64c(cg, a.dv)));
+  d = loop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a.dv));
+  store_f(cg, cg_fmul(cg, load_f(cg, a.ot, add64(cg, mul64(cg, d, i64c(cg, QT)), lane)), li), k->out, add64(cg, orow, d));
+  loop_end(cg, &dl);
+  loop_end(cg, &ql);
+  loop_end(cg, &r);
+}
+
 /* The kernel of node id: a wrapper with the runtime's kernel signature
  * that loads the buffers and calls an always-inline body whose buffer
  * parameters are noalias (the memory plan guarantees it), so the
@@ -950,7 +1273,7 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
     case OP_SWAP_HEADS: emit_swap_heads(&K); break;
     case OP_POSENC: emit_posenc(&K); break;
     case OP_LSTM_SEQ: case OP_GRU_SEQ: emit_recurrent(&K); break;
-    case OP_ATTENTION: emit_attention(&K); break;
+    case OP_ATTENTION: if (att_fast(cg, n)) emit_attention_fast(&K); else emit_attention(&K); break;
     default: internal_error("no kernel for %s", op_info[n->op].text);
     }
   LLVMBuildRetVoid(cg->B);
@@ -1335,6 +1658,8 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
   cg.cpu = opt->cpu;
   cg.features = opt->features;
   cg.threads = opt->threads;
+  cg.vl = opt->lanes >= 4 ? opt->lanes : 4;
+  cg.vf = LLVMVectorType(cg.f32, (unsigned)cg.vl);
   for (int gi = 0; gi < ngraphs; gi++) {
     cg.g = graphs[gi];
     cg.embedded = opt->embedded ? opt->embedded[gi] : NULL;

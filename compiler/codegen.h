@@ -16,6 +16,7 @@ typedef struct CodegenOptions {
   const char *cpu;          /* target-cpu attribute, "" for the target's default */
   const char *features;     /* target-features attribute */
   int threads;              /* default threads of a new context (0 = all CPUs) */
+  int lanes;                /* Target.f32_lanes: the width of explicit vector code */
   const void ***embedded;   /* NULL, or per graph the data of each param to embed */
 } CodegenOptions;
 
@@ -29,6 +30,7 @@ typedef struct Target {
   /* filled by target_init: */
   char *triple_s, *cpu_s, *features_s;
   LLVMTargetMachineRef tm;
+  int f32_lanes;            /* f32 lanes of the target's vector registers: 4, 8 or 16 */
 } Target;
 
 void target_init(Target *t);

@@ -47,6 +47,8 @@ void emit_own(LLVMContextRef C, LLVMModuleRef m) {
   owned_mod = m;
 }
 
+static int probe_f32_lanes(const Target *t);
+
 void target_init(Target *t) {
   static bool registered;
   if (!registered) {
@@ -109,6 +111,45 @@ void target_init(Target *t) {
   if (warn[0]) fputs(warn, stderr);
   if (!t->tm) fatal("cannot make a target machine for `%s` (cpu `%s`)", t->triple_s, t->cpu_s);
   if (n_owned_tms < (int)(sizeof owned_tms / sizeof owned_tms[0])) owned_tms[n_owned_tms++] = t->tm;
+  t->f32_lanes = probe_f32_lanes(t);
+}
+
+/* The f32 lanes of the widest vector the target machine computes in one
+ * register, found by compiling a 16-lane add for it and reading the
+ * assembly: a CPU-name table would go stale, LLVM knows every CPU. */
+static int probe_f32_lanes(const Target *t) {
+  LLVMContextRef C = LLVMContextCreate();
+  LLVMModuleRef m = LLVMModuleCreateWithNameInContext("attnc.probe", C);
+  LLVMSetTarget(m, t->triple_s);
+  LLVMTypeRef v16 = LLVMVectorType(LLVMFloatTypeInContext(C), 16);
+  LLVMTypeRef params[2] = {v16, v16};
+  LLVMValueRef fn = LLVMAddFunction(m, "probe", LLVMFunctionType(v16, params, 2, 0));
+  const char *attrs[][2] = {{"target-cpu", t->cpu_s}, {"target-features", t->features_s}, {"prefer-vector-width", "512"}};
+  for (int i = 0; i < 3; i++)
+    if (attrs[i][1][0])
+      LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                              LLVMCreateStringAttribute(C, attrs[i][0], (unsigned)strlen(attrs[i][0]), attrs[i][1],
+                                                        (unsigned)strlen(attrs[i][1])));
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(C);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(C, fn, "entry"));
+  LLVMBuildRet(b, LLVMBuildFAdd(b, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), ""));
+  LLVMDisposeBuilder(b);
+  LLVMMemoryBufferRef buf = NULL;
+  char *err = NULL;
+  int lanes = 4;
+  if (!LLVMTargetMachineEmitToMemoryBuffer(t->tm, m, LLVMAssemblyFile, &err, &buf)) {
+    const char *s = LLVMGetBufferStart(buf);
+    size_t n = LLVMGetBufferSize(buf);
+    char *text = arena_alloc(n + 1);
+    memcpy(text, s, n);
+    text[n] = 0;
+    lanes = strstr(text, "zmm") ? 16 : strstr(text, "ymm") ? 8 : 4;
+    LLVMDisposeMemoryBuffer(buf);
+  }
+  LLVMDisposeMessage(err);
+  LLVMDisposeModule(m);
+  LLVMContextDispose(C);
+  return lanes;
 }
 
 void optimize_module(LLVMModuleRef m, const Target *t) {

@@ -58,6 +58,9 @@ typedef struct Node {
 typedef struct Slot { int64_t coeff; int pow[16]; } Slot;
 #define MAX_SYMS 16
 
+/* NAME=VALUE from the command line */
+typedef struct NamedPath { const char *name, *path; } NamedPath;
+
 typedef struct Graph {
   const Model *model;
   Node *nodes;

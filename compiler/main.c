@@ -12,10 +12,10 @@
 
 #include <attnrt.h>
 
+#include "bench.h"
 #include "codegen.h"
 #include "ir.h"
 
-typedef struct NamedPath { const char *name, *path; } NamedPath;
 
 typedef struct Options {
   const char *input, *output, *header, *model, *weights, *triple, *cpu;
@@ -53,6 +53,11 @@ static const char usage_text[] =
     "  --input NAME=FILE    an input as .npy (symbolic dims are bound from the shapes)\n"
     "  --output NAME=FILE   write an output as .npy; without any, each output's\n"
     "                       shape and leading values are printed\n"
+    "\n"
+    "Timing (--bench): JIT-compile, run on random inputs (and random params unless\n"
+    "--weights gives them), print the median ms and GFLOP/s; --model, --weights,\n"
+    "--threads as for --run, and\n"
+    "  --dim NAME=SIZE      the size of a symbolic dim (each one is needed)\n"
     "\n"
     "  --help               this text\n"
     "  --version            the version\n"
@@ -119,7 +124,6 @@ static Options parse_args(int argc, char **argv) {
   if ((o.ninputs || o.noutputs) && !o.run) usage_error("--input and --output go with --run");
   if (o.ndims && !o.bench) usage_error("--dim goes with --bench");
   if (o.header && (modes || !o.output)) usage_error("--header goes with -o when compiling to an object");
-  if (o.bench) usage_error("--bench is not implemented yet");
   return o;
 }
 
@@ -391,19 +395,26 @@ int main(int argc, char **argv) {
     print_ir(graphs, ng, o.output, o.emit_dot);
     return 0;
   }
-  if (o.run && !o.model) ng = 1;   /* the first model */
+  if ((o.run || o.bench) && !o.model) ng = 1;   /* the first model */
   plan_all(graphs, ng);
   Target target = {.triple = o.triple, .cpu = o.cpu, .opt_level = o.opt_level};
   target_init(&target);
-  LLVMContextRef C = o.run ? jit_context() : LLVMContextCreate();
-  CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads};
-  if (o.weights && !o.run) cgo.embedded = load_embedded_weights(graphs, ng, o.weights);
+  bool jit = o.run || o.bench;
+  LLVMContextRef C = jit ? jit_context() : LLVMContextCreate();
+  CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads,
+                        .lanes = target.f32_lanes};
+  if (o.weights && !jit) cgo.embedded = load_embedded_weights(graphs, ng, o.weights);
   LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
   emit_own(C, mod);
   optimize_module(mod, &target);
-  if (o.run) {
-    Jit *jit = jit_create(mod, C, &target);
-    return run_model(jit, graphs[0], &o);
+  if (o.run) return run_model(jit_create(mod, C, &target), graphs[0], &o);
+  if (o.bench) {
+    Jit *j = jit_create(mod, C, &target);
+    const attn_model_desc *desc = jit_lookup(j, arena_printf("%s_model", graphs[0]->model->name));
+    BenchOptions bo = {.dims = o.dims, .ndims = o.ndims, .threads = o.threads, .weights = o.weights,
+                       .fused = !o.no_fuse, .min_reps = 5, .min_seconds = 1.0,
+                       .cpu_note = arena_printf(", cpu %s, %d-lane vectors", target.cpu_s, target.f32_lanes)};
+    return bench_model(desc, graphs[0], &bo);
   }
   if (o.emit_llvm || o.emit_asm) {
     write_module(mod, &target, o.emit_llvm ? OUT_LLVM : OUT_ASM, o.output ? o.output : "-");

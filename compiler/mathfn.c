@@ -16,35 +16,72 @@
  *   erf   Taylor series for |x| < 0.5, Abramowitz-Stegun 7.1.26 above:
  *         absolute < 2e-7, relative < 1e-6.
  * NaN propagates through all four. */
+#include <stdbool.h>
+#include <stdio.h>
+
 #include "cg.h"
 
 /* A fresh builder so that making a math function does not disturb the
- * builder of the kernel that first asked for it. */
-typedef struct MathFn { CG *cg; LLVMBuilderRef saved; LLVMValueRef fn; } MathFn;
+ * builder of the kernel that first asked for it.  Each function exists
+ * once per argument type (f32, or a vector of f32 for the kernels that
+ * use explicit vectors), named attnc.exp, attnc.exp.v16, ... */
+typedef struct MathFn {
+  LLVMBuilderRef saved;
+  LLVMFastMathFlags fmf;
+  LLVMTypeRef mty, mity;
+  LLVMValueRef fn;
+} MathFn;
 
-static LLVMValueRef begin_fn(CG *cg, const char *name, LLVMBuilderRef *saved) {
-  LLVMTypeRef ty = LLVMFunctionType(cg->f32, &cg->f32, 1, 0);
-  LLVMValueRef fn = LLVMAddFunction(cg->M, name, ty);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  cg_set_fn_attrs(cg, fn);
+/* True if the function must be built now (its body goes at cg->B). */
+static bool begin_fn(CG *cg, const char *base, LLVMValueRef xv, MathFn *m) {
+  LLVMTypeRef ty = LLVMTypeOf(xv);
+  bool vec = LLVMGetTypeKind(ty) == LLVMVectorTypeKind;
+  char name[64];
+  snprintf(name, sizeof name, vec ? "%s.v%u" : "%s", base, vec ? LLVMGetVectorSize(ty) : 0);
+  m->fn = LLVMGetNamedFunction(cg->M, name);
+  if (m->fn) return false;
+  LLVMTypeRef fty = LLVMFunctionType(ty, &ty, 1, 0);
+  m->fn = LLVMAddFunction(cg->M, name, fty);
+  LLVMSetLinkage(m->fn, LLVMInternalLinkage);
+  cg_set_fn_attrs(cg, m->fn);
   unsigned kind = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->C, kind, 0));
-  *saved = cg->B;
+  LLVMAddAttributeAtIndex(m->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->C, kind, 0));
+  m->saved = cg->B;
+  m->fmf = cg->fmf;
+  m->mty = cg->mty;
+  m->mity = cg->mity;
+  cg->fmf = LLVMFastMathAllowContract;
+  cg->mty = ty;
+  cg->mity = vec ? LLVMVectorType(cg->i32, LLVMGetVectorSize(ty)) : cg->i32;
   cg->B = LLVMCreateBuilderInContext(cg->C);
-  LLVMPositionBuilderAtEnd(cg->B, LLVMAppendBasicBlockInContext(cg->C, fn, "entry"));
-  return fn;
+  LLVMPositionBuilderAtEnd(cg->B, LLVMAppendBasicBlockInContext(cg->C, m->fn, "entry"));
+  return true;
 }
 
-static void end_fn(CG *cg, LLVMBuilderRef saved, LLVMValueRef result) {
+static void end_fn(CG *cg, MathFn *m, LLVMValueRef result) {
   LLVMBuildRet(cg->B, result);
   LLVMDisposeBuilder(cg->B);
-  cg->B = saved;
+  cg->B = m->saved;
+  cg->fmf = m->fmf;
+  cg->mty = m->mty;
+  cg->mity = m->mity;
 }
 
-static LLVMValueRef call1(CG *cg, LLVMValueRef fn, LLVMValueRef x) {
-  LLVMTypeRef ty = LLVMFunctionType(cg->f32, &cg->f32, 1, 0);
-  return LLVMBuildCall2(cg->B, ty, fn, &x, 1, "");
+static LLVMValueRef call1(CG *cg, MathFn *m, LLVMValueRef x) {
+  LLVMTypeRef ty = LLVMTypeOf(x);
+  return LLVMBuildCall2(cg->B, LLVMFunctionType(ty, &ty, 1, 0), m->fn, &x, 1, "");
 }
+
+/* Constants of the type being built: splats for vectors. */
+static LLVMValueRef splat(LLVMTypeRef ty, LLVMValueRef c) {
+  if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind) return c;
+  unsigned n = LLVMGetVectorSize(ty);
+  LLVMValueRef e[64];
+  for (unsigned i = 0; i < n; i++) e[i] = c;
+  return LLVMConstVector(e, n);
+}
+static LLVMValueRef fc(CG *cg, double v) { return splat(cg->mty, cg_f32(cg, v)); }
+static LLVMValueRef ic(CG *cg, int64_t v) { return splat(cg->mity, cg_i32(cg, v)); }
 
 static LLVMValueRef fcmp(CG *cg, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildFCmp(cg->B, p, a, b, "");
@@ -57,102 +94,122 @@ static LLVMValueRef sel(CG *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) 
 /* c[0] + x*(c[1] + x*(...)), highest coefficient last in the array order
  * given: poly(x, {a_n, ..., a_0}) evaluates by Horner from a_n. */
 static LLVMValueRef horner(CG *cg, LLVMValueRef x, const double *c, int n) {
-  LLVMValueRef acc = cg_f32(cg, c[0]);
-  for (int i = 1; i < n; i++) acc = cg_fadd(cg, cg_fmul(cg, acc, x), cg_f32(cg, c[i]));
+  LLVMValueRef acc = fc(cg, c[0]);
+  for (int i = 1; i < n; i++) acc = cg_fadd(cg, cg_fmul(cg, acc, x), fc(cg, c[i]));
   return acc;
 }
 
-static LLVMValueRef bits(CG *cg, LLVMValueRef f) { return LLVMBuildBitCast(cg->B, f, cg->i32, ""); }
-static LLVMValueRef flt(CG *cg, LLVMValueRef i) { return LLVMBuildBitCast(cg->B, i, cg->f32, ""); }
+static LLVMValueRef bits(CG *cg, LLVMValueRef f) { return LLVMBuildBitCast(cg->B, f, cg->mity, ""); }
+static LLVMValueRef flt(CG *cg, LLVMValueRef i) { return LLVMBuildBitCast(cg->B, i, cg->mty, ""); }
 
 /* 2^n for an integer-valued float n in [-126, 127]. */
 static LLVMValueRef pow2i(CG *cg, LLVMValueRef n) {
-  LLVMValueRef i = LLVMBuildFPToSI(cg->B, n, cg->i32, "");
-  i = LLVMBuildAdd(cg->B, i, cg_i32(cg, 127), "");
-  return flt(cg, LLVMBuildShl(cg->B, i, cg_i32(cg, 23), ""));
+  LLVMValueRef i = LLVMBuildFPToSI(cg->B, n, cg->mity, "");
+  i = LLVMBuildAdd(cg->B, i, ic(cg, 127), "");
+  return flt(cg, LLVMBuildShl(cg->B, i, ic(cg, 23), ""));
 }
 
 LLVMValueRef math_exp(CG *cg, LLVMValueRef xv) {
-  if (!cg->fn_exp) {
-    LLVMBuilderRef saved;
-    LLVMFastMathFlags fmf = cg->fmf;
-    cg->fmf = LLVMFastMathAllowContract;
-    LLVMValueRef fn = begin_fn(cg, "attnc.exp", &saved);
+  MathFn mf;
+  if (begin_fn(cg, "attnc.exp", xv, &mf)) {
+    LLVMValueRef fn = mf.fn;
     LLVMValueRef x = LLVMGetParam(fn, 0);
     LLVMValueRef isnan = fcmp(cg, LLVMRealUNO, x, x);
     /* Clamp so that the scale factors below stay finite; the true result
      * over/underflows outside this range anyway, and the final multiply
      * by the two scales makes that happen. */
-    LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOLT, x, cg_f32(cg, -104.0)), cg_f32(cg, -104.0), x);
-    xc = sel(cg, fcmp(cg, LLVMRealOGT, xc, cg_f32(cg, 89.0)), cg_f32(cg, 89.0), xc);
-    xc = sel(cg, isnan, cg_f32(cg, 0.0), xc);
-    LLVMValueRef a = cg_fmul(cg, xc, cg_f32(cg, 1.44269504088896341));
-    LLVMValueRef args[1] = {cg_fadd(cg, a, cg_f32(cg, 0.5))};
+    LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOLT, x, fc(cg, -104.0)), fc(cg, -104.0), x);
+    xc = sel(cg, fcmp(cg, LLVMRealOGT, xc, fc(cg, 89.0)), fc(cg, 89.0), xc);
+    xc = sel(cg, isnan, fc(cg, 0.0), xc);
+    LLVMValueRef a = cg_fmul(cg, xc, fc(cg, 1.44269504088896341));
+    LLVMValueRef args[1] = {cg_fadd(cg, a, fc(cg, 0.5))};
     LLVMValueRef n = cg_intrinsic(cg, "llvm.floor.f32", args, 1);
     /* Cody-Waite: r = x - n*ln2 in two steps keeps r exact enough. */
-    LLVMValueRef r = cg_fsub(cg, xc, cg_fmul(cg, n, cg_f32(cg, 0.693359375)));
-    r = cg_fsub(cg, r, cg_fmul(cg, n, cg_f32(cg, -2.12194440e-4)));
+    LLVMValueRef r = cg_fsub(cg, xc, cg_fmul(cg, n, fc(cg, 0.693359375)));
+    r = cg_fsub(cg, r, cg_fmul(cg, n, fc(cg, -2.12194440e-4)));
     static const double P[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
                                4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
     LLVMValueRef p = horner(cg, r, P, 6);
-    LLVMValueRef y = cg_fadd(cg, cg_fadd(cg, cg_fmul(cg, cg_fmul(cg, p, r), r), r), cg_f32(cg, 1.0));
+    LLVMValueRef y = cg_fadd(cg, cg_fadd(cg, cg_fmul(cg, cg_fmul(cg, p, r), r), r), fc(cg, 1.0));
     /* n in [-150, 129]: split 2^n into two factors that are normal floats. */
-    LLVMValueRef n1 = cg_intrinsic(cg, "llvm.floor.f32", (LLVMValueRef[]){cg_fmul(cg, n, cg_f32(cg, 0.5))}, 1);
+    LLVMValueRef n1 = cg_intrinsic(cg, "llvm.floor.f32", (LLVMValueRef[]){cg_fmul(cg, n, fc(cg, 0.5))}, 1);
     LLVMValueRef n2 = cg_fsub(cg, n, n1);
     y = cg_fmul(cg, cg_fmul(cg, y, pow2i(cg, n1)), pow2i(cg, n2));
-    end_fn(cg, saved, sel(cg, isnan, x, y));
-    cg->fn_exp = fn;
-    cg->fmf = fmf;
+    end_fn(cg, &mf, sel(cg, isnan, x, y));
   }
-  return call1(cg, cg->fn_exp, xv);
+  return call1(cg, &mf, xv);
+}
+
+/* exp(x) for x <= 0, -inf or NaN: what the online softmax needs (scores
+ * minus their running max).  Without an overflow side and with results
+ * below e^-86 flushed to 0, the scale is one add into the exponent
+ * field, about half the work of attnc.exp; the same polynomial and
+ * reduction keep the error under 2 ulp. */
+LLVMValueRef math_exp_nonpos(CG *cg, LLVMValueRef xv) {
+  MathFn mf;
+  if (begin_fn(cg, "attnc.exp_nonpos", xv, &mf)) {
+    LLVMValueRef fn = mf.fn;
+    LLVMValueRef x = LLVMGetParam(fn, 0);
+    /* below -86 the result (< 5e-38) is flushed to 0, which keeps every
+     * y * 2^n below a normal float; NaN takes the same path so that the
+     * integer conversion sees a number, and is put back at the end */
+    LLVMValueRef ok = fcmp(cg, LLVMRealOGE, x, fc(cg, -86.0));
+    LLVMValueRef xc = sel(cg, ok, x, fc(cg, -86.0));
+    LLVMValueRef n = cg_intrinsic(cg, "llvm.roundeven.f32", (LLVMValueRef[]){cg_fmul(cg, xc, fc(cg, 1.44269504088896341))}, 1);
+    LLVMValueRef r = cg_fsub(cg, xc, cg_fmul(cg, n, fc(cg, 0.693359375)));
+    r = cg_fsub(cg, r, cg_fmul(cg, n, fc(cg, -2.12194440e-4)));
+    static const double P[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
+                               4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
+    LLVMValueRef p = horner(cg, r, P, 6);
+    LLVMValueRef y = cg_fadd(cg, cg_fadd(cg, cg_fmul(cg, cg_fmul(cg, p, r), r), r), fc(cg, 1.0));
+    /* y in [0.7, 1.5] and n in [-126, 0]: 2^n goes into the exponent */
+    LLVMValueRef e = LLVMBuildShl(cg->B, LLVMBuildFPToSI(cg->B, n, cg->mity, ""), ic(cg, 23), "");
+    y = flt(cg, LLVMBuildAdd(cg->B, bits(cg, y), e, ""));
+    end_fn(cg, &mf, sel(cg, ok, y, sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, fc(cg, 0.0))));
+  }
+  return call1(cg, &mf, xv);
 }
 
 LLVMValueRef math_log(CG *cg, LLVMValueRef xv) {
-  if (!cg->fn_log) {
-    LLVMBuilderRef saved;
-    LLVMFastMathFlags fmf = cg->fmf;
-    cg->fmf = LLVMFastMathAllowContract;
-    LLVMValueRef fn = begin_fn(cg, "attnc.log", &saved);
+  MathFn mf;
+  if (begin_fn(cg, "attnc.log", xv, &mf)) {
+    LLVMValueRef fn = mf.fn;
     LLVMValueRef x = LLVMGetParam(fn, 0);
     /* Subnormals: scale into the normal range first. */
-    LLVMValueRef tiny = fcmp(cg, LLVMRealOLT, x, cg_f32(cg, 1.17549435e-38));
-    LLVMValueRef xs = sel(cg, tiny, cg_fmul(cg, x, cg_f32(cg, 8388608.0)), x);
-    LLVMValueRef ebias = sel(cg, tiny, cg_f32(cg, -23.0), cg_f32(cg, 0.0));
+    LLVMValueRef tiny = fcmp(cg, LLVMRealOLT, x, fc(cg, 1.17549435e-38));
+    LLVMValueRef xs = sel(cg, tiny, cg_fmul(cg, x, fc(cg, 8388608.0)), x);
+    LLVMValueRef ebias = sel(cg, tiny, fc(cg, -23.0), fc(cg, 0.0));
     LLVMValueRef ib = bits(cg, xs);
-    LLVMValueRef e = LLVMBuildAnd(cg->B, LLVMBuildLShr(cg->B, ib, cg_i32(cg, 23), ""), cg_i32(cg, 0xff), "");
-    e = LLVMBuildSub(cg->B, e, cg_i32(cg, 126), "");
-    LLVMValueRef ef = cg_fadd(cg, LLVMBuildSIToFP(cg->B, e, cg->f32, ""), ebias);
-    LLVMValueRef m = flt(cg, LLVMBuildOr(cg->B, LLVMBuildAnd(cg->B, ib, cg_i32(cg, 0x7fffff), ""),
-                                         cg_i32(cg, 0x3f000000), ""));
+    LLVMValueRef e = LLVMBuildAnd(cg->B, LLVMBuildLShr(cg->B, ib, ic(cg, 23), ""), ic(cg, 0xff), "");
+    e = LLVMBuildSub(cg->B, e, ic(cg, 126), "");
+    LLVMValueRef ef = cg_fadd(cg, LLVMBuildSIToFP(cg->B, e, cg->mty, ""), ebias);
+    LLVMValueRef m = flt(cg, LLVMBuildOr(cg->B, LLVMBuildAnd(cg->B, ib, ic(cg, 0x7fffff), ""),
+                                         ic(cg, 0x3f000000), ""));
     /* m in [0.5, 1): keep m - 1 small by moving [0.5, sqrt(1/2)) up. */
-    LLVMValueRef lo = fcmp(cg, LLVMRealOLT, m, cg_f32(cg, 0.707106781186547524));
-    ef = sel(cg, lo, cg_fsub(cg, ef, cg_f32(cg, 1.0)), ef);
-    m = sel(cg, lo, cg_fsub(cg, cg_fadd(cg, m, m), cg_f32(cg, 1.0)), cg_fsub(cg, m, cg_f32(cg, 1.0)));
+    LLVMValueRef lo = fcmp(cg, LLVMRealOLT, m, fc(cg, 0.707106781186547524));
+    ef = sel(cg, lo, cg_fsub(cg, ef, fc(cg, 1.0)), ef);
+    m = sel(cg, lo, cg_fsub(cg, cg_fadd(cg, m, m), fc(cg, 1.0)), cg_fsub(cg, m, fc(cg, 1.0)));
     LLVMValueRef z = cg_fmul(cg, m, m);
     static const double P[] = {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1,
                                -1.2420140846E-1, 1.4249322787E-1, -1.6668057665E-1,
                                2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1};
     LLVMValueRef y = cg_fmul(cg, cg_fmul(cg, horner(cg, m, P, 9), m), z);
-    y = cg_fadd(cg, y, cg_fmul(cg, ef, cg_f32(cg, -2.12194440e-4)));
-    y = cg_fsub(cg, y, cg_fmul(cg, z, cg_f32(cg, 0.5)));
-    LLVMValueRef r = cg_fadd(cg, cg_fadd(cg, m, y), cg_fmul(cg, ef, cg_f32(cg, 0.693359375)));
+    y = cg_fadd(cg, y, cg_fmul(cg, ef, fc(cg, -2.12194440e-4)));
+    y = cg_fsub(cg, y, cg_fmul(cg, z, fc(cg, 0.5)));
+    LLVMValueRef r = cg_fadd(cg, cg_fadd(cg, m, y), cg_fmul(cg, ef, fc(cg, 0.693359375)));
     /* Special values, in the order that makes each win. */
-    r = sel(cg, fcmp(cg, LLVMRealOEQ, x, cg_f32(cg, 1.0 / 0.0)), x, r);
-    r = sel(cg, fcmp(cg, LLVMRealOEQ, x, cg_f32(cg, 0.0)), cg_f32(cg, -1.0 / 0.0), r);
-    r = sel(cg, fcmp(cg, LLVMRealULT, x, cg_f32(cg, 0.0)), cg_f32(cg, 0.0 / 0.0), r);
-    end_fn(cg, saved, r);
-    cg->fn_log = fn;
-    cg->fmf = fmf;
+    r = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, 1.0 / 0.0)), x, r);
+    r = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, 0.0)), fc(cg, -1.0 / 0.0), r);
+    r = sel(cg, fcmp(cg, LLVMRealULT, x, fc(cg, 0.0)), fc(cg, 0.0 / 0.0), r);
+    end_fn(cg, &mf, r);
   }
-  return call1(cg, cg->fn_log, xv);
+  return call1(cg, &mf, xv);
 }
 
 LLVMValueRef math_tanh(CG *cg, LLVMValueRef xv) {
-  if (!cg->fn_tanh) {
-    LLVMBuilderRef saved;
-    LLVMFastMathFlags fmf = cg->fmf;
-    cg->fmf = LLVMFastMathAllowContract;
-    LLVMValueRef fn = begin_fn(cg, "attnc.tanh", &saved);
+  MathFn mf;
+  if (begin_fn(cg, "attnc.tanh", xv, &mf)) {
+    LLVMValueRef fn = mf.fn;
     LLVMValueRef x = LLVMGetParam(fn, 0);
     LLVMValueRef ax = cg_intrinsic(cg, "llvm.fabs.f32", &x, 1);
     LLVMValueRef z = cg_fmul(cg, x, x);
@@ -160,22 +217,18 @@ LLVMValueRef math_tanh(CG *cg, LLVMValueRef xv) {
                                1.33314422036E-1, -3.33332819422E-1};
     LLVMValueRef small = cg_fadd(cg, cg_fmul(cg, cg_fmul(cg, horner(cg, z, P, 5), z), x), x);
     LLVMValueRef e = math_exp(cg, cg_fadd(cg, ax, ax));
-    LLVMValueRef big = cg_fsub(cg, cg_f32(cg, 1.0), cg_fdiv(cg, cg_f32(cg, 2.0), cg_fadd(cg, e, cg_f32(cg, 1.0))));
+    LLVMValueRef big = cg_fsub(cg, fc(cg, 1.0), cg_fdiv(cg, fc(cg, 2.0), cg_fadd(cg, e, fc(cg, 1.0))));
     big = cg_intrinsic(cg, "llvm.copysign.f32", (LLVMValueRef[]){big, x}, 2);
     /* NaN fails the compare and takes the exp path, which keeps it NaN. */
-    end_fn(cg, saved, sel(cg, fcmp(cg, LLVMRealOLT, ax, cg_f32(cg, 0.625)), small, big));
-    cg->fn_tanh = fn;
-    cg->fmf = fmf;
+    end_fn(cg, &mf, sel(cg, fcmp(cg, LLVMRealOLT, ax, fc(cg, 0.625)), small, big));
   }
-  return call1(cg, cg->fn_tanh, xv);
+  return call1(cg, &mf, xv);
 }
 
 LLVMValueRef math_erf(CG *cg, LLVMValueRef xv) {
-  if (!cg->fn_erf) {
-    LLVMBuilderRef saved;
-    LLVMFastMathFlags fmf = cg->fmf;
-    cg->fmf = LLVMFastMathAllowContract;
-    LLVMValueRef fn = begin_fn(cg, "attnc.erf", &saved);
+  MathFn mf;
+  if (begin_fn(cg, "attnc.erf", xv, &mf)) {
+    LLVMValueRef fn = mf.fn;
     LLVMValueRef x = LLVMGetParam(fn, 0);
     LLVMValueRef ax = cg_intrinsic(cg, "llvm.fabs.f32", &x, 1);
     LLVMValueRef z = cg_fmul(cg, x, x);
@@ -186,17 +239,15 @@ LLVMValueRef math_erf(CG *cg, LLVMValueRef xv) {
                                -2.0 / 1.7724538509055160 / 3.0, 2.0 / 1.7724538509055160};
     LLVMValueRef small = cg_fmul(cg, horner(cg, z, T, 8), x);
     /* Abramowitz & Stegun 7.1.26 */
-    LLVMValueRef t = cg_fdiv(cg, cg_f32(cg, 1.0), cg_fadd(cg, cg_f32(cg, 1.0), cg_fmul(cg, ax, cg_f32(cg, 0.3275911))));
+    LLVMValueRef t = cg_fdiv(cg, fc(cg, 1.0), cg_fadd(cg, fc(cg, 1.0), cg_fmul(cg, ax, fc(cg, 0.3275911))));
     static const double A[] = {1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592};
     LLVMValueRef poly = cg_fmul(cg, horner(cg, t, A, 5), t);
-    LLVMValueRef big = cg_fsub(cg, cg_f32(cg, 1.0), cg_fmul(cg, poly, math_exp(cg, LLVMBuildFNeg(cg->B, z, ""))));
+    LLVMValueRef big = cg_fsub(cg, fc(cg, 1.0), cg_fmul(cg, poly, math_exp(cg, LLVMBuildFNeg(cg->B, z, ""))));
     big = cg_intrinsic(cg, "llvm.copysign.f32", (LLVMValueRef[]){big, x}, 2);
-    LLVMValueRef r = sel(cg, fcmp(cg, LLVMRealOLT, ax, cg_f32(cg, 0.5)), small, big);
-    end_fn(cg, saved, sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, r));
-    cg->fn_erf = fn;
-    cg->fmf = fmf;
+    LLVMValueRef r = sel(cg, fcmp(cg, LLVMRealOLT, ax, fc(cg, 0.5)), small, big);
+    end_fn(cg, &mf, sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, r));
   }
-  return call1(cg, cg->fn_erf, xv);
+  return call1(cg, &mf, xv);
 }
 
 /* sin and cos in double, for positional encodings, whose angles reach the

@@ -1,0 +1,23 @@
+/* bench.h: attnc --bench (bench.c). */
+#ifndef ATTNC_BENCH_H
+#define ATTNC_BENCH_H
+
+#include "attnrt.h"
+#include "ir.h"
+
+typedef struct BenchOptions {
+  const NamedPath *dims;   /* --dim NAME=SIZE */
+  int ndims;
+  int threads;
+  const char *weights;     /* NULL: random params */
+  bool fused;              /* for the report */
+  const char *cpu_note;    /* for the report */
+  int min_reps;
+  double min_seconds;
+} BenchOptions;
+
+/* FLOPs of the graph's multiply-adds for these dims. */
+double graph_flops(const Graph *g, const int64_t *dims);
+int bench_model(const attn_model_desc *desc, const Graph *g, const BenchOptions *bo);
+
+#endif
