@@ -247,6 +247,9 @@ static bool ew_is_flat(const Graph *g, const Node *n) {
 
 static bool att_fast(CG *cg, const Node *n);
 static int att_qt(CG *cg);
+static bool gemm_fast(CG *cg, const Node *n);
+static int gemm_mr(CG *cg);
+enum { GEMM_KC = 256, GEMM_TASK_TILES = 4 };   /* see emit_gemm */
 
 static LLVMValueRef rows_of(CG *cg, const Node *n) {
   const Graph *g = cg->g;
@@ -262,6 +265,12 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
   const Type *a = &g->nodes[n->in[0]].type;
   switch (n->op) {
   case OP_MATMUL: {
+    if (gemm_fast(cg, n)) {
+      /* one task per GEMM_TASK_TILES row tiles of each batch entry */
+      int tr = gemm_mr(cg) * GEMM_TASK_TILES;
+      LLVMValueRef M = dim(cg, a->dims[a->rank - 2]);
+      return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), div64(cg, add64(cg, M, i64c(cg, tr - 1)), i64c(cg, tr)));
+    }
     /* one row of the result per (batch, i); a 1-D rhs makes i the last dim */
     const Type *b = &g->nodes[n->in[1]].type;
     int drop = b->rank == 1 ? 0 : 1;
@@ -275,7 +284,11 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
   case OP_GATHER: return dims_prod(cg, a, 0, a->rank);
   case OP_CONCAT: return dims_prod(cg, t, 0, n->axis);
   case OP_SWAP_HEADS: return dims_prod(cg, t, 0, t->rank - 1);
-  case OP_LSTM_SEQ: case OP_GRU_SEQ: return dims_prod(cg, t, 0, t->rank - 2);
+  case OP_LSTM_SEQ: case OP_GRU_SEQ: {
+    /* one row per tile of sequences */
+    int rb = cg->vl >= 16 ? 8 : 4;   /* rec_rb */
+    return div64(cg, add64(cg, dims_prod(cg, t, 0, t->rank - 2), i64c(cg, rb - 1)), i64c(cg, rb));
+  }
   case OP_ATTENTION: {
     /* one row per tile of queries */
     LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
@@ -428,7 +441,8 @@ static void emit_epilogue(Kernel *k, LLVMValueRef row, LLVMValueRef c_off, LLVMV
   CG *cg = k->cg;
   LLVMValueRef base[MAX_OPERANDS];
   bool inner_bcast[MAX_OPERANDS];
-  row_bases(k, row, 0, base, inner_bcast);
+  /* operands 0 and 1 are the matmul's own, whose shapes are not the result's */
+  row_bases(k, row, 2, base, inner_bcast);
   Loop jl;
   LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), N);
   LLVMValueRef v[MAX_OPERANDS];
@@ -437,6 +451,210 @@ static void emit_epilogue(Kernel *k, LLVMValueRef row, LLVMValueRef c_off, LLVMV
   LLVMValueRef cp = add64(cg, c_off, j);
   store_f(cg, ew_value(k, v, load_f(cg, k->out, cp)), k->out, cp);
   loop_end(cg, &jl);
+}
+
+/* ---- GEMM: register-blocked, B packed per task ---------------------------
+ * C[M, N] = A[M, K] B[K, N] (per batch entry) for a matmul whose B is not
+ * transposed (lowering transposes Linear weights once per call, so every
+ * Linear comes here).  A task of the thread pool is GEMM_TASK_TILES row
+ * tiles of MR rows.  For each panel of NR = 2 vectors of columns and each
+ * block of KC rows of B, the task packs the panel block contiguously on
+ * its stack (this also avoids the cache-set conflicts of power-of-two row
+ * strides), then runs every row tile over it: MR x 2 vector accumulators
+ * in registers, one broadcast of A per row and two loads of B per k.
+ * Tiles that pass M or N go through a stack tile so that nothing outside
+ * C is touched.  A fused epilogue runs over the task's finished rows. */
+static int gemm_mr(CG *cg) { return cg->vl >= 16 ? 12 : 6; }
+
+static bool gemm_fast(CG *cg, const Node *n) {
+  const Type *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
+  return !n->tb && ta->rank >= 2 && tb->rank >= 2;
+}
+
+typedef struct GemmTile {
+  Kernel *k;
+  int mr;
+  LLVMValueRef ap0, K, N, k0, kc, first;      /* ap0: the tile's packed A; first: k0 == 0 */
+  LLVMValueRef ap, bp, ct;                      /* stack: packed A and B blocks, partial tile */
+  LLVMValueRef c_row0, j0, nw, rows;            /* C offset of the tile's first row; rows in the tile */
+} GemmTile;
+
+/* One MR x NR tile: rows [ii, ii + rows) of the task (rows <= MR), whose
+ * A block is packed k-major (MR values per k) at t->ap0. */
+static void gemm_tile(GemmTile *t) {
+  Kernel *k = t->k;
+  CG *cg = k->cg;
+  int mr = t->mr, vl = cg->vl, NR = 2 * vl;
+  LLVMValueRef full = LLVMBuildAnd(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, t->rows, i64c(cg, mr), ""),
+                                   LLVMBuildICmp(cg->B, LLVMIntEQ, t->nw, i64c(cg, NR), ""), "");
+  LLVMValueRef cptr[16][2];
+  for (int r = 0; r < mr; r++) {
+    for (int v = 0; v < 2; v++) {
+      LLVMValueRef cp = elem_ptr(cg, k->out, add64(cg, add64(cg, t->c_row0, mul64(cg, i64c(cg, r), t->N)), add64(cg, t->j0, i64c(cg, v * vl))));
+      LLVMValueRef tp = elem_ptr(cg, t->ct, i64c(cg, r * NR + v * vl));
+      cptr[r][v] = LLVMBuildSelect(cg->B, full, cp, tp, "");
+    }
+  }
+  /* a partial tile continuing earlier k blocks starts from C's valid part */
+  {
+    LLVMBasicBlockRef copy = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "ctin");
+    LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "ctin.done");
+    LLVMBuildCondBr(cg->B, LLVMBuildOr(cg->B, full, t->first, ""), go, copy);
+    LLVMPositionBuilderAtEnd(cg->B, copy);
+    Loop rl, jl;
+    LLVMValueRef r = loop_begin(cg, &rl, i64c(cg, 0), t->rows);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), t->nw);
+    store_f(cg, load_f(cg, k->out, add64(cg, add64(cg, t->c_row0, mul64(cg, r, t->N)), add64(cg, t->j0, j))), t->ct,
+            add64(cg, mul64(cg, r, i64c(cg, NR)), j));
+    loop_end(cg, &jl);
+    loop_end(cg, &rl);
+    LLVMBuildBr(cg->B, go);
+    LLVMPositionBuilderAtEnd(cg->B, go);
+  }
+  LLVMValueRef init[MAX_CARRIED];
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < 2; v++) {
+      LLVMValueRef c = LLVMBuildLoad2(cg->B, cg->vf, cptr[r][v], "");
+      LLVMSetAlignment(c, 4);
+      init[r * 2 + v] = LLVMBuildSelect(cg->B, t->first, vfc(cg, 0.0), c, "");
+    }
+  CLoop kl;
+  LLVMValueRef kk = cloop_begin(cg, &kl, i64c(cg, 0), t->kc, init, mr * 2);
+  LLVMValueRef b0 = vload(cg, t->bp, mul64(cg, kk, i64c(cg, NR)));
+  LLVMValueRef b1 = vload(cg, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, vl)));
+  LLVMValueRef next[MAX_CARRIED];
+  LLVMValueRef arow = add64(cg, t->ap0, mul64(cg, kk, i64c(cg, mr)));
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef a = vsplat(cg, load_f(cg, t->ap, add64(cg, arow, i64c(cg, r))));
+    next[r * 2] = vfma(cg, a, b0, kl.v[r * 2]);
+    next[r * 2 + 1] = vfma(cg, a, b1, kl.v[r * 2 + 1]);
+  }
+  cloop_end(cg, &kl, next);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < 2; v++) {
+      LLVMValueRef st = LLVMBuildStore(cg->B, kl.v[r * 2 + v], cptr[r][v]);
+      LLVMSetAlignment(st, 4);
+    }
+  {
+    LLVMBasicBlockRef copy = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "ctout");
+    LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "ctout.done");
+    LLVMBuildCondBr(cg->B, full, go, copy);
+    LLVMPositionBuilderAtEnd(cg->B, copy);
+    Loop rl, jl;
+    LLVMValueRef r = loop_begin(cg, &rl, i64c(cg, 0), t->rows);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), t->nw);
+    store_f(cg, load_f(cg, t->ct, add64(cg, mul64(cg, r, i64c(cg, NR)), j)), k->out,
+            add64(cg, add64(cg, t->c_row0, mul64(cg, r, t->N)), add64(cg, t->j0, j)));
+    loop_end(cg, &jl);
+    loop_end(cg, &rl);
+    LLVMBuildBr(cg->B, go);
+    LLVMPositionBuilderAtEnd(cg->B, go);
+  }
+}
+
+static void emit_gemm(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type, *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
+  int vl = cg->vl, NR = 2 * vl, MR = gemm_mr(cg), TR = MR * GEMM_TASK_TILES;
+  LLVMValueRef M = dim(cg, ta->dims[ta->rank - 2]);
+  LLVMValueRef K = dim(cg, ta->dims[ta->rank - 1]);
+  LLVMValueRef N = dim(cg, tb->dims[tb->rank - 1]);
+  int nb = t->rank - 2;
+  GemmTile gt = {.k = k, .mr = MR, .K = K, .N = N};
+  gt.bp = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * NR)), "bpanel");
+  gt.ap = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * TR)), "ablock");
+  LLVMSetAlignment(gt.ap, 64);
+  gt.ct = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(MR * NR)), "ctile");
+  LLVMSetAlignment(gt.bp, 64);
+  LLVMSetAlignment(gt.ct, 64);
+  LLVMValueRef tasks = div64(cg, add64(cg, M, i64c(cg, TR - 1)), i64c(cg, TR));
+  Loop r, jp, kb, pk, it;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef bidx = div64(cg, row, tasks);
+  LLVMValueRef i0 = mul64(cg, rem64(cg, row, tasks), i64c(cg, TR));
+  LLVMValueRef i1 = add64(cg, i0, i64c(cg, TR));
+  i1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, i1, M, ""), i1, M, "");
+  LLVMValueRef idx[MAX_RANK], rest = bidx;
+  for (int ax = nb - 1; ax >= 0; ax--) {
+    LLVMValueRef d = dim(cg, t->dims[ax]);
+    idx[ax] = rem64(cg, rest, d);
+    rest = div64(cg, rest, d);
+  }
+  LLVMValueRef a_off = batch_offset(cg, t, nb, idx, ta, ta->rank - 2, mul64(cg, M, K));
+  LLVMValueRef b_off = batch_offset(cg, t, nb, idx, tb, tb->rank - 2, mul64(cg, K, N));
+  LLVMValueRef c_off = mul64(cg, mul64(cg, bidx, M), N);
+  LLVMValueRef ntiles = div64(cg, add64(cg, LLVMBuildNSWSub(cg->B, i1, i0, ""), i64c(cg, MR - 1)), i64c(cg, MR));
+  LLVMValueRef nkb = div64(cg, add64(cg, K, i64c(cg, GEMM_KC - 1)), i64c(cg, GEMM_KC));
+  LLVMValueRef kbi = loop_begin(cg, &kb, i64c(cg, 0), nkb);
+  gt.k0 = mul64(cg, kbi, i64c(cg, GEMM_KC));
+  gt.first = LLVMBuildICmp(cg->B, LLVMIntEQ, kbi, i64c(cg, 0), "");
+  LLVMValueRef kc = LLVMBuildNSWSub(cg->B, K, gt.k0, "");
+  gt.kc = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, kc, i64c(cg, GEMM_KC), ""), kc, i64c(cg, GEMM_KC), "");
+  /* pack A[i0 .. i1, k0 .. k0+kc) as ap[tile][k][MR]; rows past i1 repeat
+   * the last row (their results are never stored) */
+  {
+    Loop tl, rl, kl;
+    LLVMValueRef ti = loop_begin(cg, &tl, i64c(cg, 0), ntiles);
+    LLVMValueRef rr = loop_begin(cg, &rl, i64c(cg, 0), i64c(cg, MR));
+    LLVMValueRef i = add64(cg, add64(cg, i0, mul64(cg, ti, i64c(cg, MR))), rr);
+    LLVMValueRef last = LLVMBuildNSWSub(cg->B, i1, i64c(cg, 1), "");
+    i = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, i, last, ""), i, last, "");
+    LLVMValueRef src = add64(cg, add64(cg, a_off, mul64(cg, i, K)), gt.k0);
+    LLVMValueRef dst = add64(cg, mul64(cg, ti, i64c(cg, GEMM_KC * MR)), rr);
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), gt.kc);
+    store_f(cg, load_f(cg, k->in[0], add64(cg, src, kk)), gt.ap, add64(cg, dst, mul64(cg, kk, i64c(cg, MR))));
+    loop_end(cg, &kl);
+    loop_end(cg, &rl);
+    loop_end(cg, &tl);
+  }
+  LLVMValueRef npanels = div64(cg, add64(cg, N, i64c(cg, NR - 1)), i64c(cg, NR));
+  LLVMValueRef p = loop_begin(cg, &jp, i64c(cg, 0), npanels);
+  gt.j0 = mul64(cg, p, i64c(cg, NR));
+  LLVMValueRef nw = LLVMBuildNSWSub(cg->B, N, gt.j0, "");
+  gt.nw = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, nw, i64c(cg, NR), ""), nw, i64c(cg, NR), "");
+  LLVMValueRef fullw = LLVMBuildICmp(cg->B, LLVMIntEQ, gt.nw, i64c(cg, NR), "");
+  /* pack B[k0 .. k0+kc, j0 .. j0+NR), zero past N */
+  LLVMValueRef kk = loop_begin(cg, &pk, i64c(cg, 0), gt.kc);
+  LLVMValueRef src = add64(cg, add64(cg, b_off, mul64(cg, add64(cg, gt.k0, kk), N)), gt.j0);
+  LLVMValueRef dst = mul64(cg, kk, i64c(cg, NR));
+  {
+    LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.vec");
+    LLVMBasicBlockRef sc = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.scalar");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.done");
+    LLVMBuildCondBr(cg->B, fullw, vec, sc);
+    LLVMPositionBuilderAtEnd(cg->B, vec);
+    for (int v = 0; v < 2; v++) vstore(cg, vload(cg, k->in[1], add64(cg, src, i64c(cg, v * vl))), gt.bp, add64(cg, dst, i64c(cg, v * vl)));
+    LLVMBuildBr(cg->B, done);
+    LLVMPositionBuilderAtEnd(cg->B, sc);
+    Loop jl;
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
+    LLVMValueRef in = LLVMBuildICmp(cg->B, LLVMIntSLT, j, gt.nw, "");
+    LLVMValueRef jc = LLVMBuildSelect(cg->B, in, j, i64c(cg, 0), "");
+    LLVMValueRef val = LLVMBuildSelect(cg->B, in, load_f(cg, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
+    store_f(cg, val, gt.bp, add64(cg, dst, j));
+    loop_end(cg, &jl);
+    LLVMBuildBr(cg->B, done);
+    LLVMPositionBuilderAtEnd(cg->B, done);
+  }
+  loop_end(cg, &pk);
+  LLVMValueRef ti = loop_begin(cg, &it, i64c(cg, 0), ntiles);
+  LLVMValueRef ii = add64(cg, i0, mul64(cg, ti, i64c(cg, MR)));
+  gt.ap0 = mul64(cg, ti, i64c(cg, GEMM_KC * MR));
+  gt.c_row0 = add64(cg, c_off, mul64(cg, ii, N));
+  LLVMValueRef rows = LLVMBuildNSWSub(cg->B, i1, ii, "");
+  gt.rows = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, rows, i64c(cg, MR), ""), rows, i64c(cg, MR), "");
+  gemm_tile(&gt);
+  loop_end(cg, &it);
+  loop_end(cg, &jp);
+  loop_end(cg, &kb);
+  if (n->prog) {
+    Loop el;
+    LLVMValueRef i = loop_begin(cg, &el, i0, i1);
+    emit_epilogue(k, add64(cg, mul64(cg, bidx, M), i), add64(cg, c_off, mul64(cg, i, N)), N);
+    loop_end(cg, &el);
+  }
+  loop_end(cg, &r);
 }
 
 static void emit_matmul(Kernel *k) {
@@ -770,42 +988,158 @@ static LLVMValueRef emit_dot(CG *cg, LLVMValueRef a, LLVMValueRef ao, LLVMValueR
   return LLVMBuildLoad2(cg->B, cg->f32, acc, "");
 }
 
+
+/* sum_k a[ao + k] * b[bo + k * bs] for k < n */
+static LLVMValueRef emit_dot_strided(CG *cg, LLVMValueRef a, LLVMValueRef ao, LLVMValueRef b, LLVMValueRef bo,
+                                     LLVMValueRef bs, LLVMValueRef n) {
+  LLVMValueRef acc = entry_alloca(cg, cg->f32, "dot");
+  LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
+  Loop kl;
+  LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), n);
+  LLVMFastMathFlags saved = cg->fmf;
+  reduce_fmf(cg);
+  LLVMValueRef prod = cg_fmul(cg, load_f(cg, a, add64(cg, ao, kk)), load_f(cg, b, add64(cg, bo, mul64(cg, kk, bs))));
+  LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), prod), acc);
+  cg->fmf = saved;
+  loop_end(cg, &kl);
+  return LLVMBuildLoad2(cg->B, cg->f32, acc, "");
+}
+
 static LLVMValueRef sigmoid(CG *cg, LLVMValueRef x) { return ew_apply(cg, OP_SIGMOID, x, NULL); }
 
-/* LSTM and GRU over every step, one sequence per row.  xp holds the input
- * projections of all steps (x W_ih^T + biases), which the kernel updates
- * in place: the gates of step t are xp[t] + W_hh h_{t-1}; an LSTM keeps
- * its cell state c_t in the first H slots of xp[t] once the gates are
- * read.  h_t goes straight to the output, which step t+1 reads back.
- * Gate order as PyTorch: LSTM i, f, g, o; GRU r, z, n. */
+/* LSTM and GRU over every step.  xp holds the input projections of all
+ * steps (x W_ih^T + biases), which the kernel updates in place: the
+ * gates of step t are xp[t] + h_{t-1} W_hh^T; an LSTM keeps its cell
+ * state c_t in the first H slots of xp[t] once the gates are read.  h_t
+ * goes straight to the output, which step t+1 reads back; a GRU first
+ * puts W_hn h_{t-1} + b_hn there, which the gate loop reads and replaces
+ * by h_t element by element.  Gate order as PyTorch: LSTM i, f, g, o;
+ * GRU r, z, n.
+ *
+ * A row of the thread pool is a tile of REC_RB sequences.  When H is a
+ * multiple of 4 vectors, a step's h_{t-1} W_hh^T is register-blocked: a
+ * whole tile as REC_RB rows x 2 vectors of gates, a partial tile one
+ * sequence at a time as 1 row x 4 vectors (batch 1 is a GEMV).  Other H
+ * use plain dot products. */
+static int rec_rb(CG *cg) { return cg->vl >= 16 ? 8 : 4; }
+
+static bool rec_fast(CG *cg, const Node *n) {
+  Dim H = n->type.dims[n->type.rank - 1];
+  return H.sym < 0 && H.size % (4 * cg->vl) == 0;
+}
+
+/* dst[r][j0 .. j0 + nv vectors) (+)= h_r W^T[:, jw0 ..] for r < mr:
+ * hrow[r] are the offsets of h_{t-1} rows in out, drow[r] those of the
+ * destination rows in dst; init from dst, or from bias[jb0 ..] */
+static void rec_block(Kernel *k, int mr, int nv, LLVMValueRef *hrow, LLVMValueRef dst, LLVMValueRef *drow,
+                      LLVMValueRef jw0, LLVMValueRef jd0, bool from_bias, LLVMValueRef H, LLVMValueRef G) {
+  CG *cg = k->cg;
+  int vl = cg->vl;
+  const Node *bn = from_bias ? &cg->g->nodes[k->n->in[2]] : NULL;
+  LLVMValueRef init[MAX_CARRIED];
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++)
+      init[r * nv + v] = !from_bias ? vload(cg, dst, add64(cg, drow[r], add64(cg, jd0, i64c(cg, v * vl))))
+                         : bn->op == OP_CONST ? vfc(cg, bn->fval)
+                         : vload(cg, k->in[2], add64(cg, jw0, i64c(cg, v * vl)));
+  CLoop kl;
+  LLVMValueRef kk = cloop_begin(cg, &kl, i64c(cg, 0), H, init, mr * nv);
+  LLVMValueRef wrow = add64(cg, mul64(cg, kk, G), jw0);
+  LLVMValueRef b[8], next[MAX_CARRIED];
+  for (int v = 0; v < nv; v++) b[v] = vload(cg, k->in[1], add64(cg, wrow, i64c(cg, v * vl)));
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef a = vsplat(cg, load_f(cg, k->out, add64(cg, hrow[r], kk)));
+    for (int v = 0; v < nv; v++) next[r * nv + v] = vfma(cg, a, b[v], kl.v[r * nv + v]);
+  }
+  cloop_end(cg, &kl, next);
+  LLVMValueRef out = from_bias ? k->out : dst;
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) vstore(cg, kl.v[r * nv + v], out, add64(cg, drow[r], add64(cg, jd0, i64c(cg, v * vl))));
+}
+
+/* h_{t-1} W_hh^T for sequences [s0, s0 + mr) at step `step` (> 0) */
+static void rec_step_gemm(Kernel *k, bool lstm, int mr, int nv, LLVMValueRef s0, LLVMValueRef step,
+                          LLVMValueRef T, LLVMValueRef H, LLVMValueRef G) {
+  CG *cg = k->cg;
+  LLVMValueRef hrow[16], xrow[16], orow[16];
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef seq = add64(cg, s0, i64c(cg, r));
+    hrow[r] = mul64(cg, add64(cg, mul64(cg, seq, T), LLVMBuildNSWSub(cg->B, step, i64c(cg, 1), "")), H);
+    xrow[r] = mul64(cg, add64(cg, mul64(cg, seq, T), step), G);
+    orow[r] = mul64(cg, add64(cg, mul64(cg, seq, T), step), H);
+  }
+  int w = nv * cg->vl;
+  /* LSTM: every gate adds into xp; GRU: r and z add into xp, n goes to h_t */
+  LLVMValueRef nacc = lstm ? G : mul64(cg, H, i64c(cg, 2));
+  Loop pl;
+  LLVMValueRef p = loop_begin(cg, &pl, i64c(cg, 0), div64(cg, nacc, i64c(cg, w)));
+  LLVMValueRef j0 = mul64(cg, p, i64c(cg, w));
+  rec_block(k, mr, nv, hrow, k->in[0], xrow, j0, j0, false, H, G);
+  loop_end(cg, &pl);
+  if (!lstm) {
+    p = loop_begin(cg, &pl, i64c(cg, 0), div64(cg, H, i64c(cg, w)));
+    j0 = mul64(cg, p, i64c(cg, w));
+    rec_block(k, mr, nv, hrow, k->out, orow, add64(cg, nacc, j0), j0, true, H, G);
+    loop_end(cg, &pl);
+  }
+}
+
 static void emit_recurrent(Kernel *k) {
   CG *cg = k->cg;
   const Node *n = k->n;
   bool lstm = n->op == OP_LSTM_SEQ;
+  bool fast = rec_fast(cg, n);
   const Type *t = &n->type;
+  int RB = rec_rb(cg);
   LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
   LLVMValueRef H = dim(cg, t->dims[t->rank - 1]);
   LLVMValueRef G = mul64(cg, H, i64c(cg, lstm ? 4 : 3));
-  Loop r, tl, jl;
-  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
-  LLVMValueRef xb = mul64(cg, mul64(cg, row, T), G), ob = mul64(cg, mul64(cg, row, T), H);
+  LLVMValueRef nseq = dims_prod(cg, t, 0, t->rank - 2);
+  Loop r, tl, jl, sl;
+  LLVMValueRef tile = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef s0 = mul64(cg, tile, i64c(cg, RB));
+  LLVMValueRef s1 = add64(cg, s0, i64c(cg, RB));
+  s1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, s1, nseq, ""), s1, nseq, "");
   LLVMValueRef step = loop_begin(cg, &tl, i64c(cg, 0), T);
   LLVMValueRef first = LLVMBuildICmp(cg->B, LLVMIntEQ, step, i64c(cg, 0), "");
+  if (fast) {
+    /* at t = 0 the state is zero: no GEMM (a GRU's n part is b_hn alone) */
+    LLVMBasicBlockRef gemm = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "rec.gemm");
+    LLVMBasicBlockRef whole = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "rec.whole");
+    LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "rec.part");
+    LLVMBasicBlockRef gates = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "rec.gates");
+    LLVMBuildCondBr(cg->B, first, gates, gemm);
+    LLVMPositionBuilderAtEnd(cg->B, gemm);
+    LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, LLVMBuildNSWSub(cg->B, s1, s0, ""), i64c(cg, RB), ""), whole, part);
+    LLVMPositionBuilderAtEnd(cg->B, whole);
+    rec_step_gemm(k, lstm, RB, 2, s0, step, T, H, G);
+    LLVMBuildBr(cg->B, gates);
+    LLVMPositionBuilderAtEnd(cg->B, part);
+    LLVMValueRef seq = loop_begin(cg, &sl, s0, s1);
+    rec_step_gemm(k, lstm, 1, 4, seq, step, T, H, G);
+    loop_end(cg, &sl);
+    LLVMBuildBr(cg->B, gates);
+    LLVMPositionBuilderAtEnd(cg->B, gates);
+  }
+  LLVMValueRef seq = loop_begin(cg, &sl, s0, s1);
+  LLVMValueRef xb = mul64(cg, mul64(cg, seq, T), G), ob = mul64(cg, mul64(cg, seq, T), H);
   LLVMValueRef g = add64(cg, xb, mul64(cg, step, G));
-  /* at t = 0 the state is zero: no dot products, and loads that would
-   * reach row -1 point at row 0 instead and are selected away */
+  /* loads that would reach step -1 point at step 0 instead and are
+   * selected away */
   LLVMValueRef kmax = LLVMBuildSelect(cg->B, first, i64c(cg, 0), H, "");
   LLVMValueRef prev = LLVMBuildSelect(cg->B, first, i64c(cg, 0), LLVMBuildNSWSub(cg->B, step, i64c(cg, 1), ""), "");
   LLVMValueRef hp = add64(cg, ob, mul64(cg, prev, H));
   LLVMValueRef gp = add64(cg, xb, mul64(cg, prev, G));
   LLVMValueRef ho = add64(cg, ob, mul64(cg, step, H));
   LLVMValueRef nsum = lstm ? G : mul64(cg, H, i64c(cg, 2));
-  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), nsum);
-  LLVMValueRef dot = emit_dot(cg, k->in[1], mul64(cg, j, H), k->out, hp, kmax);
-  if (!lstm) dot = cg_fadd(cg, dot, operand_at(k, 2, j));
-  LLVMValueRef gj = add64(cg, g, j);
-  store_f(cg, cg_fadd(cg, load_f(cg, k->in[0], gj), dot), k->in[0], gj);
-  loop_end(cg, &jl);
+  LLVMValueRef j;
+  if (!fast) {
+    j = loop_begin(cg, &jl, i64c(cg, 0), nsum);
+    LLVMValueRef dot = emit_dot_strided(cg, k->out, hp, k->in[1], j, G, kmax);
+    LLVMValueRef gj = add64(cg, g, j);
+    store_f(cg, cg_fadd(cg, load_f(cg, k->in[0], gj), dot), k->in[0], gj);
+    loop_end(cg, &jl);
+  }
   j = loop_begin(cg, &jl, i64c(cg, 0), H);
   LLVMValueRef h;
   if (lstm) {
@@ -818,16 +1152,24 @@ static void emit_recurrent(Kernel *k) {
     store_f(cg, c, k->in[0], add64(cg, g, j));
     h = cg_fmul(cg, og, math_tanh(cg, c));
   } else {
-    LLVMValueRef rg = sigmoid(cg, load_f(cg, k->in[0], add64(cg, g, j)));
-    LLVMValueRef zg = sigmoid(cg, load_f(cg, k->in[0], add64(cg, add64(cg, g, H), j)));
+    /* b_hr and b_hz are not in xp (a GRU's lowering leaves b_hh to the
+     * kernel); b_hn is in hn */
+    LLVMValueRef rg = sigmoid(cg, cg_fadd(cg, load_f(cg, k->in[0], add64(cg, g, j)), operand_at(k, 2, j)));
+    LLVMValueRef jz = add64(cg, H, j);
+    LLVMValueRef zg = sigmoid(cg, cg_fadd(cg, load_f(cg, k->in[0], add64(cg, g, jz)), operand_at(k, 2, jz)));
     LLVMValueRef jn = add64(cg, mul64(cg, H, i64c(cg, 2)), j);
-    LLVMValueRef hn = cg_fadd(cg, emit_dot(cg, k->in[1], mul64(cg, jn, H), k->out, hp, kmax), operand_at(k, 2, jn));
+    LLVMValueRef hn;
+    if (fast)   /* W_hn h_{t-1} + b_hn, already in h_t's place (b_hn alone at t = 0) */
+      hn = LLVMBuildSelect(cg->B, first, operand_at(k, 2, jn), load_f(cg, k->out, add64(cg, ho, j)), "");
+    else
+      hn = cg_fadd(cg, emit_dot_strided(cg, k->out, hp, k->in[1], jn, G, kmax), operand_at(k, 2, jn));
     LLVMValueRef ng = math_tanh(cg, cg_fadd(cg, load_f(cg, k->in[0], add64(cg, g, jn)), cg_fmul(cg, rg, hn)));
     LLVMValueRef hprev = LLVMBuildSelect(cg->B, first, cg_f32(cg, 0.0), load_f(cg, k->out, add64(cg, hp, j)), "");
     h = cg_fadd(cg, cg_fmul(cg, cg_fsub(cg, cg_f32(cg, 1.0), zg), ng), cg_fmul(cg, zg, hprev));
   }
   store_f(cg, h, k->out, add64(cg, ho, j));
   loop_end(cg, &jl);
+  loop_end(cg, &sl);
   loop_end(cg, &tl);
   loop_end(cg, &r);
 }
@@ -1263,7 +1605,7 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
   K.end = LLVMGetParam(inner, (unsigned)(n->nin + 3));
   if (op_info[n->op].traits & T_EW) emit_ew(&K);
   else switch (n->op) {
-    case OP_MATMUL: emit_matmul(&K); break;
+    case OP_MATMUL: if (gemm_fast(cg, n)) emit_gemm(&K); else emit_matmul(&K); break;
     case OP_TRANSPOSE: emit_transpose(&K); break;
     case OP_SOFTMAX: emit_softmax(&K); break;
     case OP_SUM: case OP_MEAN: case OP_MAX: emit_reduce(&K); break;

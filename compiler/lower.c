@@ -120,12 +120,24 @@ static int broadcast_batch(Type a, Type b, int keep, Dim *out) {
   return n;
 }
 
+/* x @ W^T for a weight W [out, in] as PyTorch stores it.  W^T is made
+ * explicit, once per call: the GEMM kernel then reads B as [K, N] rows,
+ * which it packs with vector copies (a transposed B would need a
+ * transposing pack per task). */
+static int matmul_wt(Lower *L, Loc loc, Type t, int x, int w) {
+  Type tw = type_of(L, w);
+  Dim d0 = tw.dims[tw.rank - 2];
+  tw.dims[tw.rank - 2] = tw.dims[tw.rank - 1];
+  tw.dims[tw.rank - 1] = d0;
+  int wt = add(L, OP_TRANSPOSE, loc, tw, w, -1, -1);
+  return add(L, OP_MATMUL, loc, t, x, wt, -1);
+}
+
 /* x @ W^T (+ b): a Linear with W as PyTorch stores it, [out, in]. */
 static int linear(Lower *L, Loc loc, int x, int w, int b) {
   Type t = type_of(L, x);
   t.dims[t.rank - 1] = type_of(L, w).dims[0];
-  int y = add(L, OP_MATMUL, loc, t, x, w, -1);
-  L->g->nodes[y].tb = true;
+  int y = matmul_wt(L, loc, t, x, w);
   if (b >= 0) y = add(L, OP_ADD, loc, t, y, b, -1);
   return y;
 }
@@ -250,18 +262,23 @@ static int lower_recurrent(Lower *L, Expr *e, Decl *layer) {
     Type tx = type_of(L, x);
     Type tp = tx;
     tp.dims[tp.rank - 1] = fixed(G * H);
-    int xp = add(L, OP_MATMUL, e->loc, tp, x, w_ih, -1);
-    L->g->nodes[xp].tb = true;
+    int xp = matmul_wt(L, e->loc, tp, x, w_ih);
     if (b_ih >= 0) xp = add(L, OP_ADD, e->loc, tp, xp, b_ih, -1);
     Type th = tx;
     th.dims[th.rank - 1] = fixed(H);
+    /* the recurrence reads W_hh^T [H, G]: a step is then h_{t-1} W_hh^T,
+     * vectors along the gates */
+    Type twt = type_of(L, w_hh);
+    twt.dims[0] = fixed(H);
+    twt.dims[1] = fixed(G * H);
+    int w_hh_t = add(L, OP_TRANSPOSE, e->loc, twt, w_hh, -1, -1);
     if (lstm) {
       /* both LSTM biases add to the gates before any nonlinearity */
       if (b_hh >= 0) xp = add(L, OP_ADD, e->loc, tp, xp, b_hh, -1);
-      x = add(L, OP_LSTM_SEQ, e->loc, th, xp, w_hh, -1);
+      x = add(L, OP_LSTM_SEQ, e->loc, th, xp, w_hh_t, -1);
     } else {
       /* GRU's b_hn sits inside r * (W_hn h + b_hn): the kernel adds it */
-      x = add(L, OP_GRU_SEQ, e->loc, th, xp, w_hh, b_hh >= 0 ? b_hh : add_const(L, e->loc, 0.0));
+      x = add(L, OP_GRU_SEQ, e->loc, th, xp, w_hh_t, b_hh >= 0 ? b_hh : add_const(L, e->loc, 0.0));
     }
   }
   return x;
@@ -282,8 +299,7 @@ static int lower_layer_call(Lower *L, Expr *e) {
   case L_LINEAR: {
     /* y = x @ W^T + b, with W as PyTorch stores it: [out, in]. */
     int w = param_node(L, layer->param0);
-    int y = add(L, OP_MATMUL, e->loc, e->type, x, w, -1);
-    L->g->nodes[y].tb = true;
+    int y = matmul_wt(L, e->loc, e->type, x, w);
     if (layer->bias) y = add(L, OP_ADD, e->loc, e->type, y, param_node(L, layer->param0 + 1), -1);
     return y;
   }

@@ -121,6 +121,23 @@ weights-missing-param)
   expect 1 "$ATTNC" "$root/tests/run/mlp.attn" -o "$tmp/m.o" --weights "$root/tests/run/linear_nobias/weights.safetensors"
   has "$tmp/stderr" "missing parameter"
   [[ ! -e $tmp/m.o ]] || fail "an object was written with bad weights" ;;
+bench)
+  expect 0 "$ATTNC" "$sdpa" --bench --dim T=40 --dim S=24
+  has "$tmp/stdout" "^sdpa: T=40 S=24, 1 thread, fused"
+  has "$tmp/stdout" "median [0-9.]* ms"
+  has "$tmp/stdout" " GFLOP/s" ;;
+bench-no-fuse)
+  expect 0 "$ATTNC" "$sdpa" --bench --no-fuse --dim T=8 --dim S=8 --threads 2
+  has "$tmp/stdout" "2 threads, --no-fuse" ;;
+bench-missing-dim)
+  expect 1 "$ATTNC" "$sdpa" --bench --dim T=8
+  has "$tmp/stderr" "give its size with --dim S=N" ;;
+bench-bad-dim)
+  expect 2 "$ATTNC" "$sdpa" --bench --dim T=0 --dim S=8
+  has "$tmp/stderr" "--dim T wants a size from 1" ;;
+bench-unknown-dim)
+  expect 1 "$ATTNC" "$sdpa" --bench --dim T=8 --dim S=8 --dim Q=3
+  has "$tmp/stderr" "no symbolic dim \`Q\`" ;;
 *) fail "no such case" ;;
 esac
 echo "ok $CASE"
