@@ -14,6 +14,7 @@
  * Loops are plain scalar loops over symbolic dims, written so that the
  * loop vectorizer widens the innermost one to the target's vectors. */
 #include <llvm-c/Analysis.h>
+#include <llvm-c/DebugInfo.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -153,10 +154,32 @@ static LLVMValueRef cloop_begin(CG *cg, CLoop *c, LLVMValueRef start, LLVMValueR
   return iv;
 }
 
+/* The register-blocked loops are already as wide as the registers allow:
+ * unrolling them (fully, for a constant head dim) only multiplies the
+ * code the back end has to allocate registers for, which is most of
+ * attnc's compile time.  The back edge gets llvm.loop.unroll.disable. */
+static void no_unroll(CG *cg, LLVMValueRef br) {
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(cg->C, NULL, 0);
+  LLVMMetadataRef str = LLVMMDStringInContext2(cg->C, "llvm.loop.unroll.disable", 24);
+  LLVMMetadataRef dis = LLVMMDNodeInContext2(cg->C, &str, 1);
+  LLVMMetadataRef ops[2] = {tmp, dis};
+  LLVMMetadataRef loop = LLVMMDNodeInContext2(cg->C, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(tmp, loop);
+  LLVMSetMetadata(br, LLVMGetMDKindIDInContext(cg->C, "llvm.loop", 9), LLVMMetadataAsValue(cg->C, loop));
+}
+
+static void loop_end_nounroll(CG *cg, Loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->B);
+  loop_end(cg, l);
+  no_unroll(cg, LLVMGetBasicBlockTerminator(latch));
+}
+
 static void cloop_end(CG *cg, CLoop *c, LLVMValueRef *next) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->B);
   for (int i = 0; i < c->n; i++) LLVMAddIncoming(c->v[i], &next[i], &latch, 1);
   loop_end(cg, &c->l);
+  /* loop_end's back edge is the latch's terminator */
+  no_unroll(cg, LLVMGetBasicBlockTerminator(latch));
 }
 
 /* ---- explicit vectors (cg->vl lanes of f32) ------------------------------ */
@@ -552,38 +575,41 @@ static void gemm_tile(GemmTile *t) {
   }
 }
 
-static void emit_gemm(Kernel *k) {
-  CG *cg = k->cg;
-  const Node *n = k->n;
-  const Type *t = &n->type, *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
+/* The GEMM of rows [i0, i1) of one batch entry: C[i, :] = A[i, :] B for
+ * A [M, K], B [K, N], C [M, N] given at their entry's start.  One
+ * function per module, which every matmul kernel calls: keeping one copy
+ * of the register-blocked loops keeps compile time low. */
+static LLVMValueRef gemm_shared(CG *cg) {
+  const char *name = cg->vl >= 16 ? "attnc.gemm.v16" : cg->vl >= 8 ? "attnc.gemm.v8" : "attnc.gemm.v4";
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
+  if (fn) return fn;
+  LLVMBuilderRef saved_b = cg->B;
+  LLVMValueRef saved_fn = cg->fn;
+  LLVMBasicBlockRef saved_entry = cg->entry;
+  LLVMFastMathFlags saved_fmf = cg->fmf;
+  cg->B = LLVMCreateBuilderInContext(cg->C);
+  LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+  fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 8, 0), true);
+  add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
+  for (int i = 1; i <= 3; i++) add_attr(cg, fn, i, "noalias");
+  Kernel kern = {.cg = cg};
+  Kernel *k = &kern;
+  k->in[0] = LLVMGetParam(fn, 0);
+  k->in[1] = LLVMGetParam(fn, 1);
+  k->out = LLVMGetParam(fn, 2);
+  LLVMValueRef M = LLVMGetParam(fn, 3), K = LLVMGetParam(fn, 4), N = LLVMGetParam(fn, 5);
+  LLVMValueRef i0 = LLVMGetParam(fn, 6), i1 = LLVMGetParam(fn, 7);
+  (void)M;
+  LLVMValueRef a_off = i64c(cg, 0), b_off = i64c(cg, 0), c_off = i64c(cg, 0);
   int vl = cg->vl, NR = 2 * vl, MR = gemm_mr(cg), TR = MR * GEMM_TASK_TILES;
-  LLVMValueRef M = dim(cg, ta->dims[ta->rank - 2]);
-  LLVMValueRef K = dim(cg, ta->dims[ta->rank - 1]);
-  LLVMValueRef N = dim(cg, tb->dims[tb->rank - 1]);
-  int nb = t->rank - 2;
   GemmTile gt = {.k = k, .mr = MR, .K = K, .N = N};
   gt.bp = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * NR)), "bpanel");
   gt.ap = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * TR)), "ablock");
-  LLVMSetAlignment(gt.ap, 64);
   gt.ct = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(MR * NR)), "ctile");
+  LLVMSetAlignment(gt.ap, 64);
   LLVMSetAlignment(gt.bp, 64);
   LLVMSetAlignment(gt.ct, 64);
-  LLVMValueRef tasks = div64(cg, add64(cg, M, i64c(cg, TR - 1)), i64c(cg, TR));
-  Loop r, jp, kb, pk, it;
-  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
-  LLVMValueRef bidx = div64(cg, row, tasks);
-  LLVMValueRef i0 = mul64(cg, rem64(cg, row, tasks), i64c(cg, TR));
-  LLVMValueRef i1 = add64(cg, i0, i64c(cg, TR));
-  i1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, i1, M, ""), i1, M, "");
-  LLVMValueRef idx[MAX_RANK], rest = bidx;
-  for (int ax = nb - 1; ax >= 0; ax--) {
-    LLVMValueRef d = dim(cg, t->dims[ax]);
-    idx[ax] = rem64(cg, rest, d);
-    rest = div64(cg, rest, d);
-  }
-  LLVMValueRef a_off = batch_offset(cg, t, nb, idx, ta, ta->rank - 2, mul64(cg, M, K));
-  LLVMValueRef b_off = batch_offset(cg, t, nb, idx, tb, tb->rank - 2, mul64(cg, K, N));
-  LLVMValueRef c_off = mul64(cg, mul64(cg, bidx, M), N);
+  Loop jp, kb, pk, it;
   LLVMValueRef ntiles = div64(cg, add64(cg, LLVMBuildNSWSub(cg->B, i1, i0, ""), i64c(cg, MR - 1)), i64c(cg, MR));
   LLVMValueRef nkb = div64(cg, add64(cg, K, i64c(cg, GEMM_KC - 1)), i64c(cg, GEMM_KC));
   LLVMValueRef kbi = loop_begin(cg, &kb, i64c(cg, 0), nkb);
@@ -648,6 +674,45 @@ static void emit_gemm(Kernel *k) {
   loop_end(cg, &it);
   loop_end(cg, &jp);
   loop_end(cg, &kb);
+  LLVMBuildRetVoid(cg->B);
+  LLVMDisposeBuilder(cg->B);
+  cg->B = saved_b;
+  cg->fn = saved_fn;
+  cg->entry = saved_entry;
+  cg->fmf = saved_fmf;
+  return fn;
+}
+
+static void emit_gemm(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type, *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
+  int TR = gemm_mr(cg) * GEMM_TASK_TILES;
+  LLVMValueRef M = dim(cg, ta->dims[ta->rank - 2]);
+  LLVMValueRef K = dim(cg, ta->dims[ta->rank - 1]);
+  LLVMValueRef N = dim(cg, tb->dims[tb->rank - 1]);
+  int nb = t->rank - 2;
+  LLVMValueRef gemm = gemm_shared(cg);
+  LLVMValueRef tasks = div64(cg, add64(cg, M, i64c(cg, TR - 1)), i64c(cg, TR));
+  Loop r;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef bidx = div64(cg, row, tasks);
+  LLVMValueRef i0 = mul64(cg, rem64(cg, row, tasks), i64c(cg, TR));
+  LLVMValueRef i1 = add64(cg, i0, i64c(cg, TR));
+  i1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, i1, M, ""), i1, M, "");
+  LLVMValueRef idx[MAX_RANK], rest = bidx;
+  for (int ax = nb - 1; ax >= 0; ax--) {
+    LLVMValueRef d = dim(cg, t->dims[ax]);
+    idx[ax] = rem64(cg, rest, d);
+    rest = div64(cg, rest, d);
+  }
+  LLVMValueRef a_off = batch_offset(cg, t, nb, idx, ta, ta->rank - 2, mul64(cg, M, K));
+  LLVMValueRef b_off = batch_offset(cg, t, nb, idx, tb, tb->rank - 2, mul64(cg, K, N));
+  LLVMValueRef c_off = mul64(cg, mul64(cg, bidx, M), N);
+  LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+  LLVMValueRef args[8] = {elem_ptr(cg, k->in[0], a_off), elem_ptr(cg, k->in[1], b_off), elem_ptr(cg, k->out, c_off),
+                          M, K, N, i0, i1};
+  LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 8, 0), gemm, args, 8, "");
   if (n->prog) {
     Loop el;
     LLVMValueRef i = loop_begin(cg, &el, i0, i1);
@@ -716,19 +781,49 @@ static void emit_matmul(Kernel *k) {
   loop_end(cg, &r);
 }
 
-static void emit_transpose(Kernel *k) {
-  CG *cg = k->cg;
-  const Type *t = &k->n->type;
-  LLVMValueRef R = dim(cg, t->dims[t->rank - 1]);   /* rows of the operand */
-  LLVMValueRef C = dim(cg, t->dims[t->rank - 2]);   /* its columns */
+/* out[row][j] = in[batch][j][i] for rows [begin, end) of the result
+ * (row = batch * C + i), with the operand's R rows of C columns.  One
+ * function per module, called by every transpose kernel (a model has one
+ * per Linear weight): one copy of the vectorized loop. */
+static LLVMValueRef transpose_shared(CG *cg) {
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, "attnc.transpose");
+  if (fn) return fn;
+  LLVMBuilderRef saved_b = cg->B;
+  LLVMValueRef saved_fn = cg->fn;
+  LLVMBasicBlockRef saved_entry = cg->entry;
+  LLVMFastMathFlags saved_fmf = cg->fmf;
+  cg->B = LLVMCreateBuilderInContext(cg->C);
+  LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
+  fn = new_fn(cg, "attnc.transpose", LLVMFunctionType(cg->voidt, params, 6, 0), true);
+  add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
+  add_attr(cg, fn, 1, "noalias");
+  add_attr(cg, fn, 2, "noalias");
+  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
+  LLVMValueRef R = LLVMGetParam(fn, 2), C = LLVMGetParam(fn, 3);
   Loop r, jl;
-  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef row = loop_begin(cg, &r, LLVMGetParam(fn, 4), LLVMGetParam(fn, 5));
   LLVMValueRef i = rem64(cg, row, C);
   LLVMValueRef in_base = add64(cg, mul64(cg, div64(cg, row, C), mul64(cg, R, C)), i);
   LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), R);
-  store_f(cg, load_f(cg, k->in[0], add64(cg, in_base, mul64(cg, j, C))), k->out, add64(cg, mul64(cg, row, R), j));
+  store_f(cg, load_f(cg, in, add64(cg, in_base, mul64(cg, j, C))), out, add64(cg, mul64(cg, row, R), j));
   loop_end(cg, &jl);
   loop_end(cg, &r);
+  LLVMBuildRetVoid(cg->B);
+  LLVMDisposeBuilder(cg->B);
+  cg->B = saved_b;
+  cg->fn = saved_fn;
+  cg->entry = saved_entry;
+  cg->fmf = saved_fmf;
+  return fn;
+}
+
+static void emit_transpose(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef fn = transpose_shared(cg);
+  LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
+  LLVMValueRef args[6] = {k->in[0], k->out, dim(cg, t->dims[t->rank - 1]), dim(cg, t->dims[t->rank - 2]), k->begin, k->end};
+  LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 6, 0), fn, args, 6, "");
 }
 
 static LLVMValueRef reduce_fmf(CG *cg) {
@@ -1461,7 +1556,7 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail)
     }
     vstore(cg, o2 ? cg_fadd(cg, o, o2) : o, a->ot, oi);
   }
-  loop_end(cg, &ol);
+  loop_end_nounroll(cg, &ol);
 }
 
 static void emit_attention_fast(Kernel *k) {
