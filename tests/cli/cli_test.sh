@@ -35,6 +35,15 @@ bad-cpu) expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --cpu pentium9000; has "$tmp/st
   [[ ! -e $tmp/x.o ]] || fail "an object was written for a bad --cpu" ;;
 bad-target) expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --target nonsense-unknown-none; has "$tmp/stderr" "unknown target" ;;
 missing-file) expect 1 "$ATTNC" "$tmp/nope.attn" --check; has "$tmp/stderr" "cannot read" ;;
+source-too-large)
+  # a source file is at most 1 MiB; a longer one (here a good model and a
+  # long comment) is refused before it is parsed, and a device that never
+  # ends is not read to its end
+  { printf 'model m {\n  input x: f32[T]\n  output y = x\n}\n#'; head -c 1048576 /dev/zero | tr '\0' x; } > "$tmp/big.attn"
+  expect 1 "$ATTNC" "$tmp/big.attn" --check
+  has "$tmp/stderr" "big.attn: error: the file is larger than 1048576 bytes, the limit for a source file"
+  expect 1 timeout 20 "$ATTNC" /dev/zero --check
+  has "$tmp/stderr" "/dev/zero: error: the file is larger than 1048576 bytes" ;;
 check-ok)
   expect 0 "$ATTNC" "$sdpa" --check
   [[ ! -s $tmp/stdout && ! -s $tmp/stderr ]] || fail "--check printed something for a good program" ;;
