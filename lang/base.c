@@ -13,7 +13,9 @@ static Chunk *chunks;
 void *arena_alloc(size_t n) {
   n = (n + 15) & ~(size_t)15;
   if (!chunks || chunks->cap - chunks->used < n) {
-    size_t cap = n > (1u << 20) ? n : (1u << 20);
+    /* 64 KiB: a large allocation is an mmap and a page fault per page, for
+     * each input of a fuzzer; chunks this size come from the malloc heap. */
+    size_t cap = n > (1u << 16) ? n : (1u << 16);
     Chunk *c = malloc(sizeof(Chunk) + cap);
     if (!c) {
       fprintf(stderr, "attnc: error: out of memory\n");
