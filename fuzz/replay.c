@@ -59,7 +59,7 @@ static int run_dir(const char *dir, int *count) {
     names[n++] = strdup(e->d_name);
   }
   closedir(d);
-  qsort(names, n, sizeof *names, cmp_str);
+  if (n) qsort(names, n, sizeof *names, cmp_str);
   int bad = 0;
   for (size_t i = 0; i < n; i++) {
     char *path = malloc(strlen(dir) + strlen(names[i]) + 2);

@@ -36,7 +36,8 @@ extern const attn_model_desc MODEL_DESC;
 
 static const attn_model_desc *model = &MODEL_DESC;
 static const char *weights_path;      /* NULL when the model has no params */
-static void **in_ptr;                 /* shared by every thread, read-only */
+static attn_tensor *in;               /* the inputs as read */
+static void **in_ptr;                 /* their data, shared by every thread, read-only */
 static int64_t dims[16];
 static attn_tensor *out_shape;        /* per output: dtype, rank, dims */
 static int64_t *out_numel;
@@ -101,7 +102,7 @@ static void *worker(void *arg) {
 }
 
 static void read_inputs(const char *dir) {
-  attn_tensor *in = calloc((size_t)model->n_inputs + 1, sizeof *in);
+  in = calloc((size_t)model->n_inputs + 1, sizeof *in);
   in_ptr = calloc((size_t)model->n_inputs + 1, sizeof *in_ptr);
   if (!in || !in_ptr) die("calloc", "out of memory");
   char path[4096], err[1024];
@@ -171,6 +172,13 @@ int main(int argc, char **argv) {
       }
     }
   }
+  for (int64_t i = 0; i < model->n_inputs; i++) attn_tensor_free(&in[i]);
+  free(in);
+  free(in_ptr);
+  free(out_shape);
+  free(out_numel);
+  free(ref[1]);
+  free(ref[2]);
   printf("concurrent_run: %s: %d rounds of %d threads x %d runs on contexts of 1 and 2 threads: %s\n",
          model->name, ROUNDS, APP_THREADS, RUNS, bad ? "FAILED" : "every output identical to the run alone");
   return bad;
