@@ -33,9 +33,6 @@ run_one() {
   mkdir -p "$out/corpus/$t" "$out/crashes/$t"
   local opts=(-max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -max_len=4096
               -dict="$(dict_of "$t")" -artifact_prefix="$out/crashes/$t/" -print_final_stats=1)
-  # LLVM keeps some allocations for the life of the process (its option
-  # registry, pass plugins): the pipeline target does not count them as leaks
-  [ "$t" = pipeline ] && opts+=(-detect_leaks=0)
   if ASAN_OPTIONS=abort_on_error=1:detect_stack_use_after_return=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      "$out/fuzz/fuzz_$t" "${opts[@]}" "$out/corpus/$t" "fuzz/corpus/$t" "fuzz/regress/$t" \
