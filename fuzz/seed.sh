@@ -33,3 +33,6 @@ for f in $(find tests examples -type f -name '*.safetensors' -size -4097c | sort
 done
 # files shaped like the fuzz targets' models, made by python (fuzz/seed.py)
 python3 fuzz/seed.py fuzz/corpus
+# random well-typed programs that reach the passes and code generation
+# (fuzz/gen_programs.py), the same 150 each time
+python3 fuzz/gen_programs.py fuzz/corpus/pipeline 150 2026
