@@ -45,7 +45,7 @@ class Gen:
 
     def step(self):
         r = self.r
-        k = r.randrange(15)
+        k = r.randrange(19)
         v = self.pick()
         name, s = v
         if k == 0:
@@ -99,12 +99,30 @@ class Gen:
             return self.add("merge_heads(%s)" % sp, s)
         if k == 14 and len(s) >= 2:
             return self.add("transpose(%s)" % name, s[:-2] + (s[-1], s[-2]))
+        if k == 15 and 2 <= len(s) <= 3 and isinstance(s[-1], int):
+            kv = self.pick(lambda t: len(t) == len(s) and isinstance(t[-1], int) and t[:-2] == s[:-2]) or v
+            h = r.choice([3, 8])
+            l = self.layer("AdditiveAttention(%d, %d, hidden=%d)" % (s[-1], kv[1][-1], h))
+            return self.add("%s(%s, %s)" % (l, name, kv[0]), s)
+        if k == 16 and len(s) == 2 and s[0] == "T" and isinstance(s[1], int) and s[1] % 2 == 0:
+            return self.add("%s + positional_encoding(T, %d)" % (name, s[1]), s)
+        if k == 17:
+            ids = self.fresh("ids")
+            self.decls.insert(0, "  input %s: i32[T]" % ids)
+            d = r.choice([4, 8])
+            l = self.layer("Embedding(%d, %d)" % (r.choice([1, 10, 300]), d))
+            return self.add("%s(%s)" % (l, ids), ("T", d))
+        if k == 18 and len(s) >= 2 and isinstance(s[-1], int):
+            m = self.fresh("mask")
+            self.decls.insert(0, "  input %s: f32[%s, %s]" % (m, s[-2], s[-2]))
+            return self.add("attention(%s, %s, %s, mask=%s)" % (name, name, name, m), s)
         return None
 
     def program(self, model="m"):
         r = self.r
         d = r.choice([4, 8, 16])
-        shapes = [("T", d), ("B", "T", d), ("T", d), ("S", d), (d,), ("T", 1)]
+        shapes = [("T", d), ("B", "T", d), ("T", d), ("S", d), (d,), ("T", 1), (1, "T", d),
+                  ("B", 2, "T", d), (), (3, d), ("T", "K")]
         for i in range(r.randrange(1, 4)):
             s = r.choice(shapes)
             name = "x%d" % i
