@@ -20,6 +20,12 @@ typedef enum DType { DT_F32, DT_I32 } DType;
 /* The checker makes sure the known dims of every tensor (symbolic ones
  * counted as 1) multiply to at most this, so byte counts fit in int64. */
 #define MAX_NUMEL ((int64_t)1 << 60)
+/* A file compiles to at most this many graph operations (inputs, outputs
+ * and every operation its expressions lower to, over all its models), so
+ * that compile time and memory stay bounded; a model has at most
+ * MAX_PARAMS params. */
+#define MAX_OPS 4096
+#define MAX_PARAMS 4096
 
 /* A dim is a known size (sym < 0), or a symbolic dim bound at call time
  * (sym >= 0 indexes the model's symbol table; size is then 0). */

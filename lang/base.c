@@ -13,7 +13,9 @@ static Chunk *chunks;
 void *arena_alloc(size_t n) {
   n = (n + 15) & ~(size_t)15;
   if (!chunks || chunks->cap - chunks->used < n) {
-    size_t cap = n > (1u << 20) ? n : (1u << 20);
+    /* 64 KiB: a large allocation is an mmap and a page fault per page, for
+     * each input of a fuzzer; chunks this size come from the malloc heap. */
+    size_t cap = n > (1u << 16) ? n : (1u << 16);
     Chunk *c = malloc(sizeof(Chunk) + cap);
     if (!c) {
       fprintf(stderr, "attnc: error: out of memory\n");
@@ -73,43 +75,54 @@ void vec_push(Vec *v, void *item) {
 /* ---- sources ---------------------------------------------------------- */
 static const Source *cur_src;
 static diag_hook exit_hook;
+static FILE *diag_stream;   /* NULL: stderr */
 
 void diag_set_source(const Source *src) { cur_src = src; }
 void diag_set_exit_hook(diag_hook hook) { exit_hook = hook; }
+void diag_set_stream(FILE *f) { diag_stream = f; }
 
+/* Reads at most MAX_SOURCE_LEN + 1 bytes: enough for parse_program to see
+ * that a file is over the limit, without reading all of a huge file (or of
+ * a device that never ends). */
 Source *source_read(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
-  size_t cap = 4096, len = 0;
+  size_t cap = 4096, len = 0, want = (size_t)MAX_SOURCE_LEN + 1;
   char *buf = malloc(cap);
-  for (;;) {
-    if (!buf) {
-      fclose(f);
-      errno = ENOMEM;
-      return NULL;
-    }
-    size_t n = fread(buf + len, 1, cap - len - 1, f);
-    len += n;
-    if (n == 0) break;
-    if (cap - len - 1 == 0) {
+  while (buf && len < want) {
+    if (len == cap) {
       cap *= 2;
       char *nb = realloc(buf, cap);
       if (!nb) free(buf);
       buf = nb;
+      if (!buf) break;
     }
+    size_t room = cap - len < want - len ? cap - len : want - len;
+    size_t n = fread(buf + len, 1, room, f);
+    len += n;
+    if (n < room) break;
   }
   int err = ferror(f);
   fclose(f);
+  if (!buf) {
+    errno = ENOMEM;
+    return NULL;
+  }
   if (err) {
     free(buf);
     errno = EIO;
     return NULL;
   }
+  Source *s = source_from_bytes(path, buf, len);
+  free(buf);
+  return s;
+}
+
+Source *source_from_bytes(const char *path, const char *bytes, size_t len) {
   Source *s = NEW(Source);
   char *text = arena_alloc(len + 1);
-  memcpy(text, buf, len);
+  if (len) memcpy(text, bytes, len);
   text[len] = 0;
-  free(buf);
   s->path = arena_strdup(path);
   s->text = text;
   s->len = len;
@@ -123,10 +136,13 @@ static _Noreturn void die(void) {
   exit(1);
 }
 
+static FILE *diag_out(void) { return diag_stream ? diag_stream : stderr; }
+
 /* Print the source line of loc and a caret under its column.  Tabs in the
  * prefix are kept so the caret lines up in a terminal; other control bytes
  * are shown as '?' so a hostile file cannot drive the terminal. */
 static void show_line(Loc loc) {
+  FILE *out = diag_out();
   if (!cur_src || loc.line <= 0) return;
   const char *p = cur_src->text, *end = cur_src->text + cur_src->len;
   for (int l = 1; l < loc.line && p < end; p++)
@@ -134,26 +150,27 @@ static void show_line(Loc loc) {
   const char *q = p;
   while (q < end && *q != '\n') q++;
   if (q > p && q[-1] == '\r') q--;
-  fputs("    ", stderr);
+  fputs("    ", out);
   for (const char *c = p; c < q; c++) {
     unsigned char ch = (unsigned char)*c;
-    fputc(ch == '\t' || ch >= 0x20 ? ch : '?', stderr);
+    fputc(ch == '\t' || ch >= 0x20 ? ch : '?', out);
   }
-  fputs("\n    ", stderr);
-  for (int i = 1; i < loc.col && p + i - 1 < q; i++) fputc(p[i - 1] == '\t' ? '\t' : ' ', stderr);
-  fputs("^\n", stderr);
+  fputs("\n    ", out);
+  for (int i = 1; i < loc.col && p + i - 1 < q; i++) fputc(p[i - 1] == '\t' ? '\t' : ' ', out);
+  fputs("^\n", out);
 }
 
 static void vdiag(Loc loc, const char *kind, const char *fmt, va_list ap) {
+  FILE *out = diag_out();
   fflush(stdout);
   if (cur_src && loc.line > 0)
-    fprintf(stderr, "%s:%d:%d: %s: ", cur_src->path, loc.line, loc.col, kind);
+    fprintf(out, "%s:%d:%d: %s: ", cur_src->path, loc.line, loc.col, kind);
   else if (cur_src)
-    fprintf(stderr, "%s: %s: ", cur_src->path, kind);
+    fprintf(out, "%s: %s: ", cur_src->path, kind);
   else
-    fprintf(stderr, "attnc: %s: ", kind);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+    fprintf(out, "attnc: %s: ", kind);
+  vfprintf(out, fmt, ap);
+  fputc('\n', out);
   show_line(loc);
 }
 
@@ -190,9 +207,10 @@ void fatal(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fflush(stdout);
-  fputs("attnc: error: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  FILE *out = diag_out();
+  fputs("attnc: error: ", out);
+  vfprintf(out, fmt, ap);
+  fputc('\n', out);
   va_end(ap);
   die();
 }

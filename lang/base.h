@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ATTNC_VERSION "0.1.0"
 
@@ -41,9 +42,16 @@ typedef struct Source {
 /* line and col count from 1; col counts bytes. {0,0} means "no location". */
 typedef struct Loc { int line, col; } Loc;
 
+/* Source files are at most this long; parse_program refuses longer ones. */
+#define MAX_SOURCE_LEN (1 << 20)
+
 /* The source diagnostics point into; set once by the driver. */
 void diag_set_source(const Source *src);
-Source *source_read(const char *path);  /* NULL and errno on failure */
+/* NULL and errno on failure.  Reads at most MAX_SOURCE_LEN + 1 bytes, so a
+ * longer file is seen to be too long without being read whole. */
+Source *source_read(const char *path);
+/* A Source holding a copy of len bytes (which may hold NULs), in the arena. */
+Source *source_from_bytes(const char *path, const char *bytes, size_t len);
 
 /* Source errors: print the diagnostic with the line and a caret, exit(1). */
 _Noreturn void user_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -67,5 +75,8 @@ _Noreturn void internal_error_at(const char *file, int line, const char *fmt, ..
  * instead of exiting; NULL means print and exit. */
 typedef void (*diag_hook)(void);
 void diag_set_exit_hook(diag_hook hook); /* called instead of exit(1); must not return */
+/* Where user diagnostics and fatal() go (NULL: stderr); a fuzzer passes
+ * /dev/null.  Internal errors and usage errors always go to stderr. */
+void diag_set_stream(FILE *f);
 
 #endif

@@ -98,6 +98,7 @@ static void table_put(Table *t, Entry entry) {
 typedef struct Checker {
   Model *m;
   Decl *cur;          /* the declaration being checked */
+  int *ops;           /* operations of the whole file so far (see op_cost) */
   Table names;
   Vec syms;           /* const char * */
   Vec params;         /* Param * */
@@ -861,6 +862,42 @@ static void check_name(Checker *c, Expr *e) {
   }
 }
 
+/* At most how many graph operations lowering makes for e itself (its
+ * operands counted apart): one per operator, call, index or number, more
+ * for the layers and functions made of several.  A checked estimate keeps
+ * the limit in the front end, with the expression to point at. */
+static int op_cost(const Expr *e) {
+  switch (e->kind) {
+  case E_NAME:
+    return e->decl && e->decl->kind == D_CONST;   /* a const becomes a node */
+  case E_CALL:
+    if (e->decl) {
+      switch (e->decl->layer) {
+      case L_LSTM: case L_GRU: return 4 * (int)e->decl->largs[2];
+      case L_MHA: return 32;
+      case L_ADDITIVE: return 12;
+      case L_LINEAR: return 2;
+      default: return 1;
+      }
+    }
+    switch (e->fn) {
+    case B_ATTENTION: return 6;
+    case B_SPLIT_HEADS: case B_MERGE_HEADS: return 2;
+    case B_SUM: case B_MEAN: case B_MAX:
+      return e->axis < 0 && e->operand[0]->type.rank > 1 ? e->operand[0]->type.rank : 1;
+    default: return 1;
+    }
+  default:
+    return 1;
+  }
+}
+
+static void count_ops(Checker *c, Loc loc, int n) {
+  *c->ops += n;
+  if (*c->ops > MAX_OPS)
+    user_error(loc, "too many operations: at most %d in one file", MAX_OPS);
+}
+
 static void check_expr(Checker *c, Expr *e) {
   switch (e->kind) {
   case E_NUM:
@@ -891,11 +928,14 @@ static void check_expr(Checker *c, Expr *e) {
     break;
   }
   check_size(c, e->loc, e->type);
+  count_ops(c, e->loc, op_cost(e));
 }
 
 /* ---- declarations ---------------------------------------------------- */
 
 static void add_param(Checker *c, const char *name, Type t, Loc loc) {
+  if (c->params.len == MAX_PARAMS)
+    user_error(loc, "too many params: a model has at most %d", MAX_PARAMS);
   Param *p = NEW(Param);
   p->name = name;
   p->type = t;
@@ -1033,6 +1073,7 @@ static void check_decl(Checker *c, Decl *d) {
     break;
   case D_INPUT:
     d->type = check_type(c, d);
+    count_ops(c, d->name_loc, 1);
     d->index = c->inputs.len;
     vec_push(&c->inputs, d);
     break;
@@ -1054,6 +1095,7 @@ static void check_decl(Checker *c, Decl *d) {
                  type_str(c->m, d->value->type));
     d->type = d->value->type;
     if (d->kind == D_OUTPUT) {
+      count_ops(c, d->name_loc, 1);   /* a copy, if it names another value */
       d->index = c->outputs.len;
       vec_push(&c->outputs, d);
     }
@@ -1068,8 +1110,8 @@ static Decl **decl_array(Vec *v) {
   return a;
 }
 
-static void check_model(Model *m) {
-  Checker c = {.m = m};
+static void check_model(Model *m, int *ops) {
+  Checker c = {.m = m, .ops = ops};
   for (Decl *d = m->decls; d; d = d->next) {
     c.cur = d;
     check_decl(&c, d);
@@ -1089,11 +1131,12 @@ static void check_model(Model *m) {
 
 void check_program(Program *prog) {
   Table models = {0};
+  int ops = 0;
   for (Model *m = prog->models; m; m = m->next) {
     Entry *prev = table_find(&models, m->name);
     if (prev)
       user_error(m->name_loc, "duplicate model `%s` (first declared at line %d)", m->name, prev->loc.line);
-    check_model(m);
+    check_model(m, &ops);
     table_put(&models, (Entry){m->name, NULL, -1, m->name_loc});
   }
 }

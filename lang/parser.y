@@ -253,6 +253,8 @@ static _Noreturn void report_syntax_error(void *parser, ParseState *ps, int code
 /* ---- the driver ------------------------------------------------------- */
 
 Program *parse_program(const Source *src) {
+  if (src->len > MAX_SOURCE_LEN)
+    user_error((Loc){0, 0}, "the file is larger than %d bytes, the limit for a source file", MAX_SOURCE_LEN);
   ParseState ps = {.src = src};
   Lexer lx;
   lexer_init(&lx, src);

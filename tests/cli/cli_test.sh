@@ -18,6 +18,15 @@ expect() {
   [[ $got == "$want" ]] || { cat "$tmp/stderr" >&2; fail "'$*' exited $got, expected $want"; }
 }
 has() { grep -q -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks '$2'"; }; }
+hostile=$here/hostile
+# only_files NAME...: $tmp holds exactly these files besides stdout and
+# stderr (no temporary file left behind, no output of a failed run)
+only_files() {
+  local got want
+  got=$(cd "$tmp" && ls -A | grep -vx -e stdout -e stderr | sort | tr '\n' ' ')
+  want=$(printf '%s\n' "$@" | grep . | sort | tr '\n' ' ')
+  [[ $got == "$want" ]] || fail "files in the output directory: '$got', expected '$want'"
+}
 
 case $CASE in
 help)
@@ -35,6 +44,15 @@ bad-cpu) expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --cpu pentium9000; has "$tmp/st
   [[ ! -e $tmp/x.o ]] || fail "an object was written for a bad --cpu" ;;
 bad-target) expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --target nonsense-unknown-none; has "$tmp/stderr" "unknown target" ;;
 missing-file) expect 1 "$ATTNC" "$tmp/nope.attn" --check; has "$tmp/stderr" "cannot read" ;;
+source-too-large)
+  # a source file is at most 1 MiB; a longer one (here a good model and a
+  # long comment) is refused before it is parsed, and a device that never
+  # ends is not read to its end
+  { printf 'model m {\n  input x: f32[T]\n  output y = x\n}\n#'; head -c 1048576 /dev/zero | tr '\0' x; } > "$tmp/big.attn"
+  expect 1 "$ATTNC" "$tmp/big.attn" --check
+  has "$tmp/stderr" "big.attn: error: the file is larger than 1048576 bytes, the limit for a source file"
+  expect 1 timeout 20 "$ATTNC" /dev/zero --check
+  has "$tmp/stderr" "/dev/zero: error: the file is larger than 1048576 bytes" ;;
 check-ok)
   expect 0 "$ATTNC" "$sdpa" --check
   [[ ! -s $tmp/stdout && ! -s $tmp/stderr ]] || fail "--check printed something for a good program" ;;
@@ -138,6 +156,49 @@ bench-bad-dim)
 bench-unknown-dim)
   expect 1 "$ATTNC" "$sdpa" --bench --dim T=8 --dim S=8 --dim Q=3
   has "$tmp/stderr" "no symbolic dim \`Q\`" ;;
+run-ids-out-of-range)
+  # an id outside the Embedding's table is an error naming the input and the
+  # table, found before any kernel runs; a failed run writes no output
+  emb=(--weights "$root/tests/golden/embedding/weights.safetensors" --output e="$tmp/e.npy")
+  expect 1 "$ATTNC" "$hostile/emb.attn" --run --input ids="$hostile/ids_50.npy" "${emb[@]}"
+  has "$tmp/stderr" "attnc: error: input 'ids': id 50 is out of range \[0, 50) for emb.weight"
+  echo old > "$tmp/e.npy"
+  expect 1 "$ATTNC" "$hostile/emb.attn" --run --input ids="$hostile/ids_neg.npy" "${emb[@]}"
+  has "$tmp/stderr" "attnc: error: input 'ids': id -1 is out of range \[0, 50) for emb.weight"
+  [[ $(cat "$tmp/e.npy") == old ]] || fail "a failed run touched its output file"
+  rm "$tmp/e.npy"
+  expect 0 "$ATTNC" "$hostile/emb.attn" --run --input ids="$hostile/ids_ok.npy" "${emb[@]}"
+  [[ -s $tmp/e.npy ]] || fail "a good run wrote no output"
+  only_files e.npy ;;
+run-index-out-of-range)
+  expect 1 "$ATTNC" "$hostile/index.attn" --run --input x="$hostile/x_3x4.npy" --output y="$tmp/y.npy"
+  has "$tmp/stderr" "attnc: error: index 5 at 4:15 is out of range: the first dim of input 'x' (T) is 3"
+  only_files
+  expect 0 "$ATTNC" "$hostile/index.attn" --run --input x="$hostile/x_6x4.npy"
+  has "$tmp/stdout" "y: f32\[4\] = \[20, 21, 22, 23\]" ;;
+run-lying-weights)
+  # a weights file cut short: its header promises data the file lacks
+  head -c 1000 "$root/tests/golden/embedding/weights.safetensors" > "$tmp/cut.safetensors"
+  expect 1 "$ATTNC" "$hostile/emb.attn" --run --weights "$tmp/cut.safetensors" \
+    --input ids="$hostile/ids_ok.npy" --output e="$tmp/e.npy"
+  has "$tmp/stderr" "tensor 'emb.weight': data_offsets \[0, 1200\] are outside the data region"
+  only_files cut.safetensors ;;
+run-output-unwritable)
+  # outputs go through a temporary file and a rename: one that cannot be
+  # written leaves nothing behind, and an existing file is replaced whole
+  sdpa_in=(--input q="$root/tests/run/sdpa/in.q.npy" --input k="$root/tests/run/sdpa/in.k.npy"
+           --input v="$root/tests/run/sdpa/in.v.npy")
+  expect 1 "$ATTNC" "$sdpa" --run "${sdpa_in[@]}" --output o="$tmp/nodir/o.npy"
+  has "$tmp/stderr" "attnc: error: output \`o\`: cannot create a temporary file for $tmp/nodir/o.npy"
+  mkdir "$tmp/adir"
+  expect 1 "$ATTNC" "$sdpa" --run "${sdpa_in[@]}" --output o="$tmp/adir"
+  has "$tmp/stderr" "cannot rename"
+  [[ -d $tmp/adir && -z $(ls -A "$tmp/adir") ]] || fail "the directory named as the output was changed"
+  only_files adir
+  echo old > "$tmp/o.npy"
+  expect 0 "$ATTNC" "$sdpa" --run "${sdpa_in[@]}" --output o="$tmp/o.npy"
+  [[ $(head -c 6 "$tmp/o.npy" | tail -c 5) == NUMPY ]] || fail "o.npy was not replaced by the output"
+  only_files adir o.npy ;;
 *) fail "no such case" ;;
 esac
 echo "ok $CASE"
