@@ -1118,9 +1118,21 @@ static LLVMValueRef sigmoid(CG *cg, LLVMValueRef x) { return ew_apply(cg, OP_SIG
  * use plain dot products. */
 static int rec_rb(CG *cg) { return cg->vl >= 16 ? 8 : 4; }
 
+/* The panel width of W_hh^T ([G / P, H, P], see lower.c) */
+static int64_t rec_panel(CG *cg, const Node *n) {
+  const Type *w = &cg->g->nodes[n->in[1]].type;
+  return w->dims[w->rank - 1].size;
+}
+
+/* Offset of W_hh^T[k, j] in the panel layout */
+static LLVMValueRef rec_w_at(CG *cg, int64_t P, LLVMValueRef H, LLVMValueRef k, LLVMValueRef j) {
+  LLVMValueRef panel = mul64(cg, mul64(cg, div64(cg, j, i64c(cg, P)), H), i64c(cg, P));
+  return add64(cg, add64(cg, panel, rem64(cg, j, i64c(cg, P))), mul64(cg, k, i64c(cg, P)));
+}
+
 static bool rec_fast(CG *cg, const Node *n) {
   Dim H = n->type.dims[n->type.rank - 1];
-  return H.sym < 0 && H.size % (4 * cg->vl) == 0;
+  return H.sym < 0 && rec_panel(cg, n) % (4 * cg->vl) == 0;
 }
 
 /* dst[r][j0 .. j0 + nv vectors) (+)= h_r W^T[:, jw0 ..] for r < mr:
@@ -1139,7 +1151,9 @@ static void rec_block(Kernel *k, int mr, int nv, LLVMValueRef *hrow, LLVMValueRe
                          : vload(cg, k->in[2], add64(cg, jw0, i64c(cg, v * vl)));
   CLoop kl;
   LLVMValueRef kk = cloop_begin(cg, &kl, i64c(cg, 0), H, init, mr * nv);
-  LLVMValueRef wrow = add64(cg, mul64(cg, kk, G), jw0);
+  /* a block of nv vectors lies inside one panel */
+  LLVMValueRef wrow = rec_w_at(cg, rec_panel(cg, k->n), H, kk, jw0);
+  (void)G;
   LLVMValueRef b[8], next[MAX_CARRIED];
   for (int v = 0; v < nv; v++) b[v] = vload(cg, k->in[1], add64(cg, wrow, i64c(cg, v * vl)));
   for (int r = 0; r < mr; r++) {
@@ -1230,7 +1244,8 @@ static void emit_recurrent(Kernel *k) {
   LLVMValueRef j;
   if (!fast) {
     j = loop_begin(cg, &jl, i64c(cg, 0), nsum);
-    LLVMValueRef dot = emit_dot_strided(cg, k->out, hp, k->in[1], j, G, kmax);
+    int64_t P = rec_panel(cg, n);
+    LLVMValueRef dot = emit_dot_strided(cg, k->out, hp, k->in[1], rec_w_at(cg, P, H, i64c(cg, 0), j), i64c(cg, P), kmax);
     LLVMValueRef gj = add64(cg, g, j);
     store_f(cg, cg_fadd(cg, load_f(cg, k->in[0], gj), dot), k->in[0], gj);
     loop_end(cg, &jl);
@@ -1257,7 +1272,9 @@ static void emit_recurrent(Kernel *k) {
     if (fast)   /* W_hn h_{t-1} + b_hn, already in h_t's place (b_hn alone at t = 0) */
       hn = LLVMBuildSelect(cg->B, first, operand_at(k, 2, jn), load_f(cg, k->out, add64(cg, ho, j)), "");
     else
-      hn = cg_fadd(cg, emit_dot_strided(cg, k->out, hp, k->in[1], jn, G, kmax), operand_at(k, 2, jn));
+      hn = cg_fadd(cg, emit_dot_strided(cg, k->out, hp, k->in[1], rec_w_at(cg, rec_panel(cg, n), H, i64c(cg, 0), jn),
+                                        i64c(cg, rec_panel(cg, n)), kmax),
+                   operand_at(k, 2, jn));
     LLVMValueRef ng = math_tanh(cg, cg_fadd(cg, load_f(cg, k->in[0], add64(cg, g, jn)), cg_fmul(cg, rg, hn)));
     LLVMValueRef hprev = LLVMBuildSelect(cg->B, first, cg_f32(cg, 0.0), load_f(cg, k->out, add64(cg, hp, j)), "");
     h = cg_fadd(cg, cg_fmul(cg, cg_fsub(cg, cg_f32(cg, 1.0), zg), ng), cg_fmul(cg, zg, hprev));

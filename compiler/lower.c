@@ -266,12 +266,15 @@ static int lower_recurrent(Lower *L, Expr *e, Decl *layer) {
     if (b_ih >= 0) xp = add(L, OP_ADD, e->loc, tp, xp, b_ih, -1);
     Type th = tx;
     th.dims[th.rank - 1] = fixed(H);
-    /* the recurrence reads W_hh^T [H, G]: a step is then h_{t-1} W_hh^T,
-     * vectors along the gates */
-    Type twt = type_of(L, w_hh);
-    twt.dims[0] = fixed(H);
-    twt.dims[1] = fixed(G * H);
-    int w_hh_t = add(L, OP_TRANSPOSE, e->loc, twt, w_hh, -1, -1);
+    /* The recurrence reads W_hh^T in panels of P gate columns,
+     * [G / P, H, P]: a step is then h_{t-1} W_hh^T with vectors along the
+     * gates, and a panel's rows are P floats apart (the rows of a plain
+     * [H, G] transpose, 4H floats apart, fall into the same cache sets
+     * when 4H is a power of two).  The kernel takes P from this type. */
+    int64_t P = H % 64 == 0 ? 64 : H % 32 == 0 ? 32 : H % 16 == 0 ? 16 : G * H;
+    Type tv = make_type(3, (Dim[]){fixed(G * H / P), fixed(P), fixed(H)});
+    Type twt = make_type(3, (Dim[]){fixed(G * H / P), fixed(H), fixed(P)});
+    int w_hh_t = add(L, OP_TRANSPOSE, e->loc, twt, view(L, e->loc, w_hh, tv, 0), -1, -1);
     if (lstm) {
       /* both LSTM biases add to the gates before any nonlinearity */
       if (b_hh >= 0) xp = add(L, OP_ADD, e->loc, tp, xp, b_hh, -1);

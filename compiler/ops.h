@@ -39,7 +39,7 @@ OP(GATHER,     "gather",     2,     0)          /* rows of a table [n, d] by i32
 OP(CONCAT,     "concat",     2,     0)          /* along axis */
 OP(SWAP_HEADS, "swap_heads", 1,     0)          /* swaps dims -3 and -2: [.., T, H, d] <-> [.., H, T, d] */
 OP(POSENC,     "posenc",     0,     0)          /* sinusoidal positional encoding [T, D] */
-OP(LSTM_SEQ,   "lstm_seq",   2,     0)          /* xp [.., T, 4H] (consumed), w_hh^T [H, 4H] -> h [.., T, H] */
-OP(GRU_SEQ,    "gru_seq",    3,     0)          /* xp [.., T, 3H] (consumed), w_hh^T [H, 3H], b_hh -> h */
+OP(LSTM_SEQ,   "lstm_seq",   2,     0)          /* xp [.., T, 4H] (consumed), w_hh^T in panels [4H/P, H, P] -> h [.., T, H] */
+OP(GRU_SEQ,    "gru_seq",    3,     0)          /* xp [.., T, 3H] (consumed), w_hh^T in panels, b_hh -> h */
 OP(ATTENTION,  "attention",  -1,    0)          /* fused softmax(q k^T * fval + mask) v: q, k, v[, mask];
                                                    causal, safe as SOFTMAX; no [T, S] buffer */
