@@ -42,26 +42,6 @@ static void optimize(Graph *g, bool fuse) {
   ir_verify(g, "dce");
 }
 
-/* Bugs found in files this target cannot fix, with their reproducers in
- * fuzz/open/pipeline/ (the ctest fuzz/pipeline/open compiles them with
- * attnc; it is disabled until they are fixed).  The target skips such
- * graphs before code generation, so that fuzzing finds other bugs instead
- * of this one again; delete each test when its bug is fixed.
- *
- * compiler/codegen.c: a matmul epilogue whose matmul has an operand of
- * higher rank than its result ([K] @ [K, N], a Linear on a vector) makes
- * emit_epilogue index row_bases' idx[-1]. */
-static bool known_open_bug(Graph *const *gs, int n) {
-  for (int i = 0; i < n; i++)
-    for (int j = 0; j < gs[i]->n; j++) {
-      const Node *m = &gs[i]->nodes[j];
-      if (m->dead || m->op != OP_MATMUL || !m->prog) continue;
-      for (int k = 0; k < 2; k++)
-        if (gs[i]->nodes[m->in[k]].type.rank > m->type.rank) return true;
-    }
-  return false;
-}
-
 static void compile(const Program *prog, bool fuse) {
   int n = 0;
   for (Model *m = prog->models; m; m = m->next) n++;
@@ -75,7 +55,6 @@ static void compile(const Program *prog, bool fuse) {
   for (int i = 0; i < n; i++) plan_memory(gs[i]);
   char *h = header_text(gs, n, "fuzz.attn", "ATTNC_FUZZ_H_", false);
   FUZZ_CHECK(h && strstr(h, "ATTNC_FUZZ_H_"));
-  if (known_open_bug(gs, n) && !getenv("FUZZ_KNOWN_BUGS")) return;
   live_ctx = LLVMContextCreate();
   CodegenOptions opt = {.module_name = "fuzz.attn", .cpu = "", .features = "", .threads = 1};
   LLVMModuleRef mod = codegen(live_ctx, gs, n, &opt);
