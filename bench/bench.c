@@ -628,6 +628,11 @@ int main(int argc, char **argv) {
       return rss_child(argv[i + 1], atoi(argv[i + 2]));
     else if (strcmp(argv[i], "--quick") == 0) opt.quick = 1;
     else if (strcmp(argv[i], "--list") == 0) list = 1;
+    else if (strcmp(argv[i], "--peak") == 0) {
+      bench_spin(0.3);
+      printf("%.1f\n", bench_peak_gflops());
+      return 0;
+    }
     else if (strcmp(argv[i], "--info") == 0) {
       /* For the table's header: the kernel OpenBLAS picked for this CPU
        * (OPENBLAS_CORETYPE in the environment overrides it). */

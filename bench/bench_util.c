@@ -98,3 +98,42 @@ double bench_median(double *v, int n) {
   qsort(v, (size_t)n, sizeof(double), cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
+
+/* 12 independent vector FMA chains (enough to cover a 4-cycle latency on
+ * 2 FMA ports, with room) at the widest vector -march=native targets. */
+#if defined(__AVX512F__)
+enum { PEAK_LANES = 16 };
+#elif defined(__AVX__)
+enum { PEAK_LANES = 8 };
+#else
+enum { PEAK_LANES = 4 };
+#endif
+typedef float peak_vec __attribute__((vector_size(PEAK_LANES * 4)));
+
+double bench_peak_gflops(void) {
+  peak_vec m, a;
+  for (int i = 0; i < PEAK_LANES; i++) {
+    m[i] = 0.9999999f;
+    a[i] = 1e-7f;
+  }
+  peak_vec c0 = m, c1 = m + a, c2 = c1 + a, c3 = c2 + a, c4 = c3 + a, c5 = c4 + a;
+  peak_vec c6 = c5 + a, c7 = c6 + a, c8 = c7 + a, c9 = c8 + a, c10 = c9 + a, c11 = c10 + a;
+  long iters = 4000000;
+  double best = 0;
+  for (int rep = 0; rep < 5; rep++) {
+    double t0 = bench_now();
+    for (long i = 0; i < iters; i++) {
+      c0 = c0 * m + a; c1 = c1 * m + a; c2 = c2 * m + a; c3 = c3 * m + a;
+      c4 = c4 * m + a; c5 = c5 * m + a; c6 = c6 * m + a; c7 = c7 * m + a;
+      c8 = c8 * m + a; c9 = c9 * m + a; c10 = c10 * m + a; c11 = c11 * m + a;
+      /* keeps the compiler from collapsing the loop */
+      __asm__ volatile("" : "+x"(c0), "+x"(c5), "+x"(c11));
+    }
+    double s = bench_now() - t0;
+    double g = 2.0 * PEAK_LANES * 12 * (double)iters / s * 1e-9;
+    if (g > best) best = g;
+  }
+  peak_vec sum = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11;
+  if (sum[0] == 12345.0f) fprintf(stderr, "%f\n", (double)sum[0]);
+  return best;
+}

@@ -16,6 +16,10 @@ double bench_now(void);
  * repetition must not pay for that. */
 void bench_spin(double seconds);
 
+/* The best of a few runs of independent vector FMAs, one thread, in
+ * GFLOP/s (2 per lane): the machine's single-core FP32 peak, for scale. */
+double bench_peak_gflops(void);
+
 /* A small deterministic generator (splitmix64), so every run and every
  * machine draws the same inputs and weights. */
 typedef struct { uint64_t s; } bench_rng;

@@ -125,6 +125,23 @@ fi
 # forces AVX2 kernels on an AVX-512 CPU and halves OpenBLAS (and PyTorch,
 # which uses it) — let OpenBLAS pick its kernels as a user's program would.
 unset OPENBLAS_CORETYPE
+# OpenBLAS 0.3.21 (bookworm) does not know CPUs newer than itself (Sapphire
+# and Emerald Rapids, say) and falls back to its SSE3 "Prescott" kernels,
+# which would make every OpenBLAS and PyTorch row several times too slow.
+# On such a CPU, name the newest kernel family the CPU can run, as a user
+# who noticed would.
+blas_core_note=""
+if [ ${#blas_flags[@]} -gt 0 ]; then
+  core=$("$out/bench" --info | sed -n 's/^OpenBLAS: \([^ ]*\) kernels.*/\1/p')
+  flags=$(grep -m1 '^flags' /proc/cpuinfo)
+  case "$core" in
+    Prescott|Core2|Penryn|Dunnington|Nehalem|Atom|Katmai|Coppermine|Northwood|Banias|unknown)
+      if [[ " $flags " == *" avx512f "* ]]; then export OPENBLAS_CORETYPE=SkylakeX
+      elif [[ " $flags " == *" avx2 "* ]]; then export OPENBLAS_CORETYPE=Haswell; fi
+      [ -z "${OPENBLAS_CORETYPE:-}" ] ||
+        blas_core_note="OpenBLAS picked $core kernels for this CPU, which it does not know; OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE" ;;
+  esac
+fi
 # Every row but attnc-2T is one thread.
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
@@ -146,6 +163,8 @@ echo "machine: $cpu, $(getconf _NPROCESSORS_ONLN) CPUs; ISA: $isa"
 echo "attnc:   $("$attnc" --version) from $build; code for --cpu $target_cpu$target_avx512 (the host), -O2"
 echo "C:       $("$CC" --version | head -1), -O3 -march=native"
 echo "$("$out/bench" --info)"
+[ -z "$blas_core_note" ] || echo "         ($blas_core_note)"
+echo "peak:    $("$out/bench" --peak) GFLOP/s FP32 FMA, 1 thread (independent vector FMAs at -march=native)"
 if [ $have_torch = 1 ]; then
   echo "PyTorch: $torch_version, 1 thread, glibc malloc keeping freed memory (bench/README.md)"
 else

@@ -300,6 +300,12 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
     return dims_prod(cg, t, 0, t->rank - drop);
   }
   case OP_TRANSPOSE: return dims_prod(cg, t, 0, t->rank - 1);
+  case OP_PACK: {
+    /* one row per (batch entry, panel of 2 vectors of columns) */
+    LLVMValueRef N = dim(cg, t->dims[t->rank - 1]);
+    int nr = 2 * cg->vl;
+    return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), div64(cg, add64(cg, N, i64c(cg, nr - 1)), i64c(cg, nr)));
+  }
   case OP_SOFTMAX: return mul64(cg, dims_prod(cg, t, 0, n->axis), dims_prod(cg, t, n->axis + 1, t->rank));
   case OP_SUM: case OP_MEAN: case OP_MAX:
     return dims_prod(cg, a, 0, n->axis);
@@ -476,29 +482,30 @@ static void emit_epilogue(Kernel *k, LLVMValueRef row, LLVMValueRef c_off, LLVMV
   loop_end(cg, &jl);
 }
 
-/* ---- GEMM: register-blocked, B packed per task ---------------------------
- * C[M, N] = A[M, K] B[K, N] (per batch entry) for a matmul whose B is not
- * transposed (lowering transposes Linear weights once per call, so every
- * Linear comes here).  A task of the thread pool is GEMM_TASK_TILES row
- * tiles of MR rows.  For each panel of NR = 2 vectors of columns and each
- * block of KC rows of B, the task packs the panel block contiguously on
- * its stack (this also avoids the cache-set conflicts of power-of-two row
- * strides), then runs every row tile over it: MR x 2 vector accumulators
- * in registers, one broadcast of A per row and two loads of B per k.
- * Tiles that pass M or N go through a stack tile so that nothing outside
- * C is touched.  A fused epilogue runs over the task's finished rows. */
+/* ---- GEMM: register-blocked over a packed B ---------------------------------
+ * C[M, N] = A[M, K] B[K, N] (per batch entry) for a matmul whose B is a
+ * `pack` (pass_pack_gemm; emit_pack writes it once per call, in panels of
+ * NR = 2 vectors of columns, K rows each).  A task of the thread pool is
+ * GEMM_TASK_TILES row tiles of MR rows.  For each block of KC rows it
+ * packs its A rows k-major on its stack; for each panel it then runs
+ * every row tile over the panel's KC x NR block, read where it is (a
+ * contiguous stream): MR x 2 vector accumulators in registers, one
+ * broadcast of A per row and two loads of B per k.  Tiles that pass M or
+ * N go through a stack tile so that nothing outside C is touched.  A
+ * fused epilogue runs over the task's finished rows. */
 static int gemm_mr(CG *cg) { return cg->vl >= 16 ? 12 : 6; }
 
 static bool gemm_fast(CG *cg, const Node *n) {
-  const Type *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
-  return !n->tb && ta->rank >= 2 && tb->rank >= 2;
+  /* pass_pack_gemm gives exactly these matmuls a packed B */
+  return cg->g->nodes[n->in[1]].op == OP_PACK;
 }
 
 typedef struct GemmTile {
   Kernel *k;
   int mr;
   LLVMValueRef ap0, K, N, k0, kc, first;      /* ap0: the tile's packed A; first: k0 == 0 */
-  LLVMValueRef ap, bp, ct;                      /* stack: packed A and B blocks, partial tile */
+  LLVMValueRef ap, bstack, ct;                  /* stack: packed A, a partial B panel, partial tile */
+  LLVMValueRef bp;                              /* this panel's B block: KC rows of NR */
   LLVMValueRef c_row0, j0, nw, rows;            /* C offset of the tile's first row; rows in the tile */
 } GemmTile;
 
@@ -603,13 +610,13 @@ static LLVMValueRef gemm_shared(CG *cg) {
   LLVMValueRef a_off = i64c(cg, 0), b_off = i64c(cg, 0), c_off = i64c(cg, 0);
   int vl = cg->vl, NR = 2 * vl, MR = gemm_mr(cg), TR = MR * GEMM_TASK_TILES;
   GemmTile gt = {.k = k, .mr = MR, .K = K, .N = N};
-  gt.bp = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * NR)), "bpanel");
+  gt.bstack = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * NR)), "bpanel");
   gt.ap = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * TR)), "ablock");
   gt.ct = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(MR * NR)), "ctile");
   LLVMSetAlignment(gt.ap, 64);
-  LLVMSetAlignment(gt.bp, 64);
+  LLVMSetAlignment(gt.bstack, 64);
   LLVMSetAlignment(gt.ct, 64);
-  Loop jp, kb, pk, it;
+  Loop jp, kb, it;
   LLVMValueRef ntiles = div64(cg, add64(cg, LLVMBuildNSWSub(cg->B, i1, i0, ""), i64c(cg, MR - 1)), i64c(cg, MR));
   LLVMValueRef nkb = div64(cg, add64(cg, K, i64c(cg, GEMM_KC - 1)), i64c(cg, GEMM_KC));
   LLVMValueRef kbi = loop_begin(cg, &kb, i64c(cg, 0), nkb);
@@ -640,30 +647,35 @@ static LLVMValueRef gemm_shared(CG *cg) {
   LLVMValueRef nw = LLVMBuildNSWSub(cg->B, N, gt.j0, "");
   gt.nw = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, nw, i64c(cg, NR), ""), nw, i64c(cg, NR), "");
   LLVMValueRef fullw = LLVMBuildICmp(cg->B, LLVMIntEQ, gt.nw, i64c(cg, NR), "");
-  /* pack B[k0 .. k0+kc, j0 .. j0+NR), zero past N */
-  LLVMValueRef kk = loop_begin(cg, &pk, i64c(cg, 0), gt.kc);
-  LLVMValueRef src = add64(cg, add64(cg, b_off, mul64(cg, add64(cg, gt.k0, kk), N)), gt.j0);
-  LLVMValueRef dst = mul64(cg, kk, i64c(cg, NR));
+  /* B comes packed (emit_pack): a full panel's block is read where it is;
+   * the last, partial panel (rows of nw floats) is copied to the stack
+   * with zeros past N, so that the tile loop always reads NR columns. */
+  LLVMValueRef panel = mul64(cg, gt.j0, K);
   {
-    LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.vec");
-    LLVMBasicBlockRef sc = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.scalar");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.done");
-    LLVMBuildCondBr(cg->B, fullw, vec, sc);
-    LLVMPositionBuilderAtEnd(cg->B, vec);
-    for (int v = 0; v < 2; v++) vstore(cg, vload(cg, k->in[1], add64(cg, src, i64c(cg, v * vl))), gt.bp, add64(cg, dst, i64c(cg, v * vl)));
-    LLVMBuildBr(cg->B, done);
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->B);
+    LLVMBasicBlockRef sc = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "bpart");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "bpart.done");
+    LLVMValueRef direct = elem_ptr(cg, k->in[1], add64(cg, add64(cg, b_off, panel), mul64(cg, gt.k0, i64c(cg, NR))));
+    LLVMBuildCondBr(cg->B, fullw, done, sc);
     LLVMPositionBuilderAtEnd(cg->B, sc);
-    Loop jl;
+    Loop kl, jl;
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), gt.kc);
+    LLVMValueRef src = add64(cg, add64(cg, b_off, panel), mul64(cg, add64(cg, gt.k0, kk), gt.nw));
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
     LLVMValueRef in = LLVMBuildICmp(cg->B, LLVMIntSLT, j, gt.nw, "");
     LLVMValueRef jc = LLVMBuildSelect(cg->B, in, j, i64c(cg, 0), "");
     LLVMValueRef val = LLVMBuildSelect(cg->B, in, load_f(cg, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
-    store_f(cg, val, gt.bp, add64(cg, dst, j));
+    store_f(cg, val, gt.bstack, add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
     loop_end(cg, &jl);
+    loop_end(cg, &kl);
+    LLVMBasicBlockRef sc_end = LLVMGetInsertBlock(cg->B);
     LLVMBuildBr(cg->B, done);
     LLVMPositionBuilderAtEnd(cg->B, done);
+    gt.bp = LLVMBuildPhi(cg->B, cg->ptr, "bp");
+    LLVMValueRef vals[2] = {direct, gt.bstack};
+    LLVMBasicBlockRef bbs[2] = {pre, sc_end};
+    LLVMAddIncoming(gt.bp, vals, bbs, 2);
   }
-  loop_end(cg, &pk);
   LLVMValueRef ti = loop_begin(cg, &it, i64c(cg, 0), ntiles);
   LLVMValueRef ii = add64(cg, i0, mul64(cg, ti, i64c(cg, MR)));
   gt.ap0 = mul64(cg, ti, i64c(cg, GEMM_KC * MR));
@@ -824,6 +836,143 @@ static void emit_transpose(Kernel *k) {
   LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
   LLVMValueRef args[6] = {k->in[0], k->out, dim(cg, t->dims[t->rank - 1]), dim(cg, t->dims[t->rank - 2]), k->begin, k->end};
   LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 6, 0), fn, args, 6, "");
+}
+
+/* ---- pack: a GEMM's B in its panel layout ----------------------------------
+ * dst [.., K, N] holds, per batch entry, panel p (columns [j0, j0 + w),
+ * j0 = p * NR, w = min(NR, N - j0)) at j0 * K as K rows of w floats.
+ * src is B [.., K, N], or with tb W [.., N, K] (a Linear's weight, so
+ * that W^T is never written out).  Rows of the kernel are (batch entry,
+ * panel).  A full panel of W is transposed in registers, vl x vl at a
+ * time (log2(vl) rounds of interleaving shuffles); partial panels and
+ * the last K mod vl rows go element by element.  One function per
+ * module, called by every pack kernel. */
+static void transpose_regs(CG *cg, LLVMValueRef *r) {
+  int n = cg->vl, h = n / 2;
+  LLVMValueRef lo[64], hi[64];
+  for (int i = 0; i < h; i++) {
+    lo[2 * i] = cg_i32(cg, i);
+    lo[2 * i + 1] = cg_i32(cg, n + i);
+    hi[2 * i] = cg_i32(cg, h + i);
+    hi[2 * i + 1] = cg_i32(cg, n + h + i);
+  }
+  LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)n), mhi = LLVMConstVector(hi, (unsigned)n);
+  for (int round = 1; round < n; round *= 2) {
+    LLVMValueRef nr[64];
+    for (int i = 0; i < h; i++) {
+      nr[2 * i] = LLVMBuildShuffleVector(cg->B, r[i], r[i + h], mlo, "");
+      nr[2 * i + 1] = LLVMBuildShuffleVector(cg->B, r[i], r[i + h], mhi, "");
+    }
+    for (int i = 0; i < n; i++) r[i] = nr[i];
+  }
+}
+
+static LLVMValueRef pack_shared(CG *cg) {
+  const char *name = cg->vl >= 16 ? "attnc.pack.v16" : cg->vl >= 8 ? "attnc.pack.v8" : "attnc.pack.v4";
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
+  if (fn) return fn;
+  LLVMBuilderRef saved_b = cg->B;
+  LLVMValueRef saved_fn = cg->fn;
+  LLVMBasicBlockRef saved_entry = cg->entry;
+  LLVMFastMathFlags saved_fmf = cg->fmf;
+  cg->B = LLVMCreateBuilderInContext(cg->C);
+  LLVMTypeRef params[7] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+  fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 7, 0), true);
+  add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
+  add_attr(cg, fn, 1, "noalias");
+  add_attr(cg, fn, 2, "noalias");
+  LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1);
+  LLVMValueRef K = LLVMGetParam(fn, 2), N = LLVMGetParam(fn, 3), tb = LLVMGetParam(fn, 4);
+  int vl = cg->vl, NR = 2 * vl;
+  LLVMValueRef npanels = div64(cg, add64(cg, N, i64c(cg, NR - 1)), i64c(cg, NR));
+  Loop r;
+  LLVMValueRef row = loop_begin(cg, &r, LLVMGetParam(fn, 5), LLVMGetParam(fn, 6));
+  LLVMValueRef base = mul64(cg, mul64(cg, div64(cg, row, npanels), K), N);
+  LLVMValueRef j0 = mul64(cg, rem64(cg, row, npanels), i64c(cg, NR));
+  LLVMValueRef w = LLVMBuildNSWSub(cg->B, N, j0, "");
+  w = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, w, i64c(cg, NR), ""), w, i64c(cg, NR), "");
+  LLVMValueRef dbase = add64(cg, base, mul64(cg, j0, K));
+  LLVMValueRef full = LLVMBuildICmp(cg->B, LLVMIntEQ, w, i64c(cg, NR), "");
+  LLVMValueRef istb = LLVMBuildICmp(cg->B, LLVMIntNE, tb, i64c(cg, 0), "");
+  LLVMBasicBlockRef b_plain = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.plain");
+  LLVMBasicBlockRef b_tb = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.tb");
+  LLVMBasicBlockRef b_part = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.part");
+  LLVMBasicBlockRef b_part_tb = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.part.tb");
+  LLVMBasicBlockRef b_part_plain = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.part.plain");
+  LLVMBasicBlockRef b_full = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.full");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.done");
+  LLVMBuildCondBr(cg->B, full, b_full, b_part);
+  LLVMPositionBuilderAtEnd(cg->B, b_full);
+  LLVMBuildCondBr(cg->B, istb, b_tb, b_plain);
+  {
+    /* full panel of B: two vectors per row */
+    LLVMPositionBuilderAtEnd(cg->B, b_plain);
+    Loop kl;
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    LLVMValueRef s0 = add64(cg, add64(cg, base, mul64(cg, kk, N)), j0);
+    LLVMValueRef d0 = add64(cg, dbase, mul64(cg, kk, i64c(cg, NR)));
+    for (int v = 0; v < 2; v++) vstore(cg, vload(cg, src, add64(cg, s0, i64c(cg, v * vl))), dst, add64(cg, d0, i64c(cg, v * vl)));
+    loop_end_nounroll(cg, &kl);
+    LLVMBuildBr(cg->B, done);
+  }
+  {
+    /* full panel of W: blocks of vl k's, transposed in registers */
+    LLVMPositionBuilderAtEnd(cg->B, b_tb);
+    Loop kb, kl, jl;
+    LLVMValueRef nkb = div64(cg, K, i64c(cg, vl));
+    LLVMValueRef kbi = loop_begin(cg, &kb, i64c(cg, 0), nkb);
+    LLVMValueRef k0 = mul64(cg, kbi, i64c(cg, vl));
+    for (int h = 0; h < 2; h++) {
+      LLVMValueRef rows[64];
+      for (int i = 0; i < vl; i++)
+        rows[i] = vload(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, i64c(cg, h * vl + i)), K)), k0));
+      transpose_regs(cg, rows);
+      for (int c = 0; c < vl; c++)
+        vstore(cg, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), i64c(cg, h * vl)));
+    }
+    loop_end_nounroll(cg, &kb);
+    LLVMValueRef kk = loop_begin(cg, &kl, mul64(cg, nkb, i64c(cg, vl)), K);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
+    store_f(cg, load_f(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)), dst,
+            add64(cg, add64(cg, dbase, mul64(cg, kk, i64c(cg, NR))), j));
+    loop_end(cg, &jl);
+    loop_end(cg, &kl);
+    LLVMBuildBr(cg->B, done);
+  }
+  LLVMPositionBuilderAtEnd(cg->B, b_part);
+  LLVMBuildCondBr(cg->B, istb, b_part_tb, b_part_plain);
+  for (int t = 0; t < 2; t++) {
+    /* the last panel, w < NR columns: rows of w */
+    LLVMPositionBuilderAtEnd(cg->B, t ? b_part_tb : b_part_plain);
+    Loop kl, jl;
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), w);
+    LLVMValueRef s = t ? add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)
+                       : add64(cg, add64(cg, base, mul64(cg, kk, N)), add64(cg, j0, j));
+    store_f(cg, load_f(cg, src, s), dst, add64(cg, add64(cg, dbase, mul64(cg, kk, w)), j));
+    loop_end(cg, &jl);
+    loop_end(cg, &kl);
+    LLVMBuildBr(cg->B, done);
+  }
+  LLVMPositionBuilderAtEnd(cg->B, done);
+  loop_end(cg, &r);
+  LLVMBuildRetVoid(cg->B);
+  LLVMDisposeBuilder(cg->B);
+  cg->B = saved_b;
+  cg->fn = saved_fn;
+  cg->entry = saved_entry;
+  cg->fmf = saved_fmf;
+  return fn;
+}
+
+static void emit_pack(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef fn = pack_shared(cg);
+  LLVMTypeRef params[7] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+  LLVMValueRef args[7] = {k->in[0], k->out, dim(cg, t->dims[t->rank - 2]), dim(cg, t->dims[t->rank - 1]),
+                          i64c(cg, k->n->tb), k->begin, k->end};
+  LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 7, 0), fn, args, 7, "");
 }
 
 static LLVMValueRef reduce_fmf(CG *cg) {
@@ -1719,6 +1868,7 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
   else switch (n->op) {
     case OP_MATMUL: if (gemm_fast(cg, n)) emit_gemm(&K); else emit_matmul(&K); break;
     case OP_TRANSPOSE: emit_transpose(&K); break;
+    case OP_PACK: emit_pack(&K); break;
     case OP_SOFTMAX: emit_softmax(&K); break;
     case OP_SUM: case OP_MEAN: case OP_MAX: emit_reduce(&K); break;
     case OP_LAYERNORM: emit_layernorm(&K); break;

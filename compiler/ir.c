@@ -68,6 +68,7 @@ void ir_print(FILE *f, const Graph *g) {
     for (int j = 0; j < n->nin; j++) fprintf(f, "%s%%%d", j ? ", " : " ", num[n->in[j]]);
     if (n->op == OP_SOFTMAX || (op_info[n->op].traits & T_REDUCE)) fprintf(f, ", axis=%d", n->axis);
     if (n->op == OP_MATMUL && n->tb) fprintf(f, ", transpose_b");
+    if (n->op == OP_PACK && n->tb) fprintf(f, ", transposed");
     if (n->op == OP_SOFTMAX && n->causal) fprintf(f, ", causal");
     if (n->op == OP_SOFTMAX && n->safe) fprintf(f, ", masked_rows_zero");
     if (n->op == OP_CONCAT) fprintf(f, ", axis=%d", n->axis);
@@ -128,6 +129,16 @@ void ir_verify(const Graph *g, const char *pass) {
       if (n->op == OP_SOFTMAX && (n->axis < 0 || n->axis >= t->rank))
         internal_error("IR after %s: softmax %%%d axis %d", pass, i, n->axis);
       break;
+    case OP_PACK: {
+      const Type *a = &g->nodes[n->in[0]].type;
+      bool ok = a->rank == t->rank && t->rank >= 2;
+      for (int d = 0; ok && d < t->rank - 2; d++) ok = dim_eq(a->dims[d], t->dims[d]);
+      int r = t->rank;
+      if (ok && n->tb) ok = dim_eq(a->dims[r - 2], t->dims[r - 1]) && dim_eq(a->dims[r - 1], t->dims[r - 2]);
+      else if (ok) ok = dim_eq(a->dims[r - 2], t->dims[r - 2]) && dim_eq(a->dims[r - 1], t->dims[r - 1]);
+      if (!ok) internal_error("IR after %s: pack %%%d does not match its operand", pass, i);
+      break;
+    }
     case OP_SUM: case OP_MEAN: case OP_MAX: {
       const Type *a = &g->nodes[n->in[0]].type;
       if (n->axis < 0 || n->axis >= a->rank || t->rank != a->rank - 1)

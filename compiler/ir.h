@@ -87,6 +87,7 @@ void pass_dce(Graph *g);                   /* pass_dce.c */
 void pass_fuse_attention(Graph *g, bool remarks); /* pass_fuse_attention.c */
 void pass_fuse_layernorm(Graph *g);        /* pass_fuse_layernorm.c */
 void pass_fuse_elementwise(Graph *g);      /* pass_fuse_elementwise.c */
+void pass_pack_gemm(Graph *g);             /* pass_pack_gemm.c */
 void plan_memory(Graph *g);                /* memplan.c */
 
 #endif

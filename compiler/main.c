@@ -160,15 +160,19 @@ static void optimize_graphs(Graph **gs, int n, const Options *o) {
     verify_after(gs[i], "fold_constants");
     pass_dce(gs[i]);
     verify_after(gs[i], "dce");
-    if (o->no_fuse) continue;
-    pass_fuse_attention(gs[i], o->remarks);
-    verify_after(gs[i], "fuse_attention");
-    pass_fuse_layernorm(gs[i]);
-    verify_after(gs[i], "fuse_layernorm");
-    pass_fuse_elementwise(gs[i]);
-    verify_after(gs[i], "fuse_elementwise");
-    pass_dce(gs[i]);
-    verify_after(gs[i], "dce");
+    if (!o->no_fuse) {
+      pass_fuse_attention(gs[i], o->remarks);
+      verify_after(gs[i], "fuse_attention");
+      pass_fuse_layernorm(gs[i]);
+      verify_after(gs[i], "fuse_layernorm");
+      pass_fuse_elementwise(gs[i]);
+      verify_after(gs[i], "fuse_elementwise");
+      pass_dce(gs[i]);
+      verify_after(gs[i], "dce");
+    }
+    /* a layout choice, not a fusion: --no-fuse keeps it */
+    pass_pack_gemm(gs[i]);
+    verify_after(gs[i], "pack_gemm");
   }
 }
 

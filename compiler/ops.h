@@ -27,6 +27,9 @@ OP(COPY,       "copy",       1,     T_EW)       /* an output that is another val
 OP(FUSED_EW,   "elementwise", -2,   T_EW)       /* a chain of elementwise ops in one loop: prog */
 OP(MATMUL,     "matmul",     2,     0)          /* over the last two dims; tb: b is [.., N, K] */
 OP(TRANSPOSE,  "transpose",  1,     0)          /* swaps the last two dims */
+OP(PACK,       "pack",       1,     0)          /* a GEMM's B [.., K, N] in panels of NR = 2 vectors of
+                                                   columns, each K rows of NR floats (the last, partial
+                                                   one: rows of N mod NR); tb: reads [.., N, K] */
 OP(SOFTMAX,    "softmax",    1,     0)          /* over axis */
 OP(SUM,        "sum",        1,     T_REDUCE)
 OP(MEAN,       "mean",       1,     T_REDUCE)

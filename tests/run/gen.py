@@ -458,6 +458,16 @@ def _(rng):
         dict(y=linear(x, w), h=linear(v, hw, hb), hx=linear(x, hw, hb))
 
 
+@test("linear_odd")
+def _(rng):
+    x, xb = nrm(rng, (13, 37)), nrm(rng, (2, 3, 37))
+    a, b = uni(rng, (2, 13, 37)), uni(rng, (37, 70))
+    w, bias = torch_init(rng, 70, 37)
+    w2, _ = torch_init(rng, 37, 70, bias=False)
+    return dict(x=x, xb=xb, a=a, b=b), {"fc.weight": w, "fc.bias": bias, "fc2.weight": w2}, \
+        dict(y=linear(x, w, bias), yb=linear(linear(xb, w, bias), w2), c=mm(a, b))
+
+
 @test("linear_torchfile")
 def _(rng):
     x = nrm(rng, (4, 10))
