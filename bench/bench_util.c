@@ -126,8 +126,9 @@ double bench_peak_gflops(void) {
       c0 = c0 * m + a; c1 = c1 * m + a; c2 = c2 * m + a; c3 = c3 * m + a;
       c4 = c4 * m + a; c5 = c5 * m + a; c6 = c6 * m + a; c7 = c7 * m + a;
       c8 = c8 * m + a; c9 = c9 * m + a; c10 = c10 * m + a; c11 = c11 * m + a;
-      /* keeps the compiler from collapsing the loop */
-      __asm__ volatile("" : "+x"(c0), "+x"(c5), "+x"(c11));
+      /* every chain must stay: the compiler may not drop or fold any */
+      __asm__ volatile("" : "+x"(c0), "+x"(c1), "+x"(c2), "+x"(c3), "+x"(c4), "+x"(c5));
+      __asm__ volatile("" : "+x"(c6), "+x"(c7), "+x"(c8), "+x"(c9), "+x"(c10), "+x"(c11));
     }
     double s = bench_now() - t0;
     double g = 2.0 * PEAK_LANES * 12 * (double)iters / s * 1e-9;

@@ -182,6 +182,14 @@ static void cloop_end(CG *cg, CLoop *c, LLVMValueRef *next) {
   no_unroll(cg, LLVMGetBasicBlockTerminator(latch));
 }
 
+/* A data prefetch into all cache levels, for reading (rw 0) or writing */
+static void prefetch(CG *cg, LLVMValueRef p, int rw) {
+  LLVMValueRef args[4] = {p, cg_i32(cg, rw), cg_i32(cg, 3), cg_i32(cg, 1)};
+  LLVMTypeRef pty[1] = {cg->ptr};
+  unsigned id = LLVMLookupIntrinsicID("llvm.prefetch", 13);
+  LLVMBuildCall2(cg->B, LLVMIntrinsicGetType(cg->C, id, pty, 1), LLVMGetIntrinsicDeclaration(cg->M, id, pty, 1), args, 4, "");
+}
+
 /* ---- explicit vectors (cg->vl lanes of f32) ------------------------------ */
 static LLVMValueRef vload(CG *cg, LLVMValueRef base, LLVMValueRef idx) {
   LLVMValueRef v = LLVMBuildLoad2(cg->B, cg->vf, elem_ptr(cg, base, idx), "");
@@ -272,7 +280,8 @@ static bool att_fast(CG *cg, const Node *n);
 static int att_qt(CG *cg);
 static bool gemm_fast(CG *cg, const Node *n);
 static int gemm_mr(CG *cg);
-enum { GEMM_KC = 256, GEMM_TASK_TILES = 4 };   /* see emit_gemm */
+/* see gemm_shared; GEMM_PF_DIST: k rows of B prefetched ahead */
+enum { GEMM_KC = 256, GEMM_TASK_TILES = 4, GEMM_PF_DIST = 8 };
 
 static LLVMValueRef rows_of(CG *cg, const Node *n) {
   const Graph *g = cg->g;
@@ -541,15 +550,19 @@ static void gemm_tile(GemmTile *t) {
     LLVMBuildBr(cg->B, go);
     LLVMPositionBuilderAtEnd(cg->B, go);
   }
-  LLVMValueRef init[MAX_CARRIED];
+  /* The accumulators start at zero and C is added after the k loop (when
+   * this is not the first k block): the loads of C, prefetched here, are
+   * then off the loop's critical path. */
   for (int r = 0; r < mr; r++)
-    for (int v = 0; v < 2; v++) {
-      LLVMValueRef c = LLVMBuildLoad2(cg->B, cg->vf, cptr[r][v], "");
-      LLVMSetAlignment(c, 4);
-      init[r * 2 + v] = LLVMBuildSelect(cg->B, t->first, vfc(cg, 0.0), c, "");
-    }
+    for (int v = 0; v < 2; v++) prefetch(cg, cptr[r][v], 1);
+  LLVMValueRef init[MAX_CARRIED];
+  for (int i = 0; i < mr * 2; i++) init[i] = vfc(cg, 0.0);
   CLoop kl;
   LLVMValueRef kk = cloop_begin(cg, &kl, i64c(cg, 0), t->kc, init, mr * 2);
+  /* B's block streams from L2: fetch the rows GEMM_PF_DIST k ahead (a
+   * prefetch past the block's end is harmless) */
+  for (int l = 0; l < NR * 4; l += 64)
+    prefetch(cg, elem_ptr(cg, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, GEMM_PF_DIST * NR + l / 4))), 0);
   LLVMValueRef b0 = vload(cg, t->bp, mul64(cg, kk, i64c(cg, NR)));
   LLVMValueRef b1 = vload(cg, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, vl)));
   LLVMValueRef next[MAX_CARRIED];
@@ -562,7 +575,10 @@ static void gemm_tile(GemmTile *t) {
   cloop_end(cg, &kl, next);
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < 2; v++) {
-      LLVMValueRef st = LLVMBuildStore(cg->B, kl.v[r * 2 + v], cptr[r][v]);
+      LLVMValueRef c = LLVMBuildLoad2(cg->B, cg->vf, cptr[r][v], "");
+      LLVMSetAlignment(c, 4);
+      LLVMValueRef sum = LLVMBuildSelect(cg->B, t->first, kl.v[r * 2 + v], LLVMBuildFAdd(cg->B, kl.v[r * 2 + v], c, ""), "");
+      LLVMValueRef st = LLVMBuildStore(cg->B, sum, cptr[r][v]);
       LLVMSetAlignment(st, 4);
     }
   {
@@ -641,50 +657,50 @@ static LLVMValueRef gemm_shared(CG *cg) {
     loop_end(cg, &rl);
     loop_end(cg, &tl);
   }
-  LLVMValueRef npanels = div64(cg, add64(cg, N, i64c(cg, NR - 1)), i64c(cg, NR));
-  LLVMValueRef p = loop_begin(cg, &jp, i64c(cg, 0), npanels);
-  gt.j0 = mul64(cg, p, i64c(cg, NR));
-  LLVMValueRef nw = LLVMBuildNSWSub(cg->B, N, gt.j0, "");
-  gt.nw = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, nw, i64c(cg, NR), ""), nw, i64c(cg, NR), "");
-  LLVMValueRef fullw = LLVMBuildICmp(cg->B, LLVMIntEQ, gt.nw, i64c(cg, NR), "");
   /* B comes packed (emit_pack): a full panel's block is read where it is;
-   * the last, partial panel (rows of nw floats) is copied to the stack
-   * with zeros past N, so that the tile loop always reads NR columns. */
-  LLVMValueRef panel = mul64(cg, gt.j0, K);
+   * the last, partial panel (rows of N mod NR floats), if any, is copied
+   * once per k block to the stack with zeros past N, so that the tile
+   * loop always reads NR columns. */
+  LLVMValueRef nfull = div64(cg, N, i64c(cg, NR));
+  LLVMValueRef npanels = div64(cg, add64(cg, N, i64c(cg, NR - 1)), i64c(cg, NR));
+  LLVMValueRef last_w = LLVMBuildNSWSub(cg->B, N, mul64(cg, nfull, i64c(cg, NR)), "");
   {
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->B);
     LLVMBasicBlockRef sc = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "bpart");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "bpart.done");
-    LLVMValueRef direct = elem_ptr(cg, k->in[1], add64(cg, add64(cg, b_off, panel), mul64(cg, gt.k0, i64c(cg, NR))));
-    LLVMBuildCondBr(cg->B, fullw, done, sc);
+    LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, last_w, i64c(cg, 0), ""), done, sc);
     LLVMPositionBuilderAtEnd(cg->B, sc);
     Loop kl, jl;
+    LLVMValueRef panel = mul64(cg, mul64(cg, nfull, i64c(cg, NR)), K);
     LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), gt.kc);
-    LLVMValueRef src = add64(cg, add64(cg, b_off, panel), mul64(cg, add64(cg, gt.k0, kk), gt.nw));
+    LLVMValueRef src = add64(cg, add64(cg, b_off, panel), mul64(cg, add64(cg, gt.k0, kk), last_w));
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
-    LLVMValueRef in = LLVMBuildICmp(cg->B, LLVMIntSLT, j, gt.nw, "");
+    LLVMValueRef in = LLVMBuildICmp(cg->B, LLVMIntSLT, j, last_w, "");
     LLVMValueRef jc = LLVMBuildSelect(cg->B, in, j, i64c(cg, 0), "");
     LLVMValueRef val = LLVMBuildSelect(cg->B, in, load_f(cg, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
     store_f(cg, val, gt.bstack, add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
     loop_end(cg, &jl);
     loop_end(cg, &kl);
-    LLVMBasicBlockRef sc_end = LLVMGetInsertBlock(cg->B);
     LLVMBuildBr(cg->B, done);
     LLVMPositionBuilderAtEnd(cg->B, done);
-    gt.bp = LLVMBuildPhi(cg->B, cg->ptr, "bp");
-    LLVMValueRef vals[2] = {direct, gt.bstack};
-    LLVMBasicBlockRef bbs[2] = {pre, sc_end};
-    LLVMAddIncoming(gt.bp, vals, bbs, 2);
   }
+  /* Tiles outside, panels inside: a tile's packed A (MR x KC) stays in
+   * L1 while the panels of B's KC-row block (KC x N, sized for L2) stream
+   * past it. */
   LLVMValueRef ti = loop_begin(cg, &it, i64c(cg, 0), ntiles);
   LLVMValueRef ii = add64(cg, i0, mul64(cg, ti, i64c(cg, MR)));
   gt.ap0 = mul64(cg, ti, i64c(cg, GEMM_KC * MR));
   gt.c_row0 = add64(cg, c_off, mul64(cg, ii, N));
   LLVMValueRef rows = LLVMBuildNSWSub(cg->B, i1, ii, "");
   gt.rows = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, rows, i64c(cg, MR), ""), rows, i64c(cg, MR), "");
+  LLVMValueRef p = loop_begin(cg, &jp, i64c(cg, 0), npanels);
+  gt.j0 = mul64(cg, p, i64c(cg, NR));
+  LLVMValueRef fullw = LLVMBuildICmp(cg->B, LLVMIntSLT, p, nfull, "");
+  gt.nw = LLVMBuildSelect(cg->B, fullw, i64c(cg, NR), last_w, "");
+  LLVMValueRef direct = elem_ptr(cg, k->in[1], add64(cg, add64(cg, b_off, mul64(cg, gt.j0, K)), mul64(cg, gt.k0, i64c(cg, NR))));
+  gt.bp = LLVMBuildSelect(cg->B, fullw, direct, gt.bstack, "");
   gemm_tile(&gt);
-  loop_end(cg, &it);
   loop_end(cg, &jp);
+  loop_end(cg, &it);
   loop_end(cg, &kb);
   LLVMBuildRetVoid(cg->B);
   LLVMDisposeBuilder(cg->B);
