@@ -1265,8 +1265,6 @@ static LLVMValueRef emit_dot_strided(CG *cg, LLVMValueRef a, LLVMValueRef ao, LL
   return LLVMBuildLoad2(cg->B, cg->f32, acc, "");
 }
 
-static LLVMValueRef sigmoid(CG *cg, LLVMValueRef x) { return ew_apply(cg, OP_SIGMOID, x, NULL); }
-
 /* LSTM and GRU over every step.  xp holds the input projections of all
  * steps (x W_ih^T + biases), which the kernel updates in place: the
  * gates of step t are xp[t] + h_{t-1} W_hh^T; an LSTM keeps its cell
@@ -1358,6 +1356,68 @@ static void rec_step_gemm(Kernel *k, bool lstm, int mr, int nv, LLVMValueRef s0,
   }
 }
 
+/* One step's gate nonlinearities for unit j of one sequence, or for vl
+ * units from j (vec): reads the gates from xp at g, writes c_t (LSTM) to
+ * xp and h_t to out at ho. */
+typedef struct RecGates {
+  Kernel *k;
+  bool lstm, fast;
+  LLVMValueRef g, gp, hp, ho, first, kmax;
+} RecGates;
+
+static LLVMValueRef rg_load(CG *cg, bool vec, LLVMValueRef buf, LLVMValueRef i) {
+  return vec ? vload(cg, buf, i) : load_f(cg, buf, i);
+}
+static LLVMValueRef rg_const(CG *cg, bool vec, double x) { return vec ? vfc(cg, x) : cg_f32(cg, x); }
+static LLVMValueRef rg_sigmoid(CG *cg, bool vec, LLVMValueRef x) {
+  LLVMValueRef one = rg_const(cg, vec, 1.0);
+  return cg_fdiv(cg, one, cg_fadd(cg, one, math_exp(cg, LLVMBuildFNeg(cg->B, x, ""))));
+}
+/* b_hh (operand 2), a param or a constant */
+static LLVMValueRef rg_bias(RecGates *r, bool vec, LLVMValueRef i) {
+  const Node *a = &r->k->cg->g->nodes[r->k->n->in[2]];
+  if (a->op == OP_CONST) return rg_const(r->k->cg, vec, a->fval);
+  return rg_load(r->k->cg, vec, r->k->in[2], i);
+}
+
+static void rec_gates(RecGates *r, LLVMValueRef j, LLVMValueRef H, bool vec) {
+  Kernel *k = r->k;
+  CG *cg = k->cg;
+  LLVMValueRef xp = k->in[0], g = r->g, h;
+  LLVMValueRef H2 = mul64(cg, H, i64c(cg, 2)), H3 = mul64(cg, H, i64c(cg, 3));
+  if (r->lstm) {
+    LLVMValueRef ig = rg_sigmoid(cg, vec, rg_load(cg, vec, xp, add64(cg, g, j)));
+    LLVMValueRef fg = rg_sigmoid(cg, vec, rg_load(cg, vec, xp, add64(cg, add64(cg, g, H), j)));
+    LLVMValueRef gg = math_tanh(cg, rg_load(cg, vec, xp, add64(cg, add64(cg, g, H2), j)));
+    LLVMValueRef og = rg_sigmoid(cg, vec, rg_load(cg, vec, xp, add64(cg, add64(cg, g, H3), j)));
+    LLVMValueRef cprev = LLVMBuildSelect(cg->B, r->first, rg_const(cg, vec, 0.0), rg_load(cg, vec, xp, add64(cg, r->gp, j)), "");
+    LLVMValueRef c = cg_fadd(cg, cg_fmul(cg, fg, cprev), cg_fmul(cg, ig, gg));
+    if (vec) vstore(cg, c, xp, add64(cg, g, j));
+    else store_f(cg, c, xp, add64(cg, g, j));
+    h = cg_fmul(cg, og, math_tanh(cg, c));
+  } else {
+    /* b_hr and b_hz are not in xp (a GRU's lowering leaves b_hh to the
+     * kernel); b_hn is in hn */
+    LLVMValueRef rgate = rg_sigmoid(cg, vec, cg_fadd(cg, rg_load(cg, vec, xp, add64(cg, g, j)), rg_bias(r, vec, j)));
+    LLVMValueRef jz = add64(cg, H, j);
+    LLVMValueRef zg = rg_sigmoid(cg, vec, cg_fadd(cg, rg_load(cg, vec, xp, add64(cg, g, jz)), rg_bias(r, vec, jz)));
+    LLVMValueRef jn = add64(cg, H2, j);
+    LLVMValueRef hn;
+    if (r->fast)   /* W_hn h_{t-1} + b_hn, already in h_t's place (b_hn alone at t = 0) */
+      hn = LLVMBuildSelect(cg->B, r->first, rg_bias(r, vec, jn), rg_load(cg, vec, k->out, add64(cg, r->ho, j)), "");
+    else {
+      int64_t P = rec_panel(cg, k->n);
+      hn = cg_fadd(cg, emit_dot_strided(cg, k->out, r->hp, k->in[1], rec_w_at(cg, P, H, i64c(cg, 0), jn), i64c(cg, P), r->kmax),
+                   rg_bias(r, vec, jn));
+    }
+    LLVMValueRef ng = math_tanh(cg, cg_fadd(cg, rg_load(cg, vec, xp, add64(cg, g, jn)), cg_fmul(cg, rgate, hn)));
+    LLVMValueRef hprev = LLVMBuildSelect(cg->B, r->first, rg_const(cg, vec, 0.0), rg_load(cg, vec, k->out, add64(cg, r->hp, j)), "");
+    h = cg_fadd(cg, cg_fmul(cg, cg_fsub(cg, rg_const(cg, vec, 1.0), zg), ng), cg_fmul(cg, zg, hprev));
+  }
+  if (vec) vstore(cg, h, k->out, add64(cg, r->ho, j));
+  else store_f(cg, h, k->out, add64(cg, r->ho, j));
+}
+
 static void emit_recurrent(Kernel *k) {
   CG *cg = k->cg;
   const Node *n = k->n;
@@ -1415,36 +1475,18 @@ static void emit_recurrent(Kernel *k) {
     store_f(cg, cg_fadd(cg, load_f(cg, k->in[0], gj), dot), k->in[0], gj);
     loop_end(cg, &jl);
   }
-  j = loop_begin(cg, &jl, i64c(cg, 0), H);
-  LLVMValueRef h;
-  if (lstm) {
-    LLVMValueRef ig = sigmoid(cg, load_f(cg, k->in[0], add64(cg, g, j)));
-    LLVMValueRef fg = sigmoid(cg, load_f(cg, k->in[0], add64(cg, add64(cg, g, H), j)));
-    LLVMValueRef gg = math_tanh(cg, load_f(cg, k->in[0], add64(cg, add64(cg, g, mul64(cg, H, i64c(cg, 2))), j)));
-    LLVMValueRef og = sigmoid(cg, load_f(cg, k->in[0], add64(cg, add64(cg, g, mul64(cg, H, i64c(cg, 3))), j)));
-    LLVMValueRef cprev = LLVMBuildSelect(cg->B, first, cg_f32(cg, 0.0), load_f(cg, k->in[0], add64(cg, gp, j)), "");
-    LLVMValueRef c = cg_fadd(cg, cg_fmul(cg, fg, cprev), cg_fmul(cg, ig, gg));
-    store_f(cg, c, k->in[0], add64(cg, g, j));
-    h = cg_fmul(cg, og, math_tanh(cg, c));
-  } else {
-    /* b_hr and b_hz are not in xp (a GRU's lowering leaves b_hh to the
-     * kernel); b_hn is in hn */
-    LLVMValueRef rg = sigmoid(cg, cg_fadd(cg, load_f(cg, k->in[0], add64(cg, g, j)), operand_at(k, 2, j)));
-    LLVMValueRef jz = add64(cg, H, j);
-    LLVMValueRef zg = sigmoid(cg, cg_fadd(cg, load_f(cg, k->in[0], add64(cg, g, jz)), operand_at(k, 2, jz)));
-    LLVMValueRef jn = add64(cg, mul64(cg, H, i64c(cg, 2)), j);
-    LLVMValueRef hn;
-    if (fast)   /* W_hn h_{t-1} + b_hn, already in h_t's place (b_hn alone at t = 0) */
-      hn = LLVMBuildSelect(cg->B, first, operand_at(k, 2, jn), load_f(cg, k->out, add64(cg, ho, j)), "");
-    else
-      hn = cg_fadd(cg, emit_dot_strided(cg, k->out, hp, k->in[1], rec_w_at(cg, rec_panel(cg, n), H, i64c(cg, 0), jn),
-                                        i64c(cg, rec_panel(cg, n)), kmax),
-                   operand_at(k, 2, jn));
-    LLVMValueRef ng = math_tanh(cg, cg_fadd(cg, load_f(cg, k->in[0], add64(cg, g, jn)), cg_fmul(cg, rg, hn)));
-    LLVMValueRef hprev = LLVMBuildSelect(cg->B, first, cg_f32(cg, 0.0), load_f(cg, k->out, add64(cg, hp, j)), "");
-    h = cg_fadd(cg, cg_fmul(cg, cg_fsub(cg, cg_f32(cg, 1.0), zg), ng), cg_fmul(cg, zg, hprev));
+  RecGates rg = {k, lstm, fast, g, gp, hp, ho, first, kmax};
+  LLVMValueRef hv = i64c(cg, 0);
+  if (lstm || fast) {
+    /* whole vectors of units, then the rest one by one */
+    hv = mul64(cg, div64(cg, H, i64c(cg, cg->vl)), i64c(cg, cg->vl));
+    Loop vlp;
+    LLVMValueRef jv = loop_begin(cg, &vlp, i64c(cg, 0), div64(cg, H, i64c(cg, cg->vl)));
+    rec_gates(&rg, mul64(cg, jv, i64c(cg, cg->vl)), H, true);
+    loop_end(cg, &vlp);
   }
-  store_f(cg, h, k->out, add64(cg, ho, j));
+  j = loop_begin(cg, &jl, hv, H);
+  rec_gates(&rg, j, H, false);
   loop_end(cg, &jl);
   loop_end(cg, &sl);
   loop_end(cg, &tl);
