@@ -1685,9 +1685,13 @@ typedef struct AttTile {
   LLVMValueRef m, l;            /* allocas: running max and sum, [qv] vectors */
 } AttTile;
 
-/* One group of kg keys from j0: rows j0..j0+kg-1 if !tail; the tail group
- * clamps its rows to jend - 1 and masks keys outside [j0, jend). */
-static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail) {
+/* One group of kg keys from j0: rows j0..j0+kg-1, clamped to jend - 1,
+ * with the keys at or past jend masked (only the last group has any).
+ * One copy serves every group, the last one too: the kernel is the
+ * largest function attnc emits, and a second copy for the last group
+ * cost more compile time than the clamps cost at run time. */
+static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend) {
+  const bool tail = true;
   Kernel *k = a->k;
   CG *cg = k->cg;
   const Node *n = k->n;
@@ -1743,7 +1747,7 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail)
         LLVMValueRef later = LLVMBuildICmp(cg->B, LLVMIntSGT, viota64_splat(cg, row[g]), a->qidx[v], "");
         x = LLVMBuildSelect(cg->B, later, ninf, x, "");
       }
-      if (tail) x = LLVMBuildSelect(cg->B, valid[g], x, ninf, "");
+      x = LLVMBuildSelect(cg->B, valid[g], x, ninf, "");
       s[g * qv + v] = x;
     }
   /* online softmax update, per lane */
@@ -1866,18 +1870,10 @@ static void emit_attention_fast(Kernel *k) {
   /* keys: all of S, or with causal up to the tile's last query */
   LLVMValueRef jend = S;
   if (n->causal) jend = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, S, ""), t1, S, "");
-  LLVMValueRef ngroups = div64(cg, jend, i64c(cg, a.kg));
+  LLVMValueRef ngroups = div64(cg, add64(cg, jend, i64c(cg, a.kg - 1)), i64c(cg, a.kg));
   LLVMValueRef gi = loop_begin(cg, &jb, i64c(cg, 0), ngroups);
-  att_group(&a, mul64(cg, gi, i64c(cg, a.kg)), jend, false);
+  att_group(&a, mul64(cg, gi, i64c(cg, a.kg)), jend);
   loop_end(cg, &jb);
-  LLVMValueRef j0 = mul64(cg, ngroups, i64c(cg, a.kg));
-  LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "tail");
-  LLVMBasicBlockRef fin = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "finish");
-  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, j0, jend, ""), tail, fin);
-  LLVMPositionBuilderAtEnd(cg->B, tail);
-  att_group(&a, j0, jend, true);
-  LLVMBuildBr(cg->B, fin);
-  LLVMPositionBuilderAtEnd(cg->B, fin);
   /* o = O^T / l; a lane with no visible key has l = 0: zeros for
    * attention(), NaN where the source's softmax would have given NaN */
   for (int v = 0; v < qv; v++) {
