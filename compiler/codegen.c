@@ -280,8 +280,10 @@ static bool att_fast(CG *cg, const Node *n);
 static int att_qt(CG *cg);
 static bool gemm_fast(CG *cg, const Node *n);
 static int gemm_mr(CG *cg);
-/* see gemm_shared; GEMM_PF_DIST: k rows of B prefetched ahead */
-enum { GEMM_KC = 256, GEMM_TASK_TILES = 4, GEMM_PF_DIST = 8 };
+/* see gemm_shared; GEMM_NC: panels per column block (8 beat 16, 32 and
+ * none by 0-5% on bench/'s shapes); GEMM_PF_DIST: k rows of B prefetched
+ * ahead */
+enum { GEMM_KC = 256, GEMM_NC = 8, GEMM_TASK_TILES = 4, GEMM_PF_DIST = 8 };
 
 static LLVMValueRef rows_of(CG *cg, const Node *n) {
   const Graph *g = cg->g;
@@ -683,16 +685,22 @@ static LLVMValueRef gemm_shared(CG *cg) {
     LLVMBuildBr(cg->B, done);
     LLVMPositionBuilderAtEnd(cg->B, done);
   }
-  /* Tiles outside, panels inside: a tile's packed A (MR x KC) stays in
-   * L1 while the panels of B's KC-row block (KC x N, sized for L2) stream
-   * past it. */
+  /* Column blocks of GEMM_NC panels, then tiles, then panels: a tile's
+   * packed A (MR x KC) stays in L1 while the panels of B's KC x NC block
+   * (256 KiB at AVX-512, which L2 keeps) stream past it. */
+  Loop nb;
+  LLVMValueRef nblocks = div64(cg, add64(cg, npanels, i64c(cg, GEMM_NC - 1)), i64c(cg, GEMM_NC));
+  LLVMValueRef bi = loop_begin(cg, &nb, i64c(cg, 0), nblocks);
+  LLVMValueRef p0 = mul64(cg, bi, i64c(cg, GEMM_NC));
+  LLVMValueRef p1 = add64(cg, p0, i64c(cg, GEMM_NC));
+  p1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, p1, npanels, ""), p1, npanels, "");
   LLVMValueRef ti = loop_begin(cg, &it, i64c(cg, 0), ntiles);
   LLVMValueRef ii = add64(cg, i0, mul64(cg, ti, i64c(cg, MR)));
   gt.ap0 = mul64(cg, ti, i64c(cg, GEMM_KC * MR));
   gt.c_row0 = add64(cg, c_off, mul64(cg, ii, N));
   LLVMValueRef rows = LLVMBuildNSWSub(cg->B, i1, ii, "");
   gt.rows = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, rows, i64c(cg, MR), ""), rows, i64c(cg, MR), "");
-  LLVMValueRef p = loop_begin(cg, &jp, i64c(cg, 0), npanels);
+  LLVMValueRef p = loop_begin(cg, &jp, p0, p1);
   gt.j0 = mul64(cg, p, i64c(cg, NR));
   LLVMValueRef fullw = LLVMBuildICmp(cg->B, LLVMIntSLT, p, nfull, "");
   gt.nw = LLVMBuildSelect(cg->B, fullw, i64c(cg, NR), last_w, "");
@@ -701,6 +709,7 @@ static LLVMValueRef gemm_shared(CG *cg) {
   gemm_tile(&gt);
   loop_end(cg, &jp);
   loop_end(cg, &it);
+  loop_end(cg, &nb);
   loop_end(cg, &kb);
   LLVMBuildRetVoid(cg->B);
   LLVMDisposeBuilder(cg->B);
