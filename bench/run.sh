@@ -120,6 +120,17 @@ fi
   "$out/attention.o" "$out/gemm.o" "$out/mlp.o" "$out/rnn.o" "$out/encoder.o" \
   "$build/libattnrt.a" ${blas_flags[@]+"${blas_flags[@]}"} -lm -lpthread -o "$out/bench"
 
+# The same models as a shared library, for torch_bench.py to time attnc
+# side by side with torch in one process (bench/attnc_shim.c).  Without
+# it (a libattnrt.a that cannot go into a shared object, say) the torch
+# rows compare with the C process's attnc row, as the other rows do.
+shim=""
+if "$CC" -std=c11 -O2 -fPIC -shared -I"$out" -I"$src/runtime/include" "$here/attnc_shim.c" \
+     "$out/attention.o" "$out/gemm.o" "$out/mlp.o" "$out/rnn.o" "$out/encoder.o" \
+     "$build/libattnrt.a" -lm -lpthread -o "$out/attnc_models.so" 2>"$out/shim.log"; then
+  shim="$out/attnc_models.so"
+fi
+
 # ---- fairness --------------------------------------------------------------
 # OPENBLAS_CORETYPE=Haswell (set by this machine's login environment)
 # forces AVX2 kernels on an AVX-512 CPU and halves OpenBLAS (and PyTorch,
@@ -201,8 +212,10 @@ for group in attention long gemm rnn encoder; do
     # 8-head attention: 2.1 s instead of 0.15 s).  Keep freed memory in
     # the heap, as the caching allocators recommended for CPU inference do.
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 \
+    shim_args=()
+    [ -z "$shim" ] || shim_args=(--attnc "$shim")
     "$PYTHON" "$here/torch_bench.py" "$out/cases.tsv" --data "$out/data" --group "$group" \
-      ${args[@]+"${args[@]}"} >> "$rows" || status=1
+      ${shim_args[@]+"${shim_args[@]}"} ${args[@]+"${args[@]}"} >> "$rows" || status=1
   fi
 done
 
@@ -214,7 +227,7 @@ awk -F'\t' '
     if (!(c in nrows)) { order[++ncases] = c; nrows[c] = 0 }
     i = ++nrows[c]
     impl[c, i] = $3; ms[c, i] = $4; gf[c, i] = $5; rss[c, i] = $6
-    diff[c, i] = $7; reps[c, i] = $8; note[c, i] = $9
+    diff[c, i] = $7; reps[c, i] = $8; note[c, i] = $9; side[c, i] = $10
     if ($3 == "attnc") base[c] = $4
   }
   END {
@@ -224,6 +237,7 @@ awk -F'\t' '
       c = order[k]
       for (i = 1; i <= nrows[c]; i++) {
         ratio = (c in base && base[c] > 0) ? sprintf("%.2f", ms[c, i] / base[c]) : "-"
+        if (side[c, i] != "") ratio = sprintf("%.2f*", side[c, i])
         g = gf[c, i] > 0 ? sprintf("%.1f", gf[c, i]) : "-"
         d = diff[c, i] == "" ? "" : diff[c, i]
         n = note[c, i]
@@ -236,6 +250,10 @@ echo
 echo "vs attnc = this row's ms / the attnc row's ms: above 1, attnc is faster. For attnc-2T it is"
 echo "the 2-thread / 1-thread time. max|diff| = largest difference from attnc's output on the same"
 echo "inputs and weights (every row is checked: |diff| <= 1e-3 |attnc| + 1e-4 max|attnc|)."
+if [ -n "$shim" ] && [ $have_torch = 1 ]; then
+  echo "* torch rows: torch_bench.py timed attnc too, in its own process, round robin with torch"
+  echo "  (median of torch / median of attnc there; the note gives attnc's ms in that process)."
+fi
 if [ $status -ne 0 ]; then
   echo "FAILED: see MISMATCH rows and the messages above" >&2
 fi

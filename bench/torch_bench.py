@@ -27,6 +27,7 @@ data of the same shapes and nothing is checked.
 Timing follows bench.c: untimed warm-up calls, then repetitions whose
 number comes from a time budget, and the median.
 """
+import ctypes
 import fnmatch
 import os
 import sys
@@ -38,19 +39,19 @@ import torch.nn as nn
 
 
 def parse_args(argv):
-    opt = {"cases": None, "data": None, "quick": False, "only": None, "group": None, "reps": 0}
+    opt = {"cases": None, "data": None, "quick": False, "only": None, "group": None, "reps": 0, "attnc": None}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--quick":
             opt["quick"] = True
-        elif a in ("--only", "--group", "--reps", "--data") and i + 1 < len(argv):
+        elif a in ("--only", "--group", "--reps", "--data", "--attnc") and i + 1 < len(argv):
             opt[a[2:]] = int(argv[i + 1]) if a == "--reps" else argv[i + 1]
             i += 1
         elif opt["cases"] is None and not a.startswith("-"):
             opt["cases"] = a
         else:
-            sys.exit("usage: torch_bench.py CASES.tsv [--data DIR] [--quick] [--only PAT] [--group G] [--reps N]")
+            sys.exit("usage: torch_bench.py CASES.tsv [--data DIR] [--attnc SO] [--quick] [--only PAT] [--group G] [--reps N]")
         i += 1
     if opt["cases"] is None:
         sys.exit("torch_bench.py: the case list (bench --list) is required")
@@ -161,6 +162,84 @@ def make_fn(c, data):
     raise SystemExit(f"torch_bench.py: unknown case kind {kind}")
 
 
+def attnc_model(c):
+    """The model of bench/models (or examples/encoder.attn) a case runs."""
+    kind = c["kind"]
+    if kind == "attn":
+        return "sdpa_causal" if c["causal"] else "sdpa"
+    if kind in ("lstm", "gru"):
+        return "%s%d" % (kind, c["Hd"])
+    return kind
+
+
+def attnc_fn(lib, c, data):
+    """attnc on the dumped inputs and params, through bench/attnc_shim.c
+    (attnc_models.so): a function that runs it once, and its output; None
+    without a shim or data, or when the shim fails (said on stderr)."""
+    if lib is None or not data:
+        return None, None
+    h = lib.shim_open(attnc_model(c).encode(), 1)
+    if not h:
+        print("torch_bench.py: attnc_models.so has no model for " + c["name"], file=sys.stderr)
+        return None, None
+    keep = []
+
+    def arr(t):
+        a = np.ascontiguousarray(t.numpy(), dtype=np.float32)
+        keep.append(a)
+        dims = (ctypes.c_int64 * max(1, a.ndim))(*a.shape)
+        keep.append(dims)
+        return a.ctypes.data_as(ctypes.c_void_p), a.ndim, dims
+
+    st = 0
+    for i in range(lib.shim_count(h, 0)):
+        name = lib.shim_name(h, 0, i)
+        st = st or lib.shim_param(h, name, *arr(data["param"][name.decode()]))
+    for i in range(lib.shim_count(h, 1)):
+        st = st or lib.shim_input(h, i, *arr(data["input"][lib.shim_name(h, 1, i).decode()]))
+    outs = []
+    for i in range(lib.shim_count(h, 2)):
+        o = np.empty(data["output"][lib.shim_name(h, 2, i).decode()].shape, dtype=np.float32)
+        outs.append(o)
+        st = st or lib.shim_output(h, i, o.ctypes.data_as(ctypes.c_void_p))
+    if st:
+        print("torch_bench.py: attnc shim: " + lib.shim_error(h).decode(), file=sys.stderr)
+        return None, None
+
+    def run():
+        if lib.shim_run(h) != 0:
+            raise SystemExit("torch_bench.py: attnc shim: " + lib.shim_error(h).decode())
+        return keep  # the buffers live as long as the function
+
+    return run, outs[0]
+
+
+def load_shim(path):
+    if not path:
+        return None
+    lib = ctypes.CDLL(path)
+    lib.shim_open.restype = ctypes.c_void_p
+    lib.shim_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    lib.shim_name.restype = ctypes.c_char_p
+    lib.shim_name.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    lib.shim_error.restype = ctypes.c_char_p
+    lib.shim_error.argtypes = [ctypes.c_void_p]
+    for f in ("shim_count", "shim_param", "shim_input", "shim_output", "shim_run"):
+        getattr(lib, f).restype = ctypes.c_int
+    lib.shim_count.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.shim_param.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    lib.shim_input.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    lib.shim_output.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    lib.shim_run.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def median(times):
+    times = sorted(times)
+    n = len(times)
+    return times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
+
+
 def check(got, want):
     """bench.c's rule: |got - want| <= 1e-3 |want| + 1e-4 max|want|."""
     got, want = got.double(), want.double()
@@ -192,11 +271,21 @@ def main():
         for _ in range(1000):
             x = x * 1.0000001 + 1e-9
     failed = False
+    lib = load_shim(opt["attnc"])
     with torch.no_grad():
         for c in cases:
-            fn, want = make_fn(c, load_case(opt["data"], c["name"]))
+            data = load_case(opt["data"], c["name"])
+            fn, want = make_fn(c, data)
             if fn is None:
                 continue
+            afn, aout = attnc_fn(lib, c, data)
+            if afn is not None:
+                afn()
+                dmax, ok = check(torch.from_numpy(aout), want)
+                if not ok:  # the same code the C process ran: a broken shim
+                    print(f"torch_bench.py: attnc through the shim differs from bench's attnc by {dmax:.3g} "
+                          f"in {c['name']}: no side-by-side timing", file=sys.stderr)
+                    afn = None
             # Warm-up as bench.c: untimed calls for a short while (at least
             # one); the last one's time sets the repetitions.
             warm, start = (0.05 if opt["quick"] else 0.2), time.perf_counter()
@@ -216,17 +305,25 @@ def main():
                     print(f"torch_bench.py: MISMATCH in {c['name']}: torch differs from attnc "
                           f"by up to {dmax:.3g}", file=sys.stderr)
             reps = reps_for(last, opt)
-            times = []
+            # Round robin with attnc when the shim is there, as bench.c does
+            # with its own implementations.
+            times, atimes = [], []
             for _ in range(reps):
                 t0 = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - t0)
-            times.sort()
-            n = len(times)
-            med = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
+                if afn is not None:
+                    t0 = time.perf_counter()
+                    afn()
+                    atimes.append(time.perf_counter() - t0)
+            med = median(times)
             ms = med * 1e3
             gf = c["flops"] / med / 1e9 if c["flops"] > 0 else 0.0
-            print(f"ROW\t{c['name']}\ttorch\t{ms:.3f}\t{gf:.2f}\t\t{diff}\t{reps}\t{note}", flush=True)
+            side = ""
+            if atimes:
+                side = f"{med / median(atimes):.4f}"
+                note += f"side by side: attnc {median(atimes) * 1e3:.2f} ms"
+            print(f"ROW\t{c['name']}\ttorch\t{ms:.3f}\t{gf:.2f}\t\t{diff}\t{reps}\t{note}\t{side}", flush=True)
     if failed:
         sys.exit(1)
 
