@@ -326,7 +326,7 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
   case OP_SWAP_HEADS: return dims_prod(cg, t, 0, t->rank - 1);
   case OP_LSTM_SEQ: case OP_GRU_SEQ: {
     /* one row per tile of sequences */
-    int rb = cg->vl >= 16 ? 8 : 4;   /* rec_rb */
+    int rb = 2 * (cg->vl >= 16 ? 8 : 4);   /* rec_rb */
     return div64(cg, add64(cg, dims_prod(cg, t, 0, t->rank - 2), i64c(cg, rb - 1)), i64c(cg, rb));
   }
   case OP_ATTENTION: {
@@ -1283,12 +1283,15 @@ static LLVMValueRef emit_dot_strided(CG *cg, LLVMValueRef a, LLVMValueRef ao, LL
  * by h_t element by element.  Gate order as PyTorch: LSTM i, f, g, o;
  * GRU r, z, n.
  *
- * A row of the thread pool is a tile of REC_RB sequences.  When H is a
- * multiple of 4 vectors, a step's h_{t-1} W_hh^T is register-blocked: a
- * whole tile as REC_RB rows x 2 vectors of gates, a partial tile one
- * sequence at a time as 1 row x 4 vectors (batch 1 is a GEMV).  Other H
- * use plain dot products. */
-static int rec_rb(CG *cg) { return cg->vl >= 16 ? 8 : 4; }
+ * A row of the thread pool is a tile of rec_rb = 2 rec_mr sequences.
+ * When H is a multiple of 4 vectors, a step's h_{t-1} W_hh^T is
+ * register-blocked: each whole group of rec_mr sequences as rec_mr rows x
+ * 2 vectors of gates (both groups of a tile over one block of W_hh^T
+ * while it is in cache: at H = 512 W_hh^T is 4 MiB, more than L2), the
+ * rest one sequence at a time as 1 row x 4 vectors (batch 1 is a GEMV).
+ * Other H use plain dot products. */
+static int rec_mr(CG *cg) { return cg->vl >= 16 ? 8 : 4; }
+static int rec_rb(CG *cg) { return 2 * rec_mr(cg); }
 
 /* The panel width of W_hh^T ([G / P, H, P], see lower.c) */
 static int64_t rec_panel(CG *cg, const Node *n) {
@@ -1338,29 +1341,43 @@ static void rec_block(Kernel *k, int mr, int nv, LLVMValueRef *hrow, LLVMValueRe
     for (int v = 0; v < nv; v++) vstore(cg, kl.v[r * nv + v], out, add64(cg, drow[r], add64(cg, jd0, i64c(cg, v * vl))));
 }
 
-/* h_{t-1} W_hh^T for sequences [s0, s0 + mr) at step `step` (> 0) */
-static void rec_step_gemm(Kernel *k, bool lstm, int mr, int nv, LLVMValueRef s0, LLVMValueRef step,
-                          LLVMValueRef T, LLVMValueRef H, LLVMValueRef G) {
+/* h_{t-1} W_hh^T for ngroups groups of mr sequences from s0 at step
+ * `step` (> 0).  The groups run inside the loop over blocks of gate
+ * columns, so that a block of W_hh^T (H x nv vectors) read for the first
+ * group is in cache for the others. */
+static void rec_rows(Kernel *k, int mr, LLVMValueRef s0, LLVMValueRef step, LLVMValueRef T, LLVMValueRef H,
+                     LLVMValueRef G, LLVMValueRef *hrow, LLVMValueRef *xrow, LLVMValueRef *orow) {
   CG *cg = k->cg;
-  LLVMValueRef hrow[16], xrow[16], orow[16];
   for (int r = 0; r < mr; r++) {
     LLVMValueRef seq = add64(cg, s0, i64c(cg, r));
     hrow[r] = mul64(cg, add64(cg, mul64(cg, seq, T), LLVMBuildNSWSub(cg->B, step, i64c(cg, 1), "")), H);
     xrow[r] = mul64(cg, add64(cg, mul64(cg, seq, T), step), G);
     orow[r] = mul64(cg, add64(cg, mul64(cg, seq, T), step), H);
   }
+}
+
+static void rec_step_gemm(Kernel *k, bool lstm, int mr, int nv, LLVMValueRef s0, LLVMValueRef ngroups,
+                          LLVMValueRef step, LLVMValueRef T, LLVMValueRef H, LLVMValueRef G) {
+  CG *cg = k->cg;
+  LLVMValueRef hrow[16], xrow[16], orow[16];
   int w = nv * cg->vl;
   /* LSTM: every gate adds into xp; GRU: r and z add into xp, n goes to h_t */
   LLVMValueRef nacc = lstm ? G : mul64(cg, H, i64c(cg, 2));
-  Loop pl;
+  Loop pl, gl;
   LLVMValueRef p = loop_begin(cg, &pl, i64c(cg, 0), div64(cg, nacc, i64c(cg, w)));
   LLVMValueRef j0 = mul64(cg, p, i64c(cg, w));
+  LLVMValueRef grp = loop_begin(cg, &gl, i64c(cg, 0), ngroups);
+  rec_rows(k, mr, add64(cg, s0, mul64(cg, grp, i64c(cg, mr))), step, T, H, G, hrow, xrow, orow);
   rec_block(k, mr, nv, hrow, k->in[0], xrow, j0, j0, false, H, G);
+  loop_end(cg, &gl);
   loop_end(cg, &pl);
   if (!lstm) {
     p = loop_begin(cg, &pl, i64c(cg, 0), div64(cg, H, i64c(cg, w)));
     j0 = mul64(cg, p, i64c(cg, w));
+    grp = loop_begin(cg, &gl, i64c(cg, 0), ngroups);
+    rec_rows(k, mr, add64(cg, s0, mul64(cg, grp, i64c(cg, mr))), step, T, H, G, hrow, xrow, orow);
     rec_block(k, mr, nv, hrow, k->out, orow, add64(cg, nacc, j0), j0, true, H, G);
+    loop_end(cg, &gl);
     loop_end(cg, &pl);
   }
 }
@@ -1453,13 +1470,17 @@ static void emit_recurrent(Kernel *k) {
     LLVMBasicBlockRef gates = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "rec.gates");
     LLVMBuildCondBr(cg->B, first, gates, gemm);
     LLVMPositionBuilderAtEnd(cg->B, gemm);
-    LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, LLVMBuildNSWSub(cg->B, s1, s0, ""), i64c(cg, RB), ""), whole, part);
+    /* whole groups of MR sequences register-blocked, then the rest (a
+     * batch of 1 is all rest: a GEMV) one at a time */
+    int MR = rec_mr(cg);
+    LLVMValueRef ngroups = div64(cg, LLVMBuildNSWSub(cg->B, s1, s0, ""), i64c(cg, MR));
+    LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, ngroups, i64c(cg, 0), ""), whole, part);
     LLVMPositionBuilderAtEnd(cg->B, whole);
-    rec_step_gemm(k, lstm, RB, 2, s0, step, T, H, G);
-    LLVMBuildBr(cg->B, gates);
+    rec_step_gemm(k, lstm, MR, 2, s0, ngroups, step, T, H, G);
+    LLVMBuildBr(cg->B, part);
     LLVMPositionBuilderAtEnd(cg->B, part);
-    LLVMValueRef seq = loop_begin(cg, &sl, s0, s1);
-    rec_step_gemm(k, lstm, 1, 4, seq, step, T, H, G);
+    LLVMValueRef seq = loop_begin(cg, &sl, add64(cg, s0, mul64(cg, ngroups, i64c(cg, MR))), s1);
+    rec_step_gemm(k, lstm, 1, 4, seq, i64c(cg, 1), step, T, H, G);
     loop_end(cg, &sl);
     LLVMBuildBr(cg->B, gates);
     LLVMPositionBuilderAtEnd(cg->B, gates);

@@ -1184,6 +1184,18 @@ def _():
     return Case(dict(x=randn(3, 23, 40)), run, mods=dict(lstm=lstm, gru=gru))
 
 
+@test("rnn_batch_tiles", "LSTM(24, 64) and GRU(64, 64) over [21, 6, 24]: H a multiple of 4 "
+      "vectors at every width, so each step is register-blocked; 21 sequences are a tile of 16 "
+      "(two groups of 8) and 5 left over at AVX-512, tiles of 8 (groups of 4) and 5 below")
+def _():
+    lstm, gru = LSTM(24, 64), GRU(64, 64)
+
+    def run(M, P, I):
+        h = M["lstm"](I["x"])[0]
+        return dict(h=h, g=M["gru"](h)[0])
+    return Case(dict(x=randn(21, 6, 24)), run, mods=dict(lstm=lstm, gru=gru))
+
+
 @test("additive_bcast", "AdditiveAttention with batch dims broadcast: queries [B, T, 6] over "
       "shared keys [S, 5] and values [S, 3]")
 def _():
