@@ -118,9 +118,9 @@ double bench_peak_gflops(void) {
   }
   peak_vec c0 = m, c1 = m + a, c2 = c1 + a, c3 = c2 + a, c4 = c3 + a, c5 = c4 + a;
   peak_vec c6 = c5 + a, c7 = c6 + a, c8 = c7 + a, c9 = c8 + a, c10 = c9 + a, c11 = c10 + a;
-  long iters = 4000000;
+  long iters = 10000000;
   double best = 0;
-  for (int rep = 0; rep < 5; rep++) {
+  for (int rep = 0; rep < 10; rep++) {
     double t0 = bench_now();
     for (long i = 0; i < iters; i++) {
       c0 = c0 * m + a; c1 = c1 * m + a; c2 = c2 * m + a; c3 = c3 * m + a;
