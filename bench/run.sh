@@ -206,14 +206,14 @@ for group in attention long gemm rnn encoder; do
   [ $have_torch = 0 ] || dump=(--dump "$out/data")
   "$out/bench" --group "$group" ${dump[@]+"${dump[@]}"} ${args[@]+"${args[@]}"} >> "$rows" || status=1
   if [ $have_torch = 1 ]; then
+    shim_args=()
+    [ -z "$shim" ] || shim_args=(--attnc "$shim")
     # PyTorch allocates every intermediate tensor afresh; glibc returns big
     # blocks to the kernel on free, so each call page-faults them back in,
     # which in this kind of VM costs more than the arithmetic (torch's
     # 8-head attention: 2.1 s instead of 0.15 s).  Keep freed memory in
     # the heap, as the caching allocators recommended for CPU inference do.
     MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 \
-    shim_args=()
-    [ -z "$shim" ] || shim_args=(--attnc "$shim")
     "$PYTHON" "$here/torch_bench.py" "$out/cases.tsv" --data "$out/data" --group "$group" \
       ${shim_args[@]+"${shim_args[@]}"} ${args[@]+"${args[@]}"} >> "$rows" || status=1
   fi

@@ -202,13 +202,14 @@ def attnc_fn(lib, c, data):
         o = np.empty(data["output"][lib.shim_name(h, 2, i).decode()].shape, dtype=np.float32)
         outs.append(o)
         st = st or lib.shim_output(h, i, o.ctypes.data_as(ctypes.c_void_p))
+    keep.extend(outs)  # the shim writes every output, each run
     if st:
-        print("torch_bench.py: attnc shim: " + lib.shim_error(h).decode(), file=sys.stderr)
+        print("torch_bench.py: attnc shim: " + (lib.shim_error(h) or b"").decode(), file=sys.stderr)
         return None, None
 
     def run():
         if lib.shim_run(h) != 0:
-            raise SystemExit("torch_bench.py: attnc shim: " + lib.shim_error(h).decode())
+            raise SystemExit("torch_bench.py: attnc shim: " + (lib.shim_error(h) or b"").decode())
         return keep  # the buffers live as long as the function
 
     return run, outs[0]

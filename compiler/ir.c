@@ -116,6 +116,9 @@ void ir_verify(const Graph *g, const char *pass) {
       int a = n->in[k];
       if (a < 0 || a >= i) internal_error("IR after %s: %%%d uses %%%d, which does not precede it", pass, i, a);
       if (g->nodes[a].dead) internal_error("IR after %s: %%%d uses dead %%%d", pass, i, a);
+      /* a pack's layout is only the GEMM's: codegen reads it nowhere else */
+      if (g->nodes[a].op == OP_PACK && !(n->op == OP_MATMUL && k == 1 && !n->tb && g->nodes[n->in[0]].type.rank >= 2))
+        internal_error("IR after %s: %%%d reads pack %%%d as operand %d, not as a GEMM's B", pass, i, a, k);
     }
     const Type *t = &n->type;
     switch (n->op) {
@@ -172,5 +175,6 @@ void ir_verify(const Graph *g, const char *pass) {
   for (int i = 0; i < g->noutputs; i++) {
     int o = g->outputs[i];
     if (o < 0 || o >= g->n || g->nodes[o].dead) internal_error("IR after %s: output %d is not a live node", pass, i);
+    if (g->nodes[o].op == OP_PACK) internal_error("IR after %s: output %d is a pack", pass, i);
   }
 }
