@@ -493,6 +493,32 @@ static void emit_epilogue(Kernel *k, LLVMValueRef row, LLVMValueRef c_off, LLVMV
   loop_end(cg, &jl);
 }
 
+/* The module-wide helper functions (one GEMM, pack and transpose per
+ * module) are built with their own builder while a kernel is being
+ * emitted: shared_begin saves the kernel's state, shared_end closes the
+ * helper (ret void) and puts it back. */
+typedef struct SharedFn {
+  LLVMBuilderRef b;
+  LLVMValueRef fn;
+  LLVMBasicBlockRef entry;
+  LLVMFastMathFlags fmf;
+} SharedFn;
+
+static SharedFn shared_begin(CG *cg) {
+  SharedFn sf = {cg->B, cg->fn, cg->entry, cg->fmf};
+  cg->B = LLVMCreateBuilderInContext(cg->C);
+  return sf;
+}
+
+static void shared_end(CG *cg, SharedFn *sf) {
+  LLVMBuildRetVoid(cg->B);
+  LLVMDisposeBuilder(cg->B);
+  cg->B = sf->b;
+  cg->fn = sf->fn;
+  cg->entry = sf->entry;
+  cg->fmf = sf->fmf;
+}
+
 /* ---- GEMM: register-blocked over a packed B ---------------------------------
  * C[M, N] = A[M, K] B[K, N] (per batch entry) for a matmul whose B is a
  * `pack` (pass_pack_gemm; emit_pack writes it once per call, in panels of
@@ -608,11 +634,7 @@ static LLVMValueRef gemm_shared(CG *cg) {
   const char *name = cg->vl >= 16 ? "attnc.gemm.v16" : cg->vl >= 8 ? "attnc.gemm.v8" : "attnc.gemm.v4";
   LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
   if (fn) return fn;
-  LLVMBuilderRef saved_b = cg->B;
-  LLVMValueRef saved_fn = cg->fn;
-  LLVMBasicBlockRef saved_entry = cg->entry;
-  LLVMFastMathFlags saved_fmf = cg->fmf;
-  cg->B = LLVMCreateBuilderInContext(cg->C);
+  SharedFn sf = shared_begin(cg);
   LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
   fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 8, 0), true);
   add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
@@ -711,12 +733,7 @@ static LLVMValueRef gemm_shared(CG *cg) {
   loop_end(cg, &it);
   loop_end(cg, &nb);
   loop_end(cg, &kb);
-  LLVMBuildRetVoid(cg->B);
-  LLVMDisposeBuilder(cg->B);
-  cg->B = saved_b;
-  cg->fn = saved_fn;
-  cg->entry = saved_entry;
-  cg->fmf = saved_fmf;
+  shared_end(cg, &sf);
   return fn;
 }
 
@@ -825,11 +842,7 @@ static void emit_matmul(Kernel *k) {
 static LLVMValueRef transpose_shared(CG *cg) {
   LLVMValueRef fn = LLVMGetNamedFunction(cg->M, "attnc.transpose");
   if (fn) return fn;
-  LLVMBuilderRef saved_b = cg->B;
-  LLVMValueRef saved_fn = cg->fn;
-  LLVMBasicBlockRef saved_entry = cg->entry;
-  LLVMFastMathFlags saved_fmf = cg->fmf;
-  cg->B = LLVMCreateBuilderInContext(cg->C);
+  SharedFn sf = shared_begin(cg);
   LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
   fn = new_fn(cg, "attnc.transpose", LLVMFunctionType(cg->voidt, params, 6, 0), true);
   add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
@@ -845,12 +858,7 @@ static LLVMValueRef transpose_shared(CG *cg) {
   store_f(cg, load_f(cg, in, add64(cg, in_base, mul64(cg, j, C))), out, add64(cg, mul64(cg, row, R), j));
   loop_end(cg, &jl);
   loop_end(cg, &r);
-  LLVMBuildRetVoid(cg->B);
-  LLVMDisposeBuilder(cg->B);
-  cg->B = saved_b;
-  cg->fn = saved_fn;
-  cg->entry = saved_entry;
-  cg->fmf = saved_fmf;
+  shared_end(cg, &sf);
   return fn;
 }
 
@@ -896,11 +904,7 @@ static LLVMValueRef pack_shared(CG *cg) {
   const char *name = cg->vl >= 16 ? "attnc.pack.v16" : cg->vl >= 8 ? "attnc.pack.v8" : "attnc.pack.v4";
   LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
   if (fn) return fn;
-  LLVMBuilderRef saved_b = cg->B;
-  LLVMValueRef saved_fn = cg->fn;
-  LLVMBasicBlockRef saved_entry = cg->entry;
-  LLVMFastMathFlags saved_fmf = cg->fmf;
-  cg->B = LLVMCreateBuilderInContext(cg->C);
+  SharedFn sf = shared_begin(cg);
   LLVMTypeRef params[7] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
   fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 7, 0), true);
   add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
@@ -981,12 +985,7 @@ static LLVMValueRef pack_shared(CG *cg) {
   }
   LLVMPositionBuilderAtEnd(cg->B, done);
   loop_end(cg, &r);
-  LLVMBuildRetVoid(cg->B);
-  LLVMDisposeBuilder(cg->B);
-  cg->B = saved_b;
-  cg->fn = saved_fn;
-  cg->entry = saved_entry;
-  cg->fmf = saved_fmf;
+  shared_end(cg, &sf);
   return fn;
 }
 
