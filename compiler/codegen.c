@@ -215,9 +215,9 @@ static LLVMValueRef vfma(CG *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
   LLVMValueRef args[3] = {a, b, c};
   return cg_intrinsic(cg, "llvm.fmuladd.f32", args, 3);
 }
-static LLVMValueRef vmaxnum(CG *cg, LLVMValueRef a, LLVMValueRef b) {
-  LLVMValueRef args[2] = {a, b};
-  return cg_intrinsic(cg, "llvm.maxnum.f32", args, 2);
+/* a > b ? a : b, one vmaxps on x86: a NaN in a gives b */
+static LLVMValueRef vmax(CG *cg, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOGT, a, b, ""), a, b, "");
 }
 static LLVMValueRef viota64_splat(CG *cg, LLVMValueRef x) {
   LLVMTypeRef vi = LLVMVectorType(cg->i64, (unsigned)cg->vl);
@@ -1785,9 +1785,19 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend) {
     LLVMValueRef mp = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->m, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
     LLVMValueRef lp = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->l, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
     LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->vf, mp, "");
-    LLVMValueRef bm = s[v];
-    for (int g = 1; g < kg; g++) bm = vmaxnum(cg, bm, s[g * qv + v]);
-    LLVMValueRef mnew = vmaxnum(cg, mold, bm);
+    /* The group's max as a tree (depth 4 for 12 keys, not a chain of 11).
+     * vmax drops a NaN score: its p is NaN anyway, which makes the row's
+     * sum and output NaN, as PyTorch's softmax would. */
+    LLVMValueRef t[16];
+    for (int g = 0; g < kg; g++) t[g] = s[g * qv + v];
+    for (int w = kg; w > 1;) {
+      int h = w / 2;
+      for (int g = 0; g < h; g++) t[g] = vmax(cg, t[2 * g], t[2 * g + 1]);
+      if (w & 1) t[h++] = t[w - 1];
+      w = h;
+    }
+    LLVMValueRef bm = t[0];
+    LLVMValueRef mnew = vmax(cg, bm, mold);
     /* with every key masked so far the max is -inf and 0 stands in for it */
     LLVMValueRef muse = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, mnew, ninf, ""), vfc(cg, 0.0), mnew, "");
     alpha[v] = math_exp_nonpos(cg, cg_fsub(cg, mold, muse));
