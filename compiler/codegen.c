@@ -1714,13 +1714,15 @@ typedef struct AttTile {
   LLVMValueRef m, l;            /* allocas: running max and sum, [qv] vectors */
 } AttTile;
 
-/* One group of kg keys from j0: rows j0..j0+kg-1, clamped to jend - 1,
- * with the keys at or past jend masked (only the last group has any).
- * One copy serves every group, the last one too: the kernel is the
- * largest function attnc emits, and a second copy for the last group
- * cost more compile time than the clamps cost at run time. */
-static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend) {
-  const bool tail = true;
+/* One group of kg keys from j0.  With tail, rows are clamped to jend - 1,
+ * keys at or past jend are masked, and with causal so are keys later
+ * than a lane's query: the last group and the causal diagonal take this
+ * copy.  Every other group takes the copy without tail, whose rows are
+ * one stride apart (one base register, constant offsets, where the
+ * clamped rows needed 12 and spilled them), and which has no compares
+ * or selects: 8-head attention ran 0.92x the time of one masked copy for
+ * every group, for 7% more compile time of examples/encoder.attn. */
+static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail) {
   Kernel *k = a->k;
   CG *cg = k->cg;
   const Node *n = k->n;
@@ -1771,12 +1773,12 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend) {
         LLVMValueRef mv = LLVMBuildCall2(cg->B, LLVMIntrinsicGetType(cg->C, id, tys, 2), fn, args, 4, "");
         x = cg_fadd(cg, x, mv);
       }
-      if (n->causal) {
+      if (n->causal && tail) {
         /* key j is visible to query i when j <= i */
         LLVMValueRef later = LLVMBuildICmp(cg->B, LLVMIntSGT, viota64_splat(cg, row[g]), a->qidx[v], "");
         x = LLVMBuildSelect(cg->B, later, ninf, x, "");
       }
-      x = LLVMBuildSelect(cg->B, valid[g], x, ninf, "");
+      if (tail) x = LLVMBuildSelect(cg->B, valid[g], x, ninf, "");
       s[g * qv + v] = x;
     }
   /* online softmax update, per lane */
@@ -1785,7 +1787,8 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend) {
     LLVMValueRef mp = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->m, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
     LLVMValueRef lp = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->l, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
     LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->vf, mp, "");
-    /* The group's max as a tree (depth 4 for 12 keys, not a chain of 11).
+    /* The group's max and sum as trees (depth 4 for 12 keys, not chains
+     * of 11).
      * vmax drops a NaN score: its p is NaN anyway, which makes the row's
      * sum and output NaN, as PyTorch's softmax would. */
     LLVMValueRef t[16];
@@ -1801,11 +1804,14 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend) {
     /* with every key masked so far the max is -inf and 0 stands in for it */
     LLVMValueRef muse = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, mnew, ninf, ""), vfc(cg, 0.0), mnew, "");
     alpha[v] = math_exp_nonpos(cg, cg_fsub(cg, mold, muse));
-    LLVMValueRef lsum = cg_fmul(cg, LLVMBuildLoad2(cg->B, cg->vf, lp, ""), alpha[v]);
-    for (int g = 0; g < kg; g++) {
-      p[g * qv + v] = math_exp_nonpos(cg, cg_fsub(cg, s[g * qv + v], muse));
-      lsum = cg_fadd(cg, lsum, p[g * qv + v]);
+    for (int g = 0; g < kg; g++) t[g] = p[g * qv + v] = math_exp_nonpos(cg, cg_fsub(cg, s[g * qv + v], muse));
+    for (int w = kg; w > 1;) {
+      int h = w / 2;
+      for (int g = 0; g < h; g++) t[g] = cg_fadd(cg, t[2 * g], t[2 * g + 1]);
+      if (w & 1) t[h++] = t[w - 1];
+      w = h;
     }
+    LLVMValueRef lsum = vfma(cg, LLVMBuildLoad2(cg->B, cg->vf, lp, ""), alpha[v], t[0]);
     LLVMBuildStore(cg->B, mnew, mp);
     LLVMBuildStore(cg->B, lsum, lp);
   }
@@ -1909,9 +1915,19 @@ static void emit_attention_fast(Kernel *k) {
   /* keys: all of S, or with causal up to the tile's last query */
   LLVMValueRef jend = S;
   if (n->causal) jend = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, S, ""), t1, S, "");
+  /* Groups whose keys are all in range and, with causal, visible to the
+   * tile's first query (so to every lane) need no masks: they take a copy
+   * without them, with rows one stride apart.  The rest (the last partial
+   * group, the causal diagonal) take the masked copy. */
+  LLVMValueRef jfull = jend;
+  if (n->causal) jfull = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t0, jend, ""), add64(cg, t0, i64c(cg, 1)), jend, "");
+  LLVMValueRef nfull = div64(cg, jfull, i64c(cg, a.kg));
+  LLVMValueRef gi = loop_begin(cg, &jb, i64c(cg, 0), nfull);
+  att_group(&a, mul64(cg, gi, i64c(cg, a.kg)), jend, false);
+  loop_end(cg, &jb);
   LLVMValueRef ngroups = div64(cg, add64(cg, jend, i64c(cg, a.kg - 1)), i64c(cg, a.kg));
-  LLVMValueRef gi = loop_begin(cg, &jb, i64c(cg, 0), ngroups);
-  att_group(&a, mul64(cg, gi, i64c(cg, a.kg)), jend);
+  gi = loop_begin(cg, &jb, nfull, ngroups);
+  att_group(&a, mul64(cg, gi, i64c(cg, a.kg)), jend, true);
   loop_end(cg, &jb);
   /* o = O^T / l; a lane with no visible key has l = 0: zeros for
    * attention(), NaN where the source's softmax would have given NaN */
