@@ -1818,17 +1818,25 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail)
   /* O^T = O^T * alpha + V_group^T P */
   Loop ol;
   d = loop_begin(cg, &ol, i64c(cg, 0), i64c(cg, a->dv));
+  /* Per lane vector two independent FMA chains, so that their latency
+   * overlaps.  Keys outside, lane vectors inside: each broadcast of V is
+   * dead after its qv FMAs, which leaves registers for the p's (with the
+   * lane vectors outside, the 12 broadcasts stayed live and 7 p's went to
+   * the stack). */
+  LLVMValueRef oi[2], o[2], o2[2];
   for (int v = 0; v < qv; v++) {
-    LLVMValueRef oi = add64(cg, mul64(cg, d, i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl));
-    /* two independent FMA chains, so that their latency overlaps */
-    LLVMValueRef o = cg_fmul(cg, vload(cg, a->ot, oi), alpha[v]), o2 = NULL;
-    for (int g = 0; g < kg; g++) {
-      LLVMValueRef vb = vsplat(cg, load_f(cg, vbase[g], d));
-      if (g % 2 == 0) o = vfma(cg, vb, p[g * qv + v], o);
-      else o2 = o2 ? vfma(cg, vb, p[g * qv + v], o2) : cg_fmul(cg, vb, p[g * qv + v]);
-    }
-    vstore(cg, o2 ? cg_fadd(cg, o, o2) : o, a->ot, oi);
+    oi[v] = add64(cg, mul64(cg, d, i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl));
+    o[v] = cg_fmul(cg, vload(cg, a->ot, oi[v]), alpha[v]);
+    o2[v] = NULL;
   }
+  for (int g = 0; g < kg; g++) {
+    LLVMValueRef vb = vsplat(cg, load_f(cg, vbase[g], d));
+    for (int v = 0; v < qv; v++) {
+      if (g % 2 == 0) o[v] = vfma(cg, vb, p[g * qv + v], o[v]);
+      else o2[v] = o2[v] ? vfma(cg, vb, p[g * qv + v], o2[v]) : cg_fmul(cg, vb, p[g * qv + v]);
+    }
+  }
+  for (int v = 0; v < qv; v++) vstore(cg, o2[v] ? cg_fadd(cg, o[v], o2[v]) : o[v], a->ot, oi[v]);
   loop_end_nounroll(cg, &ol);
 }
 
