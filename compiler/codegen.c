@@ -1880,31 +1880,7 @@ static void emit_attention_fast(Kernel *k) {
   a.vo = batch_offset(cg, t, nb, idx, tv, tv->rank - 2, mul64(cg, S, i64c(cg, a.dv)));
   /* row 0 of this batch entry in the output */
   LLVMValueRef ob = mul64(cg, mul64(cg, div64(cg, row, tiles), T), i64c(cg, a.dv));
-  /* Q^T, scaled.  A whole tile with dk a multiple of vl transposes vl x vl
-   * blocks in registers (LLVM made the element loop a scatter); the last,
-   * partial tile goes element by element, and its lanes past T read the
-   * tile's last row and are not stored. */
-  LLVMValueRef whole = LLVMBuildICmp(cg->B, LLVMIntEQ, LLVMBuildNSWSub(cg->B, t1, t0, ""), i64c(cg, QT), "");
-  LLVMBasicBlockRef b_vec = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "qt.vec");
-  LLVMBasicBlockRef b_el = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "qt.el");
-  LLVMBasicBlockRef b_done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "qt.done");
-  LLVMBuildCondBr(cg->B, a.dk % vl == 0 ? whole : LLVMConstInt(cg->i1, 0, 0), b_vec, b_el);
-  LLVMPositionBuilderAtEnd(cg->B, b_vec);
-  if (a.dk % vl == 0) {
-    LLVMValueRef db = loop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a.dk / vl));
-    LLVMValueRef d0 = mul64(cg, db, i64c(cg, vl));
-    for (int v = 0; v < qv; v++) {
-      LLVMValueRef r[64];
-      for (int i = 0; i < vl; i++)
-        r[i] = cg_fmul(cg, vload(cg, k->in[0], add64(cg, qb, add64(cg, mul64(cg, add64(cg, t0, i64c(cg, v * vl + i)), i64c(cg, a.dk)), d0))),
-                       vfc(cg, n->fval));
-      transpose_regs(cg, r);
-      for (int c = 0; c < vl; c++) vstore(cg, r[c], a.qt, add64(cg, mul64(cg, add64(cg, d0, i64c(cg, c)), i64c(cg, QT)), i64c(cg, v * vl)));
-    }
-    loop_end_nounroll(cg, &dl);
-  }
-  LLVMBuildBr(cg->B, b_done);
-  LLVMPositionBuilderAtEnd(cg->B, b_el);
+  /* Q^T, scaled; lanes past T read the tile's last row and are not stored */
   LLVMValueRef lane = loop_begin(cg, &ql, i64c(cg, 0), i64c(cg, QT));
   LLVMValueRef qi = add64(cg, t0, lane);
   qi = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, qi, tlast, ""), qi, tlast, "");
@@ -1914,8 +1890,6 @@ static void emit_attention_fast(Kernel *k) {
           add64(cg, mul64(cg, d, i64c(cg, QT)), lane));
   loop_end(cg, &dl);
   loop_end(cg, &ql);
-  LLVMBuildBr(cg->B, b_done);
-  LLVMPositionBuilderAtEnd(cg->B, b_done);
   LLVMValueRef e = loop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a.dv * qv));
   vstore(cg, vfc(cg, 0.0), a.ot, mul64(cg, e, i64c(cg, vl)));
   loop_end(cg, &dl);
@@ -1973,29 +1947,6 @@ static void emit_attention_fast(Kernel *k) {
                           vfc(cg, n->safe ? 0.0 : 0.0 / 0.0), inv, "");
     vstore(cg, inv, linv, i64c(cg, v * vl));
   }
-  /* out = (O^T)^T / l: a whole tile by vl x vl blocks transposed in
-   * registers (dv is a multiple of vl here), the last one element by
-   * element */
-  b_vec = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "out.vec");
-  b_el = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "out.el");
-  b_done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "out.done");
-  LLVMBuildCondBr(cg->B, whole, b_vec, b_el);
-  LLVMPositionBuilderAtEnd(cg->B, b_vec);
-  {
-    LLVMValueRef db = loop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a.dv / vl));
-    LLVMValueRef d0 = mul64(cg, db, i64c(cg, vl));
-    for (int v = 0; v < qv; v++) {
-      LLVMValueRef r[64], li = vload(cg, linv, i64c(cg, v * vl));
-      for (int c = 0; c < vl; c++)
-        r[c] = cg_fmul(cg, vload(cg, a.ot, add64(cg, mul64(cg, add64(cg, d0, i64c(cg, c)), i64c(cg, QT)), i64c(cg, v * vl))), li);
-      transpose_regs(cg, r);
-      for (int i = 0; i < vl; i++)
-        vstore(cg, r[i], k->out, add64(cg, ob, add64(cg, mul64(cg, add64(cg, t0, i64c(cg, v * vl + i)), i64c(cg, a.dv)), d0)));
-    }
-    loop_end_nounroll(cg, &dl);
-  }
-  LLVMBuildBr(cg->B, b_done);
-  LLVMPositionBuilderAtEnd(cg->B, b_el);
   lane = loop_begin(cg, &ql, i64c(cg, 0), LLVMBuildNSWSub(cg->B, t1, t0, ""));
   LLVMValueRef li = load_f(cg, linv, lane);
   LLVMValueRef orow = add64(cg, ob, mul64(cg, add64(cg, t0, lane), i64c(cg, a.dv)));
@@ -2003,8 +1954,6 @@ static void emit_attention_fast(Kernel *k) {
   store_f(cg, cg_fmul(cg, load_f(cg, a.ot, add64(cg, mul64(cg, d, i64c(cg, QT)), lane)), li), k->out, add64(cg, orow, d));
   loop_end(cg, &dl);
   loop_end(cg, &ql);
-  LLVMBuildBr(cg->B, b_done);
-  LLVMPositionBuilderAtEnd(cg->B, b_done);
   loop_end(cg, &r);
 }
 
