@@ -40,7 +40,7 @@ void cg_set_fn_attrs(CG *cg, LLVMValueRef fn);
 /* mathfn.c: vectorizable f32 approximations, as always-inline functions
  * of the module (see docs/architecture.md for the error bounds). */
 LLVMValueRef math_exp(CG *cg, LLVMValueRef x);
-LLVMValueRef math_exp_nonpos(CG *cg, LLVMValueRef x);   /* x <= 0 only */
+LLVMValueRef math_exp_nonpos(CG *cg, LLVMValueRef x);   /* x <= 8 only */
 LLVMValueRef math_log(CG *cg, LLVMValueRef x);
 LLVMValueRef math_tanh(CG *cg, LLVMValueRef x);
 LLVMValueRef math_erf(CG *cg, LLVMValueRef x);

@@ -1693,6 +1693,10 @@ static void emit_attention(Kernel *k) {
  * Each key and value element is loaded once per tile as a broadcast that
  * the FMA folds in, so the loop is FMA-bound.  Groups that would pass the
  * key range (the last one) load clamped rows and mask them to -inf. */
+/* How far (in units of the scores) a group's max may pass the running max
+ * before the tile rescales: p <= e^8 = 2981, far from overflow. */
+#define ATT_STALE 8.0
+
 static int att_kg(CG *cg) { return cg->vl >= 16 ? 12 : 6; }
 static int att_qt(CG *cg) { return 2 * cg->vl; }
 
@@ -1784,16 +1788,21 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
       if (tail) x = LLVMBuildSelect(cg->B, valid[g], x, ninf, "");
       s[g * qv + v] = x;
     }
-  /* online softmax update, per lane */
-  LLVMValueRef alpha[2], p[MAX_CARRIED];
+  /* Online softmax with a stale max: m changes only when some lane's
+   * group max passes it by more than ATT_STALE (then every lane's m
+   * becomes its true max, and O^T and l are rescaled, in a branch taken
+   * a few times per tile).  Otherwise p = exp(s - m) <= e^ATT_STALE and
+   * the P.V loop has no rescale.  With an exact running max, some lane
+   * out of 32 had a new max in most groups (a lane's chance at group g is
+   * 1/(g+1)), so the rescale ran nearly always. */
+  LLVMValueRef mp[2], lp[2], bm[2], any = NULL, p[MAX_CARRIED];
   for (int v = 0; v < qv; v++) {
-    LLVMValueRef mp = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->m, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
-    LLVMValueRef lp = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->l, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
-    LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->vf, mp, "");
+    mp[v] = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->m, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
+    lp[v] = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->l, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
+    LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->vf, mp[v], "");
     /* The group's max and sum as trees (depth 4 for 12 keys, not chains
-     * of 11).
-     * vmax drops a NaN score: its p is NaN anyway, which makes the row's
-     * sum and output NaN, as PyTorch's softmax would. */
+     * of 11).  vmax drops a NaN score: its p is NaN anyway, which makes
+     * the row's sum and output NaN, as PyTorch's softmax would. */
     LLVMValueRef t[16];
     for (int g = 0; g < kg; g++) t[g] = s[g * qv + v];
     for (int w = kg; w > 1;) {
@@ -1802,11 +1811,42 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
       if (w & 1) t[h++] = t[w - 1];
       w = h;
     }
-    LLVMValueRef bm = t[0];
-    LLVMValueRef mnew = vmax(cg, bm, mold);
-    /* with every key masked so far the max is -inf and 0 stands in for it */
-    LLVMValueRef muse = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, mnew, ninf, ""), vfc(cg, 0.0), mnew, "");
-    alpha[v] = math_exp_nonpos(cg, cg_fsub(cg, mold, muse));
+    bm[v] = t[0];
+    /* m = -inf (no visible key yet) gives -inf here: any finite max passes */
+    LLVMValueRef up = LLVMBuildFCmp(cg->B, LLVMRealOGT, bm[v], cg_fadd(cg, mold, vfc(cg, ATT_STALE)), "");
+    any = any ? LLVMBuildOr(cg->B, any, up, "") : up;
+  }
+  any = LLVMBuildICmp(cg->B, LLVMIntNE, LLVMBuildBitCast(cg->B, any, LLVMIntTypeInContext(cg->C, (unsigned)cg->vl), ""),
+                      LLVMConstInt(LLVMIntTypeInContext(cg->C, (unsigned)cg->vl), 0, 0), "");
+  LLVMBasicBlockRef b_re = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "att.rescale");
+  LLVMBasicBlockRef b_go = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "att.go");
+  LLVMBuildCondBr(cg->B, any, b_re, b_go);
+  LLVMPositionBuilderAtEnd(cg->B, b_re);
+  {
+    LLVMValueRef alpha[2];
+    for (int v = 0; v < qv; v++) {
+      LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->vf, mp[v], "");
+      LLVMValueRef mnew = vmax(cg, bm[v], mold);
+      /* with every key masked so far the max is -inf and 0 stands in for it */
+      LLVMValueRef muse = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, mnew, ninf, ""), vfc(cg, 0.0), mnew, "");
+      alpha[v] = math_exp_nonpos(cg, cg_fsub(cg, mold, muse));
+      LLVMBuildStore(cg->B, mnew, mp[v]);
+      LLVMBuildStore(cg->B, cg_fmul(cg, LLVMBuildLoad2(cg->B, cg->vf, lp[v], ""), alpha[v]), lp[v]);
+    }
+    Loop rl;
+    LLVMValueRef dd = loop_begin(cg, &rl, i64c(cg, 0), i64c(cg, a->dv));
+    for (int v = 0; v < qv; v++) {
+      LLVMValueRef oi = add64(cg, mul64(cg, dd, i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl));
+      vstore(cg, cg_fmul(cg, vload(cg, a->ot, oi), alpha[v]), a->ot, oi);
+    }
+    loop_end_nounroll(cg, &rl);
+  }
+  LLVMBuildBr(cg->B, b_go);
+  LLVMPositionBuilderAtEnd(cg->B, b_go);
+  for (int v = 0; v < qv; v++) {
+    LLVMValueRef m = LLVMBuildLoad2(cg->B, cg->vf, mp[v], "");
+    LLVMValueRef muse = LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOEQ, m, ninf, ""), vfc(cg, 0.0), m, "");
+    LLVMValueRef t[16];
     for (int g = 0; g < kg; g++) t[g] = p[g * qv + v] = math_exp_nonpos(cg, cg_fsub(cg, s[g * qv + v], muse));
     for (int w = kg; w > 1;) {
       int h = w / 2;
@@ -1814,11 +1854,9 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
       if (w & 1) t[h++] = t[w - 1];
       w = h;
     }
-    LLVMValueRef lsum = vfma(cg, LLVMBuildLoad2(cg->B, cg->vf, lp, ""), alpha[v], t[0]);
-    LLVMBuildStore(cg->B, mnew, mp);
-    LLVMBuildStore(cg->B, lsum, lp);
+    LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->vf, lp[v], ""), t[0]), lp[v]);
   }
-  /* O^T = O^T * alpha + V_group^T P */
+  /* O^T += V_group^T P */
   Loop ol;
   d = loop_begin(cg, &ol, i64c(cg, 0), i64c(cg, a->dv));
   /* Per lane vector two independent FMA chains, so that their latency
@@ -1829,7 +1867,7 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
   LLVMValueRef oi[2], o[2], o2[2];
   for (int v = 0; v < qv; v++) {
     oi[v] = add64(cg, mul64(cg, d, i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl));
-    o[v] = cg_fmul(cg, vload(cg, a->ot, oi[v]), alpha[v]);
+    o[v] = vload(cg, a->ot, oi[v]);
     o2[v] = NULL;
   }
   for (int g = 0; g < kg; g++) {

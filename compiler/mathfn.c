@@ -10,8 +10,8 @@
  * by tests/run (math_* tests, tolerance 2e-6 relative):
  *   exp   Cody-Waite reduction + Cephes expf polynomial: < 2 ulp;
  *         exp(x) = +inf for x > 88.72, flushes to 0 below -103.
- *   exp_nonpos  (x <= 0 only, for the online softmax) < 1 ulp over
- *         [-86, 0] by an f32 emulation (tests/run/fit_exp_nonpos.py);
+ *   exp_nonpos  (x <= 8 only, for the online softmax) < 1 ulp over
+ *         [-86, 8] by an f32 emulation (tests/run/fit_exp_nonpos.py);
  *         0 below -86.
  *   log   Cephes logf: < 2 ulp; log(0) = -inf, log(x<0) = NaN.
  *   tanh  odd polynomial for |x| < 0.625 (Cephes tanhf), else
@@ -148,8 +148,9 @@ LLVMValueRef math_exp(CG *cg, LLVMValueRef xv) {
   return call1(cg, &mf, xv);
 }
 
-/* exp(x) for x <= 0, -inf or NaN: what the online softmax needs (scores
- * minus their running max), 14 vector ops where attnc.exp takes about 25.
+/* exp(x) for x <= 8, -inf or NaN: what the online softmax needs (scores
+ * minus a running max that may be stale by up to 8), 14 vector ops where
+ * attnc.exp takes about 25.
  *   - n = round(x log2 e) by adding 1.5 * 2^23 (one FMA): the sum's low
  *     mantissa bits are n, so shifting its bits left by 23 gives n's
  *     exponent field with no rounding or conversion instruction;
@@ -157,9 +158,9 @@ LLVMValueRef math_exp(CG *cg, LLVMValueRef xv) {
  *     |r| <= ln2/2;
  *   - e^r by a degree-6 polynomial, fitted for relative error over that
  *     interval by tests/run/fit_exp_nonpos.py (1.9e-9 in double;
- *     0.74 ulp through f32 over [-86, 0]);
- *   - y = e^r * 2^n by an integer add into the exponent field: n >= -124
- *     and e^r >= 0.7 keep y a normal float.
+ *     0.72 ulp through f32 over [-86, 8]);
+ *   - y = e^r * 2^n by an integer add into the exponent field: n in
+ *     [-124, 12] and e^r in [0.7, 1.42] keep y a normal float.
  * Below -86 (and for -inf) the result is 0 by a select, so no operation
  * ever makes a denormal, which costs a microcode assist on x86; the lanes
  * that take it may compute garbage first.  NaN fails the compare and

@@ -754,6 +754,20 @@ def _():
                      dict(o=("q", "k", "v", None, None), o1=("q", "k", "v", None, 1.0)))
 
 
+@test("attention_rising", "scores that rise along the keys at a different rate per query "
+      "(0.09 to 1 per key after the scale), so a fused kernel's running max grows within and "
+      "across its key blocks: by less and by more than any threshold for rescaling; S = 260, "
+      "without and with the causal mask")
+def _():
+    T, S, D = 37, 260, 16
+    # dyadic, so that every score is exact in f32 (they reach 260)
+    q, k = dyadic(T, D, step=1 / 64, lim=1 / 16), dyadic(S, D, step=1 / 8, lim=1.0)
+    q[:, 0] = torch.round(torch.linspace(0.35, 4.0, T) * 64) / 64
+    k[:, 0] = torch.arange(S).float()
+    return attn_case(dict(q=q, k=k, v=randn(S, D)),
+                     dict(o=("q", "k", "v", None, None), oc=("q", "k", "v", "causal", None)))
+
+
 @test("attention_t1_s1", "attention with T = 1 (over S = 5), S = 1 (T = 4), and T = S = 1 with "
       "mask=causal")
 def _():
