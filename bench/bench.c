@@ -2,7 +2,8 @@
  * baselines on the cases of bench/README.md, in one process, and prints one
  * tab-separated line per (case, implementation):
  *
- *   ROW <case> <impl> <median ms> <GFLOP/s> <peak RSS MiB> <max|diff|> <reps> <note>
+ *   ROW <case> <impl> <median ms> <GFLOP/s> <peak RSS MiB> <max|diff|> <reps> <note> [<ratio>]
+ * (ratio: the median per-round time / attnc's, on every row but attnc's)
  *
  * bench/run.sh builds it, runs it (and torch_bench.py) and formats the
  * table.  Usage:
@@ -444,8 +445,18 @@ static void run_case(const spec *s, impl *im, int n, size_t out_n, const char *n
     if (im[i].rss_mib > 0) printf("%.1f", im[i].rss_mib);
     printf("\t");
     if (i > 0) printf("%.2g", im[i].diff);
-    printf("\t%d\t%s%s\n", im[i].reps, im[i].ok ? "" : "MISMATCH ",
-           i == 0 && note ? note : "");
+    printf("\t%d\t%s%s", im[i].reps, im[i].ok ? "" : "MISMATCH ", i == 0 && note ? note : "");
+    /* The ratio to attnc: the median over the rounds both ran of this
+     * round's time / attnc's time in the same round.  The clock of a
+     * shared VM moves in phases of seconds; a ratio of two medians can
+     * pair a fast phase with a slow one, the per-round ratio cannot. */
+    if (i > 0) {
+      double q[64];
+      int nr = im[i].reps < im[0].reps ? im[i].reps : im[0].reps;
+      for (int r = 0; r < nr; r++) q[r] = im[i].t[r] / im[0].t[r];
+      printf("\t%.4f", bench_median(q, nr));
+    }
+    printf("\n");
     fflush(stdout);
   }
 }

@@ -237,7 +237,7 @@ awk -F'\t' '
       c = order[k]
       for (i = 1; i <= nrows[c]; i++) {
         ratio = (c in base && base[c] > 0) ? sprintf("%.2f", ms[c, i] / base[c]) : "-"
-        if (side[c, i] != "") ratio = sprintf("%.2f*", side[c, i])
+        if (side[c, i] != "") ratio = sprintf(impl[c, i] == "torch" ? "%.2f*" : "%.2f", side[c, i])
         g = gf[c, i] > 0 ? sprintf("%.1f", gf[c, i]) : "-"
         d = diff[c, i] == "" ? "" : diff[c, i]
         n = note[c, i]
@@ -247,12 +247,14 @@ awk -F'\t' '
     }
   }' "$rows"
 echo
-echo "vs attnc = this row's ms / the attnc row's ms: above 1, attnc is faster. For attnc-2T it is"
-echo "the 2-thread / 1-thread time. max|diff| = largest difference from attnc's output on the same"
+echo "vs attnc = this row's time / attnc's time in the same round (implementations run round"
+echo "robin), median over the rounds: above 1, attnc is faster. For attnc-2T it is the 2-thread /"
+echo "1-thread time. ms is each row's own median, so ms ratios can differ when the machine's clock"
+echo "changed between rounds. max|diff| = largest difference from attnc's output on the same"
 echo "inputs and weights (every row is checked: |diff| <= 1e-3 |attnc| + 1e-4 max|attnc|)."
 if [ -n "$shim" ] && [ $have_torch = 1 ]; then
   echo "* torch rows: torch_bench.py timed attnc too, in its own process, round robin with torch"
-  echo "  (median of torch / median of attnc there; the note gives attnc's ms in that process)."
+  echo "  (the same per-round ratio there; the note gives attnc's ms in that process)."
 fi
 if [ $status -ne 0 ]; then
   echo "FAILED: see MISMATCH rows and the messages above" >&2

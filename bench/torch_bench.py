@@ -322,7 +322,8 @@ def main():
             gf = c["flops"] / med / 1e9 if c["flops"] > 0 else 0.0
             side = ""
             if atimes:
-                side = f"{med / median(atimes):.4f}"
+                # per-round ratios, as bench.c: robust to the clock's phases
+                side = f"{median([t / a for t, a in zip(times, atimes)]):.4f}"
                 note += f"side by side: attnc {median(atimes) * 1e3:.2f} ms"
             print(f"ROW\t{c['name']}\ttorch\t{ms:.3f}\t{gf:.2f}\t\t{diff}\t{reps}\t{note}\t{side}", flush=True)
     if failed:
