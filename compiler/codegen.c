@@ -168,6 +168,29 @@ static void no_unroll(CG *cg, LLVMValueRef br) {
   LLVMSetMetadata(br, LLVMGetMDKindIDInContext(cg->C, "llvm.loop", 9), LLVMMetadataAsValue(cg->C, loop));
 }
 
+/* Edge-case loops (partial tiles and panels): not unrolled and not
+ * vectorized.  They run over a few elements, and LLVM's vectorized copy
+ * of each (vector body, checks, remainder) was compile time spent on
+ * code that hardly runs. */
+static void no_vectorize(CG *cg, LLVMValueRef br) {
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(cg->C, NULL, 0);
+  LLVMMetadataRef ops[4] = {tmp};
+  const char *keys[3] = {"llvm.loop.unroll.disable", "llvm.loop.vectorize.width", "llvm.loop.interleave.count"};
+  for (int i = 0; i < 3; i++) {
+    LLVMMetadataRef kv[2] = {LLVMMDStringInContext2(cg->C, keys[i], strlen(keys[i])),
+                             LLVMValueAsMetadata(LLVMConstInt(cg->i32, 1, 0))};
+    ops[i + 1] = LLVMMDNodeInContext2(cg->C, kv, i ? 2 : 1);
+  }
+  LLVMMetadataRef loop = LLVMMDNodeInContext2(cg->C, ops, 4);
+  LLVMMetadataReplaceAllUsesWith(tmp, loop);
+  LLVMSetMetadata(br, LLVMGetMDKindIDInContext(cg->C, "llvm.loop", 9), LLVMMetadataAsValue(cg->C, loop));
+}
+static void loop_end_scalar(CG *cg, Loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->B);
+  loop_end(cg, l);
+  no_vectorize(cg, LLVMGetBasicBlockTerminator(latch));
+}
+
 static void loop_end_nounroll(CG *cg, Loop *l) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->B);
   loop_end(cg, l);
@@ -573,7 +596,7 @@ static void gemm_tile(GemmTile *t) {
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), t->nw);
     store_f(cg, load_f(cg, k->out, add64(cg, add64(cg, t->c_row0, mul64(cg, r, t->N)), add64(cg, t->j0, j))), t->ct,
             add64(cg, mul64(cg, r, i64c(cg, NR)), j));
-    loop_end(cg, &jl);
+    loop_end_scalar(cg, &jl);
     loop_end(cg, &rl);
     LLVMBuildBr(cg->B, go);
     LLVMPositionBuilderAtEnd(cg->B, go);
@@ -619,7 +642,7 @@ static void gemm_tile(GemmTile *t) {
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), t->nw);
     store_f(cg, load_f(cg, t->ct, add64(cg, mul64(cg, r, i64c(cg, NR)), j)), k->out,
             add64(cg, add64(cg, t->c_row0, mul64(cg, r, t->N)), add64(cg, t->j0, j)));
-    loop_end(cg, &jl);
+    loop_end_scalar(cg, &jl);
     loop_end(cg, &rl);
     LLVMBuildBr(cg->B, go);
     LLVMPositionBuilderAtEnd(cg->B, go);
@@ -951,20 +974,24 @@ static LLVMValueRef pack_shared(CG *cg) {
     LLVMValueRef nkb = div64(cg, K, i64c(cg, vl));
     LLVMValueRef kbi = loop_begin(cg, &kb, i64c(cg, 0), nkb);
     LLVMValueRef k0 = mul64(cg, kbi, i64c(cg, vl));
-    for (int h = 0; h < 2; h++) {
-      LLVMValueRef rows[64];
-      for (int i = 0; i < vl; i++)
-        rows[i] = vload(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, i64c(cg, h * vl + i)), K)), k0));
-      transpose_regs(cg, rows);
-      for (int c = 0; c < vl; c++)
-        vstore(cg, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), i64c(cg, h * vl)));
-    }
+    /* the two halves of the panel: a loop, not two copies, as the
+     * transpose's shuffles are costly to compile (instruction selection) */
+    Loop hl;
+    LLVMValueRef h = loop_begin(cg, &hl, i64c(cg, 0), i64c(cg, 2));
+    LLVMValueRef hv = mul64(cg, h, i64c(cg, vl));
+    LLVMValueRef rows[64];
+    for (int i = 0; i < vl; i++)
+      rows[i] = vload(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, add64(cg, hv, i64c(cg, i))), K)), k0));
+    transpose_regs(cg, rows);
+    for (int c = 0; c < vl; c++)
+      vstore(cg, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), hv));
+    loop_end_nounroll(cg, &hl);
     loop_end_nounroll(cg, &kb);
     LLVMValueRef kk = loop_begin(cg, &kl, mul64(cg, nkb, i64c(cg, vl)), K);
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
     store_f(cg, load_f(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)), dst,
             add64(cg, add64(cg, dbase, mul64(cg, kk, i64c(cg, NR))), j));
-    loop_end(cg, &jl);
+    loop_end_scalar(cg, &jl);
     loop_end(cg, &kl);
     LLVMBuildBr(cg->B, done);
   }
@@ -979,7 +1006,7 @@ static LLVMValueRef pack_shared(CG *cg) {
     LLVMValueRef s = t ? add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)
                        : add64(cg, add64(cg, base, mul64(cg, kk, N)), add64(cg, j0, j));
     store_f(cg, load_f(cg, src, s), dst, add64(cg, add64(cg, dbase, mul64(cg, kk, w)), j));
-    loop_end(cg, &jl);
+    loop_end_scalar(cg, &jl);
     loop_end(cg, &kl);
     LLVMBuildBr(cg->B, done);
   }
