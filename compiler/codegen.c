@@ -1783,6 +1783,9 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
   LLVMValueRef d = cloop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a->dk), init, kg * qv);
   LLVMValueRef qvv[2], next[MAX_CARRIED];
   for (int v = 0; v < qv; v++) qvv[v] = vload(cg, a->qt, add64(cg, mul64(cg, d, i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl)));
+  /* the next group's V block (kg rows one stride apart, contiguous), a
+   * line per d: it comes from L2 */
+  if (!tail) prefetch(cg, elem_ptr(cg, vbase[0], add64(cg, i64c(cg, kg * a->dv), mul64(cg, d, i64c(cg, 16)))), 0);
   for (int g = 0; g < kg; g++) {
     LLVMValueRef kb = vsplat(cg, load_f(cg, kbase[g], d));
     for (int v = 0; v < qv; v++) next[g * qv + v] = vfma(cg, kb, qvv[v], dl.v[g * qv + v]);
@@ -1897,6 +1900,8 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
     o[v] = vload(cg, a->ot, oi[v]);
     o2[v] = NULL;
   }
+  /* and the next group's K block */
+  if (!tail) prefetch(cg, elem_ptr(cg, kbase[0], add64(cg, i64c(cg, kg * a->dk), mul64(cg, d, i64c(cg, 16)))), 0);
   for (int g = 0; g < kg; g++) {
     LLVMValueRef vb = vsplat(cg, load_f(cg, vbase[g], d));
     for (int v = 0; v < qv; v++) {
