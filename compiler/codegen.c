@@ -1716,15 +1716,19 @@ static void emit_attention(Kernel *k) {
  *     vectors, in registers) = sum_d K[j_g, d] (broadcast) * Q^T[d];
  *   - the running max m and sum l are vectors over the tile's queries; the
  *     group's max is a vertical max, p = exp(S^T - m) KG x 2 exps;
- *   - O^T (dv x QT, stack, in L1) = O^T * alpha + sum_g V[j_g, d] * p[g].
- * Each key and value element is loaded once per tile as a broadcast that
- * the FMA folds in, so the loop is FMA-bound.  Groups that would pass the
- * key range (the last one) load clamped rows and mask them to -inf. */
+ *   - O^T (dv x QT, stack, in L1) += sum_g V[j_g, d] * p[g] (rescaled
+ *     apart, when the running max moves: see att_group).
+ * Each key and value element is loaded once per tile as a broadcast, so
+ * the loops are FMA-bound.  KG is 8 with AVX-512: the 16 p's leave room
+ * for 8 accumulators of O^T in the P.V loop (with 12 keys, 24 p's left
+ * room only for O^T streamed through memory, and that loop ran at 0.77x
+ * the FMA rate of the scores loop; 8 keys made the kernel 0.91x the
+ * time, bench/). */
 /* How far (in units of the scores) a group's max may pass the running max
  * before the tile rescales: p <= e^8 = 2981, far from overflow. */
 #define ATT_STALE 8.0
 
-static int att_kg(CG *cg) { return cg->vl >= 16 ? 12 : 6; }
+static int att_kg(CG *cg) { return cg->vl >= 16 ? 8 : 6; }
 static int att_qt(CG *cg) { return 2 * cg->vl; }
 
 static bool att_fast(CG *cg, const Node *n) {
@@ -1887,9 +1891,37 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
     LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->vf, lp[v], ""), t[0]), lp[v]);
   }
   /* O^T += V_group^T P */
+  if (cg->vl >= 16) {
+    /* 32 registers: O^T in blocks of 4 rows (d) x qv vectors, 8
+     * accumulators in registers through all the group's keys, next to
+     * the 16 p's: 8 independent FMA chains keep both FMA ports busy, with
+     * no merge adds and O^T loaded and stored once per block.  The loop
+     * also prefetches the next group's K block, as below. */
+    enum { DB = 4 };
+    Loop ol;
+    LLVMValueRef db = loop_begin(cg, &ol, i64c(cg, 0), i64c(cg, a->dv / DB));
+    LLVMValueRef d0 = mul64(cg, db, i64c(cg, DB));
+    LLVMValueRef oi[DB][2], o[DB][2];
+    for (int u = 0; u < DB; u++)
+      for (int v = 0; v < qv; v++) {
+        oi[u][v] = add64(cg, mul64(cg, add64(cg, d0, i64c(cg, u)), i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl));
+        o[u][v] = vload(cg, a->ot, oi[u][v]);
+      }
+    if (!tail) prefetch(cg, elem_ptr(cg, kbase[0], add64(cg, i64c(cg, kg * a->dk), mul64(cg, db, i64c(cg, 16)))), 0);
+    for (int g = 0; g < kg; g++)
+      for (int u = 0; u < DB; u++) {
+        LLVMValueRef vb = vsplat(cg, load_f(cg, vbase[g], add64(cg, d0, i64c(cg, u))));
+        for (int v = 0; v < qv; v++) o[u][v] = vfma(cg, vb, p[g * qv + v], o[u][v]);
+      }
+    for (int u = 0; u < DB; u++)
+      for (int v = 0; v < qv; v++) vstore(cg, o[u][v], a->ot, oi[u][v]);
+    loop_end_nounroll(cg, &ol);
+    return;
+  }
   Loop ol;
   d = loop_begin(cg, &ol, i64c(cg, 0), i64c(cg, a->dv));
-  /* Per lane vector two independent FMA chains, so that their latency
+  /* Below AVX-512 (16 registers) O^T streams through memory, one row d
+   * per iteration.  Per lane vector two independent FMA chains, so that their latency
    * overlaps.  Keys outside, lane vectors inside: each broadcast of V is
    * dead after its qv FMAs, which leaves registers for the p's (with the
    * lane vectors outside, the 12 broadcasts stayed live and 7 p's went to
