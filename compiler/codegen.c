@@ -1757,9 +1757,11 @@ typedef struct AttTile {
  * clamped rows needed 12 and spilled them), and which has no compares
  * or selects: 8-head attention ran 0.92x the time of one masked copy for
  * every group.  The masked copy takes groups of kg/3 keys: it runs for a
- * few groups per tile, and at kg keys it made the kernel's compile take
- * 1.46x the instructions (valgrind); at kg/3, 1.08x, and the finer
- * diagonal made causal attention 1% faster. */
+ * few groups per tile, and (measured with kg = 12) at kg keys it made the
+ * kernel's compile take 1.46x the instructions (valgrind); at kg/3, 1.08x,
+ * and the finer diagonal made causal attention 1% faster.  Prefetches
+ * of the next group's rows may pass the end of K or V: they do not
+ * fault. */
 static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail, int kg) {
   Kernel *k = a->k;
   CG *cg = k->cg;
@@ -1834,8 +1836,8 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
     mp[v] = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->m, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
     lp[v] = LLVMBuildInBoundsGEP2(cg->B, cg->vf, a->l, (LLVMValueRef[]){i64c(cg, v)}, 1, "");
     LLVMValueRef mold = LLVMBuildLoad2(cg->B, cg->vf, mp[v], "");
-    /* The group's max and sum as trees (depth 4 for 12 keys, not chains
-     * of 11).  vmax drops a NaN score: its p is NaN anyway, which makes
+    /* The group's max and sum as trees (depth 3 for 8 keys, not chains
+     * of 7).  vmax drops a NaN score: its p is NaN anyway, which makes
      * the row's sum and output NaN, as PyTorch's softmax would. */
     LLVMValueRef t[16];
     for (int g = 0; g < kg; g++) t[g] = s[g * qv + v];
@@ -1907,7 +1909,11 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
         oi[u][v] = add64(cg, mul64(cg, add64(cg, d0, i64c(cg, u)), i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl));
         o[u][v] = vload(cg, a->ot, oi[u][v]);
       }
-    if (!tail) prefetch(cg, elem_ptr(cg, kbase[0], add64(cg, i64c(cg, kg * a->dk), mul64(cg, db, i64c(cg, 16)))), 0);
+    /* the next group's K block: kg * dk / 16 lines over dv / 4
+     * iterations, so two lines each (past its end is harmless) */
+    if (!tail)
+      for (int l = 0; l < 2; l++)
+        prefetch(cg, elem_ptr(cg, kbase[0], add64(cg, i64c(cg, kg * a->dk + 16 * l), mul64(cg, db, i64c(cg, 32)))), 0);
     for (int g = 0; g < kg; g++)
       for (int u = 0; u < DB; u++) {
         LLVMValueRef vb = vsplat(cg, load_f(cg, vbase[g], add64(cg, d0, i64c(cg, u))));
