@@ -140,7 +140,7 @@ static int name_matches(const char *name, const char *pat) {
 /* ---- implementations of a case ------------------------------------------ */
 
 typedef struct impl {
-  const char *name;      /* attnc, attnc-2T, naive-c, openblas */
+  const char *name;      /* attnc, attnc-2T, attnc-full, naive-c, openblas */
   void (*run)(void *);   /* one call */
   void *arg;
   float *out;            /* the output, compared with attnc's */
@@ -150,6 +150,8 @@ typedef struct impl {
   double rss_mib;        /* peak RSS in a separate process, or 0 */
   double diff;
   int ok;
+  double flops;          /* when it computes another count than the case's (else 0) */
+  int unchecked;         /* computes something else: no output check */
 } impl;
 
 enum { MAX_IMPLS = 6 };
@@ -418,6 +420,7 @@ static void run_case(const spec *s, impl *im, int n, size_t out_n, const char *n
   /* The check against attnc (im[0]). */
   double scale = bench_maxabs(im[0].out, out_n);
   for (int i = 0; i < n; i++) {
+    if (im[i].unchecked) continue;
     /* Sums of hundreds of products in another order differ by rounding;
      * 1e-3 relative to each value plus 1e-4 of the output's scale
      * separates that from a wrong result. */
@@ -440,12 +443,20 @@ static void run_case(const spec *s, impl *im, int n, size_t out_n, const char *n
     }
   for (int i = 0; i < n; i++) {
     double ms = 1e3 * bench_median(im[i].t, im[i].reps);
-    double gf = s->flops > 0 ? s->flops / (ms * 1e-3) / 1e9 : 0;
+    double flops = im[i].flops > 0 ? im[i].flops : s->flops;
+    double gf = flops > 0 ? flops / (ms * 1e-3) / 1e9 : 0;
     printf("ROW\t%s\t%s\t%.3f\t%.2f\t", s->name, im[i].name, ms, gf);
     if (im[i].rss_mib > 0) printf("%.1f", im[i].rss_mib);
     printf("\t");
-    if (i > 0) printf("%.2g", im[i].diff);
+    if (i > 0 && !im[i].unchecked) printf("%.2g", im[i].diff);
     printf("\t%d\t%s%s", im[i].reps, im[i].ok ? "" : "MISMATCH ", i == 0 && note ? note : "");
+    if (im[i].flops > 0) {
+      /* attnc's rate / this row's, round by round */
+      double q[64];
+      int nr = im[i].reps < im[0].reps ? im[i].reps : im[0].reps;
+      for (int r = 0; r < nr; r++) q[r] = (s->flops / im[0].t[r]) / (im[i].flops / im[i].t[r]);
+      printf("the same inputs unmasked; attnc's GFLOP/s / this row's, per round: %.3f", bench_median(q, nr));
+    }
     /* The ratio to attnc: the median over the rounds both ran of this
      * round's time / attnc's time in the same round.  The clock of a
      * shared VM moves in phases of seconds; a ratio of two medians can
@@ -539,6 +550,23 @@ static void bench_spec(const spec *s) {
     add_impl(im, &n, t ? "attnc-2T" : "attnc", run_attnc, c);
   }
 
+  /* Causal attention: also the unmasked model on the same inputs, round
+   * robin with the rest, so that the two rates (per unmasked pair) are
+   * compared in the same clock phases; the cases run seconds apart. */
+  attn_ctx *full_ctx = NULL;
+  if (s->kind == K_ATTN && s->causal) {
+    static spec full;
+    full = *s;
+    full.causal = 0;
+    finish_spec(&full);
+    full_ctx = new_ctx(&sdpa_model, 1);
+    call *c = &calls[n];
+    *c = (call){.ctx = full_ctx, .s = &full, .in = {in[0], in[1], in[2]}, .out = bench_alloc(out_n)};
+    add_impl(im, &n, "attnc-full", run_attnc, c);
+    im[n - 1].flops = full.flops;
+    im[n - 1].unchecked = 1;
+  }
+
   /* The baselines' weights, by role, from the same arrays attnc uses. */
   const float *w[4] = {NULL, NULL, NULL, NULL};
   if (s->kind == K_LINEAR) {
@@ -616,6 +644,7 @@ static void bench_spec(const spec *s) {
 
   for (int t = 0; t < 2; t++)
     if (ctxs[t]) attn_ctx_free(ctxs[t]);
+  if (full_ctx) attn_ctx_free(full_ctx);
   for (int i = 0; i < n; i++) {
     free(calls[i].out);
     free(calls[i].scratch[0]);

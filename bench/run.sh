@@ -231,7 +231,7 @@ awk -F'\t' '
     if ($3 == "attnc") base[c] = $4
   }
   END {
-    fmt = "%-24s %-9s %10s %9s %9s %9s %9s %5s  %s\n"
+    fmt = "%-24s %-10s %10s %9s %9s %9s %9s %5s  %s\n"
     printf fmt, "case", "impl", "ms", "GFLOP/s", "vs attnc", "RSS MiB", "max|diff|", "reps", ""
     for (k = 1; k <= ncases; k++) {
       c = order[k]
@@ -249,7 +249,8 @@ awk -F'\t' '
 echo
 echo "vs attnc = this row's time / attnc's time in the same round (implementations run round"
 echo "robin), median over the rounds: above 1, attnc is faster. For attnc-2T it is the 2-thread /"
-echo "1-thread time. ms is each row's own median, so ms ratios can differ when the machine's clock"
+echo "1-thread time. attnc-full (causal cases) is attnc's unmasked model on the same inputs, in the"
+echo "same rounds; its note compares the two rates per unmasked pair. ms is each row's own median, so ms ratios can differ when the machine's clock"
 echo "changed between rounds. max|diff| = largest difference from attnc's output on the same"
 echo "inputs and weights (every row is checked: |diff| <= 1e-3 |attnc| + 1e-4 max|attnc|)."
 if [ -n "$shim" ] && [ $have_torch = 1 ]; then
