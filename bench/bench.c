@@ -450,13 +450,6 @@ static void run_case(const spec *s, impl *im, int n, size_t out_n, const char *n
     printf("\t");
     if (i > 0 && !im[i].unchecked) printf("%.2g", im[i].diff);
     printf("\t%d\t%s%s", im[i].reps, im[i].ok ? "" : "MISMATCH ", i == 0 && note ? note : "");
-    if (im[i].flops > 0) {
-      /* attnc's rate / this row's, round by round */
-      double q[64];
-      int nr = im[i].reps < im[0].reps ? im[i].reps : im[0].reps;
-      for (int r = 0; r < nr; r++) q[r] = (s->flops / im[0].t[r]) / (im[i].flops / im[i].t[r]);
-      printf("the same inputs unmasked; attnc's GFLOP/s / this row's, per round: %.3f", bench_median(q, nr));
-    }
     /* The ratio to attnc: the median over the rounds both ran of this
      * round's time / attnc's time in the same round.  The clock of a
      * shared VM moves in phases of seconds; a ratio of two medians can
@@ -465,7 +458,13 @@ static void run_case(const spec *s, impl *im, int n, size_t out_n, const char *n
       double q[64];
       int nr = im[i].reps < im[0].reps ? im[i].reps : im[0].reps;
       for (int r = 0; r < nr; r++) q[r] = im[i].t[r] / im[0].t[r];
-      printf("\t%.4f", bench_median(q, nr));
+      double ratio = bench_median(q, nr);
+      /* per round, attnc's rate / this row's is that time ratio times a
+       * constant, so its median is the median's */
+      if (im[i].flops > 0)
+        printf("the same inputs unmasked; attnc's GFLOP/s / this row's, per round: %.3f",
+               ratio * s->flops / im[i].flops);
+      printf("\t%.4f", ratio);
     }
     printf("\n");
     fflush(stdout);
@@ -554,9 +553,8 @@ static void bench_spec(const spec *s) {
    * robin with the rest, so that the two rates (per unmasked pair) are
    * compared in the same clock phases; the cases run seconds apart. */
   attn_ctx *full_ctx = NULL;
+  spec full = *s;   /* read by the call until run_case returns */
   if (s->kind == K_ATTN && s->causal) {
-    static spec full;
-    full = *s;
     full.causal = 0;
     finish_spec(&full);
     full_ctx = new_ctx(&sdpa_model, 1);
