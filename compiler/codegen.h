@@ -34,6 +34,10 @@ typedef struct Target {
 } Target;
 
 void target_init(Target *t);
+/* A new target machine like t->tm (the caller disposes it), for a thread
+ * of its own: a target machine serves one thread at a time.  Needs
+ * target_init(t) first. */
+LLVMTargetMachineRef target_machine(const Target *t);
 /* Hand C and m to emit.c, which disposes them at exit (or the JIT does). */
 void emit_own(LLVMContextRef C, LLVMModuleRef m);
 void optimize_module(LLVMModuleRef m, const Target *t);

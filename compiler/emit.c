@@ -49,6 +49,23 @@ void emit_own(LLVMContextRef C, LLVMModuleRef m) {
 
 static int probe_f32_lanes(const Target *t);
 
+static LLVMCodeGenOptLevel codegen_level(int opt_level) {
+  return opt_level == 0 ? LLVMCodeGenLevelNone
+       : opt_level == 1 ? LLVMCodeGenLevelLess
+       : opt_level == 2 ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelAggressive;
+}
+
+LLVMTargetMachineRef target_machine(const Target *t) {
+  LLVMTargetRef target;
+  char *err = NULL;
+  if (LLVMGetTargetFromTriple(t->triple_s, &target, &err)) {
+    LLVMDisposeMessage(err);
+    return NULL;
+  }
+  return LLVMCreateTargetMachine(target, t->triple_s, t->cpu_s, t->features_s, codegen_level(t->opt_level),
+                                 LLVMRelocPIC, LLVMCodeModelDefault);
+}
+
 void target_init(Target *t) {
   static bool registered;
   if (!registered) {
@@ -85,9 +102,7 @@ void target_init(Target *t) {
     LLVMDisposeMessage(err);
     usage_error("%s", msg);
   }
-  LLVMCodeGenOptLevel lvl = t->opt_level == 0 ? LLVMCodeGenLevelNone
-                          : t->opt_level == 1 ? LLVMCodeGenLevelLess
-                          : t->opt_level == 2 ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelAggressive;
+  LLVMCodeGenOptLevel lvl = codegen_level(t->opt_level);
   /* LLVM only warns about an unknown CPU on stderr and then ignores it;
    * catch that warning so that a typo in --cpu is an error. */
   fflush(stderr);

@@ -14,13 +14,14 @@
 
 #include "bench.h"
 #include "codegen.h"
+#include "split.h"
 #include "ir.h"
 
 
 typedef struct Options {
   const char *input, *output, *header, *model, *weights, *triple, *cpu;
-  bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, remarks, run, bench;
-  int opt_level, threads;
+  bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, remarks, run, bench, verbose;
+  int opt_level, threads, jobs;
   NamedPath inputs[64], outputs[64], dims[16];
   int ninputs, noutputs, ndims;
 } Options;
@@ -46,6 +47,9 @@ static const char usage_text[] =
     "  --cpu NAME           target CPU, e.g. x86-64, haswell, znver4 (default: the host's)\n"
     "  --threads N          the generated code's default thread count, also for --run\n"
     "                       (default 1; 0 = all CPUs)\n"
+    "  -j N                 compile an object in up to N parts side by side\n"
+    "                       (default 2; the object depends on N, not on the machine)\n"
+    "  -v, --verbose        print each phase's time, and the parts of the object\n"
     "\n"
     "Running (--run):\n"
     "  --model NAME         the model to run (default: the first in the file)\n"
@@ -71,7 +75,7 @@ static NamedPath named_path(const char *flag, const char *arg) {
 }
 
 static Options parse_args(int argc, char **argv) {
-  Options o = {.opt_level = 2, .threads = 1};
+  Options o = {.opt_level = 2, .threads = 1, .jobs = 2};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
 #define VALUE() (i + 1 < argc ? argv[++i] : (usage_error("%s needs a value", a), ""))
@@ -89,6 +93,7 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--emit-llvm")) o.emit_llvm = true;
     else if (!strcmp(a, "-S")) o.emit_asm = true;
     else if (!strcmp(a, "--no-fuse")) o.no_fuse = true;
+    else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o.verbose = true;
     else if (!strcmp(a, "--remarks")) o.remarks = true;
     else if (!strcmp(a, "--run")) o.run = true;
     else if (!strcmp(a, "--bench")) o.bench = true;
@@ -102,6 +107,12 @@ static Options parse_args(int argc, char **argv) {
       long n = strtol(v, &end, 10);
       if (*end || end == v || n < 0 || n > 1024) usage_error("--threads wants a number from 0 to 1024, got '%s'", v);
       o.threads = (int)n;
+    } else if (!strcmp(a, "-j") || !strncmp(a, "-j", 2)) {
+      const char *v = a[2] ? a + 2 : VALUE();
+      char *end;
+      long n = strtol(v, &end, 10);
+      if (*end || end == v || n < 1 || n > 64) usage_error("-j wants a number from 1 to 64, got '%s'", v);
+      o.jobs = (int)n;
     } else if (!strcmp(a, "--input") || !strcmp(a, "--output") || !strcmp(a, "--dim")) {
       NamedPath np = named_path(a, VALUE());
       bool in = !strcmp(a, "--input"), out = !strcmp(a, "--output");
@@ -385,24 +396,48 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
   return 0;
 }
 
+/* -v: the time since the last phase ended, on stderr. */
+static void phase_done(const Options *o, const char *what) {
+  static double last;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+  if (o->verbose && what) fprintf(stderr, "attnc: %-34s %8.1f ms\n", what, 1e3 * (t - last));
+  last = t;
+}
+
+static void print_parts(const SplitStats *st, int jobs) {
+  if (st->nparts == 1) fprintf(stderr, "attnc:   in 1 part (-j%d)\n", jobs);
+  else fprintf(stderr, "attnc:   in %d parts (-j%d), side by side:\n", st->nparts, jobs);
+  for (int q = 0; q < st->nparts; q++)
+    fprintf(stderr, "attnc:     part %d: %3d functions, %6ld instructions, %8.1f ms\n", q, st->funcs[q], st->weight[q],
+            1e3 * st->seconds[q]);
+}
+
 int main(int argc, char **argv) {
   atexit(arena_free_all);
   Options o = parse_args(argc, argv);
+  phase_done(&o, NULL);
   Source *src = read_source(o.input);
   Program *prog = parse_program(src);
   check_program(prog);
+  phase_done(&o, "parse and check");
   int ng;
   Graph **graphs = lower_program(prog, o.model, &ng);
+  phase_done(&o, "lower to graphs");
   if (o.check) return 0;   /* lowering has its own checks (names reserved in C) */
   optimize_graphs(graphs, ng, &o);
+  phase_done(&o, "optimize graphs");
   if (o.emit_ir || o.emit_dot) {
     print_ir(graphs, ng, o.output, o.emit_dot);
     return 0;
   }
   if ((o.run || o.bench) && !o.model) ng = 1;   /* the first model */
   plan_all(graphs, ng);
+  phase_done(&o, "plan memory");
   Target target = {.triple = o.triple, .cpu = o.cpu, .opt_level = o.opt_level};
   target_init(&target);
+  phase_done(&o, "target machine");
   bool jit = o.run || o.bench;
   LLVMContextRef C = jit ? jit_context() : LLVMContextCreate();
   CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads,
@@ -410,7 +445,23 @@ int main(int argc, char **argv) {
   if (o.weights && !jit) cgo.embedded = load_embedded_weights(graphs, ng, o.weights);
   LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
   emit_own(C, mod);
+  phase_done(&o, "LLVM IR");
+  if (!jit && !o.emit_llvm && !o.emit_asm) {
+    const char *object = o.output ? o.output : default_output(o.input, ".o");
+    /* Embedded weights would be copied into every part: one part then. */
+    int jobs = cgo.embedded ? 1 : o.jobs;
+    size_t len;
+    SplitStats st;
+    char *bytes = compile_object(mod, &target, jobs, &len, &st);
+    if (!write_file_atomic(object, bytes, len)) fatal("cannot write %s: %s", object, strerror(errno));
+    phase_done(&o, "optimize and compile the object");
+    if (o.verbose) print_parts(&st, jobs);
+    write_header(graphs, ng, &o, object);
+    phase_done(&o, "header");
+    return 0;
+  }
   optimize_module(mod, &target);
+  phase_done(&o, "optimize LLVM IR");
   if (o.run) return run_model(jit_create(mod, C, &target), graphs[0], &o);
   if (o.bench) {
     Jit *j = jit_create(mod, C, &target);
@@ -420,12 +471,6 @@ int main(int argc, char **argv) {
                        .cpu_note = arena_printf(", cpu %s, %d-lane vectors", target.cpu_s, target.f32_lanes)};
     return bench_model(desc, graphs[0], &bo);
   }
-  if (o.emit_llvm || o.emit_asm) {
-    write_module(mod, &target, o.emit_llvm ? OUT_LLVM : OUT_ASM, o.output ? o.output : "-");
-  } else {
-    const char *object = o.output ? o.output : default_output(o.input, ".o");
-    write_module(mod, &target, OUT_OBJECT, object);
-    write_header(graphs, ng, &o, object);
-  }
+  write_module(mod, &target, o.emit_llvm ? OUT_LLVM : OUT_ASM, o.output ? o.output : "-");
   return 0;
 }

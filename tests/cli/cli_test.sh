@@ -199,6 +199,48 @@ run-output-unwritable)
   expect 0 "$ATTNC" "$sdpa" --run "${sdpa_in[@]}" --output o="$tmp/o.npy"
   [[ $(head -c 6 "$tmp/o.npy" | tail -c 5) == NUMPY ]] || fail "o.npy was not replaced by the output"
   only_files adir o.npy ;;
+jobs)
+  # -j N compiles the object in up to N parts side by side: -v names them
+  enc=$root/examples/encoder.attn
+  for j in 1 2 4; do
+    expect 0 "$ATTNC" "$enc" -o "$tmp/e$j.o" -j$j -v
+    has "$tmp/stderr" "optimize and compile the object"
+    cp "$tmp/stderr" "$tmp/v$j.txt"
+  done
+  has "$tmp/v1.txt" "in 1 part (-j1)"
+  has "$tmp/v2.txt" "in 2 parts (-j2), side by side"
+  has "$tmp/v4.txt" "in 4 parts (-j4), side by side"
+  has "$tmp/v4.txt" "part 3: "
+  # each function is compiled in exactly one part
+  for j in 1 2 4; do
+    n=$(grep -o 'part [0-9]*: *[0-9]* functions' "$tmp/v$j.txt" | awk '{s += $3} END {print s}')
+    [[ $n == $(grep -o 'part 0: *[0-9]* functions' "$tmp/v1.txt" | awk '{print $3}') ]] ||
+      fail "-j$j compiles $n functions"
+  done
+  # the same symbols, global and undefined, whatever the parts: what was
+  # internal to the module stays local to the object
+  nm -g "$tmp/e1.o" | awk '{print $NF, $(NF-1)}' | sort > "$tmp/g1.txt"
+  [[ -s $tmp/g1.txt ]] || fail "nm lists no global symbol"
+  for j in 2 4; do
+    nm -g "$tmp/e$j.o" | awk '{print $NF, $(NF-1)}' | sort > "$tmp/g$j.txt"
+    diff "$tmp/g1.txt" "$tmp/g$j.txt" >&2 || fail "-j$j exports other symbols than -j1"
+  done
+  # the object depends on N only, not on which thread finishes first
+  expect 0 "$ATTNC" "$enc" -o "$tmp/e2b.o" -j2
+  cmp -s "$tmp/e2.o" "$tmp/e2b.o" || fail "two -j2 compilations differ"
+  # one part for other targets than ELF64 x86-64 and AArch64, and for
+  # objects that embed their weights; -S and --emit-llvm are whole too
+  expect 0 "$ATTNC" "$enc" -o "$tmp/w.o" -j4 -v --weights "$root/tests/golden/encoder/weights.safetensors"
+  has "$tmp/stderr" "in 1 part (-j1)"
+  expect 0 "$ATTNC" "$enc" -o "$tmp/arm.o" -j4 -v --target aarch64-linux-gnu
+  has "$tmp/stderr" "in 4 parts"
+  expect 0 "$ATTNC" "$enc" -o "$tmp/i686.o" -j4 -v --target i686-linux-gnu
+  has "$tmp/stderr" "in 1 part (-j4)"
+  for bad in 0 65 x ""; do
+    expect 2 "$ATTNC" "$enc" -o "$tmp/bad.o" -j "$bad"
+    has "$tmp/stderr" "-j wants a number from 1 to 64"
+  done
+  [[ ! -e $tmp/bad.o ]] || fail "an object was written for a bad -j" ;;
 *) fail "no such case" ;;
 esac
 echo "ok $CASE"
