@@ -43,7 +43,7 @@ LLVMValueRef math_exp(CG *cg, LLVMValueRef x);
 LLVMValueRef math_exp_nonpos(CG *cg, LLVMValueRef x);   /* x <= 8 only */
 LLVMValueRef math_log(CG *cg, LLVMValueRef x);
 LLVMValueRef math_tanh(CG *cg, LLVMValueRef x);
-LLVMValueRef math_erf(CG *cg, LLVMValueRef x);
+LLVMValueRef math_gelu(CG *cg, LLVMValueRef x);   /* x/2 (1 + erf(x/sqrt 2)) */
 void math_sincos_f64(CG *cg, LLVMValueRef x, LLVMValueRef *sin_out, LLVMValueRef *cos_out);
 
 #endif

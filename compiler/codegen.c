@@ -384,10 +384,7 @@ static LLVMValueRef ew_apply(CG *cg, Op op, LLVMValueRef a, LLVMValueRef b) {
   case OP_RELU:
     /* NaN stays NaN, as in PyTorch */
     return LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOLT, a, cg_f32(cg, 0.0), ""), cg_f32(cg, 0.0), a, "");
-  case OP_GELU: {
-    LLVMValueRef e = math_erf(cg, cg_fmul(cg, a, cg_f32(cg, 0.70710678118654752440)));
-    return cg_fmul(cg, cg_fmul(cg, a, cg_f32(cg, 0.5)), cg_fadd(cg, e, cg_f32(cg, 1.0)));
-  }
+  case OP_GELU: return math_gelu(cg, a);
   default: internal_error("%s is not elementwise", op_info[op].text);
   }
 }
