@@ -120,8 +120,11 @@ static bool parse_obj(Merge *m, Obj *o, const Elf64_Ehdr *first) {
     const Elf64_Shdr *s = &o->sh[j];
     if (s->sh_type != SHT_NOBITS && (s->sh_offset > o->len || o->len - s->sh_offset < s->sh_size))
       return fail(m, "section outside the file", NULL);
-    if (s->sh_addralign > 4096) return fail(m, "section alignment above 4096", NULL);
+    if (s->sh_addralign > 4096 || (s->sh_addralign & (s->sh_addralign - 1)))
+      return fail(m, "section alignment not a power of two up to 4096", NULL);
   }
+  if (e->e_shstrndx == 0 || o->sh[e->e_shstrndx].sh_type != SHT_STRTAB)
+    return fail(m, "bad section name table", NULL);
   const Elf64_Shdr *ss = &o->sh[e->e_shstrndx];
   o->shstr = (const char *)o->p + ss->sh_offset;
   o->shstr_len = ss->sh_size;
@@ -176,7 +179,8 @@ static bool place_sections(Merge *m, Obj *o) {
   }
   if (!symtab) return fail(m, "no symbol table", NULL);
   const Elf64_Shdr *st = &o->sh[symtab];
-  if (st->sh_entsize != sizeof(Elf64_Sym) || st->sh_size % sizeof(Elf64_Sym) || st->sh_link >= o->eh->e_shnum ||
+  if (st->sh_entsize != sizeof(Elf64_Sym) || st->sh_size % sizeof(Elf64_Sym) || st->sh_link == 0 ||
+      st->sh_link >= o->eh->e_shnum ||
       o->sh[st->sh_link].sh_type != SHT_STRTAB || st->sh_offset % 8 || st->sh_info > st->sh_size / sizeof(Elf64_Sym))
     return fail(m, "bad symbol table", NULL);
   o->syms = (const Elf64_Sym *)(o->p + st->sh_offset);
@@ -244,6 +248,8 @@ static bool merge_symbols(Merge *m, Obj *objs, int n, const char *const *localiz
       const char *name = str_at(o->str, o->str_len, s.st_name);
       if (!name) return fail(m, "bad symbol name", NULL);
       int type = ELF64_ST_TYPE(s.st_info), bind = ELF64_ST_BIND(s.st_info);
+      if ((type == STT_SECTION || type == STT_FILE) && bind != STB_LOCAL)
+        return fail(m, "global section or file symbol", name);
       if (type == STT_SECTION) {
         if (s.st_shndx >= o->eh->e_shnum) return fail(m, "bad section symbol", NULL);
         o->symmap[k] = o->map[s.st_shndx].out < 0 ? 0 : (uint32_t)(o->map[s.st_shndx].out + 1);
@@ -322,7 +328,7 @@ static bool merge_relocations(Merge *m, Obj *objs, int n) {
           const Elf64_Sym *s = &o->syms[sym];
           if (ELF64_ST_TYPE(s->st_info) == STT_SECTION) {
             if (o->symmap[sym] == 0) return fail(m, "relocation against a dropped section", NULL);
-            x.r_addend += (int64_t)o->map[s->st_shndx].base;
+            x.r_addend = (int64_t)((uint64_t)x.r_addend + o->map[s->st_shndx].base);
           }
           if (o->symmap[sym] == 0) return fail(m, "relocation against a dropped symbol", NULL);
         }
@@ -403,7 +409,7 @@ bool elf_merge(const ObjPart *parts, int n, const char *const *localize, int nlo
   }
   for (int i = 0; i < n; i++)
     if (!place_sections(&m, &objs[i])) return false;
-  if (m.nsecs + 4 >= SHN_LORESERVE) return fail(&m, "too many sections", NULL);
+  if (2 * m.nsecs + 4 >= SHN_LORESERVE) return fail(&m, "too many sections", NULL);   /* each with its .rela */
   if (!merge_symbols(&m, objs, n, localize, nlocalize)) return false;
   if (!merge_relocations(&m, objs, n)) return false;
   write_object(&m, objs[0].eh, out, outlen);

@@ -7,20 +7,28 @@
  * functions and global variables all have names; a Target from
  * target_init.
  * Guarantees: the object defines and exports the symbols the whole
- * module's object would, with the same code for each function but for
- * what crosses parts (below); it depends on `jobs` and on the module, not
- * on the machine or the threads' timing.
+ * module's object would; each function goes through the same pipeline as
+ * in one part, on its part's copy of the module (which may list uses in
+ * another order, and knows only its own callers of a big callee, below);
+ * the object depends on `jobs` and on the module, not on the machine or
+ * the threads' timing.
  *
  * Units of work: a function, with the small or always-inline functions
  * it calls directly (so that they are inlined as before) and the global
- * variables it uses, all transitively.  Any other callee of BIG_CALLEE
- * instructions or more is a unit of its own: the GEMM and pack helpers that every matmul kernel calls
- * would otherwise make one unit of half the module
- * (examples/encoder.attn).  Parts are filled by weight (the units'
- * instruction counts), heaviest unit first into the lightest part.  A
- * function reached from another part (a kernel whose address the model's
- * body passes to the thread pool, a big callee) is made hidden and global
- * for the parts' objects, and local again in the joined one. */
+ * variables it uses, all transitively.  Two exceptions keep units small:
+ * - a callee of BIG_CALLEE instructions or more is a unit of its own: the
+ *   GEMM and pack helpers that every matmul kernel calls would otherwise
+ *   make one unit of half the module (examples/encoder.attn);
+ * - an internal always-inline helper with more than one caller (exp,
+ *   tanh, GELU of mathfn.c) is copied into every part that uses it, and
+ *   its instructions count for each caller: otherwise every kernel that
+ *   calls exp is one unit (bench/models/attention.attn: 0.25 s in 2 parts
+ *   of 2031 and 144 instructions; 0.09 s once copied).
+ * Parts are filled by weight (the units' instruction counts), heaviest
+ * unit first into the lightest part.  A function reached from another
+ * part (a kernel whose address the model's body passes to the thread
+ * pool, a big callee) is made hidden and global for the parts' objects,
+ * and local again in the joined one. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +139,33 @@ static bool local_linkage(LLVMValueRef v) {
   return l == LLVMInternalLinkage || l == LLVMPrivateLinkage;
 }
 
+/* Whether f uses no global variable and calls or names no defined
+ * function but copied ones (constants are searched too). */
+static bool refs_ok(const Scan *s, const bool *copied, LLVMValueRef v, int depth) {
+  if (LLVMIsAFunction(v)) {
+    int to = node_of(s, v);
+    return to < 0 || LLVMIsDeclaration(v) || copied[to];
+  }
+  if (LLVMIsAGlobalVariable(v)) return false;
+  if (LLVMIsAConstant(v)) {
+    if (depth >= 64) return false;
+    int n = LLVMGetNumOperands(v);
+    for (int k = 0; k < n; k++)
+      if (!refs_ok(s, copied, LLVMGetOperand(v, (unsigned)k), depth + 1)) return false;
+  }
+  return true;
+}
+
+static bool only_copied_refs(const Scan *s, const bool *copied, LLVMValueRef f) {
+  for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
+    for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i)) {
+      int nops = LLVMGetNumOperands(i);
+      for (int o = 0; o < nops; o++)
+        if (!refs_ok(s, copied, LLVMGetOperand(i, (unsigned)o), 0)) return false;
+    }
+  return true;
+}
+
 static Plan *make_plan(LLVMModuleRef m, int jobs) {
   if (LLVMGetFirstGlobalAlias(m) || LLVMGetFirstGlobalIFunc(m)) return NULL;
   Plan *p = NEW(Plan);
@@ -170,6 +205,32 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
   }
   for (int x = 0; x < n; x++) s.parent[x] = x;
 
+  /* Copied helpers: internal always-inline functions (attnc.exp*, the
+   * math of mathfn.c) that use no global variable and call only copied
+   * helpers.  Every part keeps its own copy, inlined where it is used, so
+   * that two kernels calling exp do not become one unit (the two
+   * attention models of bench/models/attention.attn, the four recurrent
+   * ones of rnn.attn). */
+  bool *copied = NEW_ARRAY(bool, p->nfuncs + 1);
+  int *ncallers = NEW_ARRAY(int, p->nfuncs + 1), *last_caller = NEW_ARRAY(int, p->nfuncs + 1);
+  for (int x = 0; x < p->nfuncs; x++) last_caller[x] = -1;
+  for (int x = 0; x < p->nfuncs; x++)
+    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(s.vals[x]); b; b = LLVMGetNextBasicBlock(b))
+      for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i)) {
+        LLVMValueRef callee = LLVMIsACallInst(i) ? LLVMGetCalledValue(i) : NULL;
+        int to = callee && LLVMIsAFunction(callee) ? node_of(&s, callee) : -1;
+        if (to >= 0 && last_caller[to] != x) ncallers[to]++, last_caller[to] = x;
+      }
+  /* (one caller: the kernel of an always-inline body, which stays with it) */
+  for (int x = 0; x < p->nfuncs; x++)
+    copied[x] = !LLVMIsDeclaration(s.vals[x]) && local_linkage(s.vals[x]) && always_inline(s.vals[x]) &&
+                ncallers[x] > 1;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int x = 0; x < p->nfuncs; x++)
+      if (copied[x] && !only_copied_refs(&s, copied, s.vals[x])) copied[x] = false, changed = true;
+  }
+
   for (int x = 0; x < n; x++) {
     LLVMValueRef v = s.vals[x];
     if (x >= p->nfuncs) {
@@ -182,7 +243,9 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
         int nops = LLVMGetNumOperands(i);
         LLVMValueRef callee = LLVMIsACallInst(i) ? LLVMGetCalledValue(i) : NULL;
         int to = callee && LLVMIsAFunction(callee) ? node_of(&s, callee) : -1;
-        if (to >= 0 && !LLVMIsDeclaration(callee) && (s.weight[to] < BIG_CALLEE || always_inline(callee)))
+        if (to >= 0 && copied[to])
+          s.weight[x] += s.weight[to];   /* inlined here: its work is the caller's */
+        else if (to >= 0 && !LLVMIsDeclaration(callee) && (s.weight[to] < BIG_CALLEE || always_inline(callee)))
           unite(&s, x, to);
         else if (to >= 0) add_ref(&s, x, to);
         for (int o = 0; o < nops; o++) {
@@ -195,7 +258,7 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
   /* Units by weight, heaviest first (ties: the first in the module), each
    * into the lightest part so far. */
   int *unit_w = NEW_ARRAY(int, n + 1), *order = NEW_ARRAY(int, n + 1), nunits = 0, nheavy = 0;
-  for (int x = 0; x < n; x++) unit_w[find(&s, x)] += s.weight[x];
+  for (int x = 0; x < n; x++) unit_w[find(&s, x)] += x < p->nfuncs && copied[x] ? 0 : s.weight[x];
   for (int x = 0; x < n; x++)
     if (find(&s, x) == x) {
       order[nunits++] = x;
@@ -221,7 +284,7 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
   p->load = load;
   for (int x = 0; x < n; x++) {
     int q = part_of_unit[find(&s, x)];
-    if (x < p->nfuncs) p->fpart[x] = LLVMIsDeclaration(s.vals[x]) ? -1 : q;
+    if (x < p->nfuncs) p->fpart[x] = LLVMIsDeclaration(s.vals[x]) || copied[x] ? -1 : q;
     else p->gpart[x - p->nfuncs] = LLVMIsDeclaration(s.vals[x]) ? -1 : q;
   }
 
@@ -230,7 +293,8 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
   for (int r = 0; r < s.nrefs; r++) {
     int from = s.ref_from[r], to = s.ref_to[r];
     LLVMValueRef f = s.vals[to];
-    if (LLVMIsDeclaration(f) || part_of_unit[find(&s, from)] == part_of_unit[find(&s, to)] || !local_linkage(f))
+    if (LLVMIsDeclaration(f) || copied[to] || part_of_unit[find(&s, from)] == part_of_unit[find(&s, to)] ||
+        !local_linkage(f))
       continue;
     LLVMSetLinkage(f, LLVMExternalLinkage);
     LLVMSetVisibility(f, LLVMHiddenVisibility);
@@ -241,14 +305,32 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
 
 /* ---- one part -------------------------------------------------------------- */
 
-/* Leaves in m the bodies and initializers of part q only; the rest
- * become declarations, which are not emitted. */
+/* Leaves in m the bodies and initializers of part q only, and the copied
+ * helpers that they use.  What another part defines becomes a
+ * declaration if this part refers to it, and goes if not; nothing of it
+ * is emitted.  (A global variable of another part keeps a zero
+ * initializer and available_externally linkage if a constant LLVM keeps
+ * for itself still names it: LLVM then drops it unemitted.) */
 static void keep_part(LLVMModuleRef m, const Plan *p, int q) {
-  int k = 0;
-  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f), k++) {
+  int nf = 0, ng = 0;
+  LLVMValueRef *fs = malloc(sizeof *fs * (size_t)(p->nfuncs + 1));
+  LLVMValueRef *gs = malloc(sizeof *gs * (size_t)(p->nglobals + 1));
+  if (!fs || !gs) internal_error("out of memory");
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
     size_t len;
-    const char *name = LLVMGetValueName2(f, &len);
-    if (k >= p->nfuncs || strcmp(name, p->fname[k]) != 0) internal_error("part %d lists functions differently", q);
+    if (nf >= p->nfuncs || strcmp(LLVMGetValueName2(f, &len), p->fname[nf]) != 0)
+      internal_error("part %d lists functions differently", q);
+    fs[nf++] = f;
+  }
+  for (LLVMValueRef g = LLVMGetFirstGlobal(m); g; g = LLVMGetNextGlobal(g)) {
+    size_t len;
+    if (ng >= p->nglobals || strcmp(LLVMGetValueName2(g, &len), p->gname[ng]) != 0)
+      internal_error("part %d lists globals differently", q);
+    gs[ng++] = g;
+  }
+  if (nf != p->nfuncs || ng != p->nglobals) internal_error("part %d lists the module differently", q);
+  for (int k = 0; k < nf; k++) {
+    LLVMValueRef f = fs[k];
     if (p->fpart[k] < 0 || p->fpart[k] == q) continue;
     /* Values first, so that no instruction is in use when it goes;
      * blocks last, when no branch names them. */
@@ -258,17 +340,32 @@ static void keep_part(LLVMModuleRef m, const Plan *p, int q) {
     for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
       while (LLVMGetFirstInstruction(b)) LLVMInstructionEraseFromParent(LLVMGetFirstInstruction(b));
     while (LLVMGetFirstBasicBlock(f)) LLVMDeleteBasicBlock(LLVMGetFirstBasicBlock(f));
-    if (local_linkage(f)) LLVMSetLinkage(f, LLVMExternalLinkage);
+    LLVMSetLinkage(f, LLVMExternalLinkage);
   }
-  k = 0;
-  for (LLVMValueRef g = LLVMGetFirstGlobal(m); g; g = LLVMGetNextGlobal(g), k++) {
-    size_t len;
-    const char *name = LLVMGetValueName2(g, &len);
-    if (k >= p->nglobals || strcmp(name, p->gname[k]) != 0) internal_error("part %d lists globals differently", q);
+  for (int k = 0; k < ng; k++)
+    if (p->gpart[k] >= 0 && p->gpart[k] != q) LLVMSetInitializer(gs[k], LLVMConstNull(LLVMGlobalGetValueType(gs[k])));
+  for (int k = 0; k < ng; k++) {
     if (p->gpart[k] < 0 || p->gpart[k] == q) continue;
-    LLVMSetInitializer(g, NULL);
-    LLVMSetLinkage(g, LLVMExternalLinkage);
+    if (!LLVMGetFirstUse(gs[k])) LLVMDeleteGlobal(gs[k]);
+    else LLVMSetLinkage(gs[k], LLVMAvailableExternallyLinkage);
   }
+  /* Declarations of other parts' functions and copied helpers that
+   * nothing here uses (a helper may use another: until none goes). */
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int k = 0; k < nf; k++) {
+      LLVMValueRef f = fs[k];
+      if (!f) continue;
+      bool other = p->fpart[k] >= 0 && p->fpart[k] != q;
+      bool helper = p->fpart[k] < 0 && !LLVMIsDeclaration(f) && local_linkage(f);
+      if (!(other || helper) || LLVMGetFirstUse(f)) continue;
+      LLVMDeleteFunction(f);
+      fs[k] = NULL;
+      changed = true;
+    }
+  }
+  free(fs);
+  free(gs);
   char *err = NULL;
   if (LLVMVerifyModule(m, LLVMReturnStatusAction, &err)) {
     fprintf(stderr, "%s\n", err);
