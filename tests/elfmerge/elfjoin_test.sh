@@ -58,6 +58,10 @@ refuse "truncated ELF header" "$tmp/a.o" "$tmp/short.o"
 size=$(stat -c %s "$tmp/a.o")
 head -c $((size - 200)) "$tmp/a.o" > "$tmp/cut.o"
 refuse "cannot join" "$tmp/cut.o" "$tmp/b.o"
+# e_shstrndx (offset 62) set to 0: section 0 is no string table
+cp "$tmp/a.o" "$tmp/noshstr.o"
+printf '\000\000' | dd of="$tmp/noshstr.o" bs=1 seek=62 conv=notrunc 2>/dev/null
+refuse "bad section name table" "$tmp/noshstr.o" "$tmp/b.o"
 printf 'not an object at all, but long enough to have a header\n%.0s' 1 2 > "$tmp/text.o"
 refuse "not a little-endian ELF64 relocatable object" "$tmp/text.o"
 "$CC" "$tmp/main.o" "$tmp/ab.o" -o "$tmp/prog.x" && refuse "not a little-endian ELF64 relocatable object" "$tmp/prog.x"
