@@ -264,6 +264,8 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
       order[nunits++] = x;
       nheavy += unit_w[x] > 0;
     }
+  /* (2 or 3 parts per thread, taken as threads come free, timed no
+   * better on examples/encoder.attn, sentiment.attn, bench's rnn.attn) */
   p->nparts = jobs < nheavy ? jobs : nheavy;
   if (p->nparts > 64) p->nparts = 64;
   if (p->nparts < 2) return NULL;
@@ -431,6 +433,14 @@ static void *compile_part(void *arg) {
   return NULL;
 }
 
+typedef struct Queue { Job *jobs; int n, next; } Queue;
+
+static void *worker(void *arg) {
+  Queue *qu = arg;
+  for (int q; (q = __atomic_fetch_add(&qu->next, 1, __ATOMIC_RELAXED)) < qu->n;) compile_part(&qu->jobs[q]);
+  return NULL;
+}
+
 /* ELF64 with RELA relocations, which elfmerge.c joins: x86-64 and AArch64
  * (little-endian) Linux and bare-metal triples. */
 static bool joinable_target(const char *triple) {
@@ -474,16 +484,18 @@ char *compile_object(LLVMModuleRef m, const Target *t, int jobs, size_t *len, Sp
   LLVMSetTarget(m, t->triple_s);
   LLVMMemoryBufferRef bitcode = LLVMWriteBitcodeToMemoryBuffer(m);
   Job *jobv = NEW_ARRAY(Job, p->nparts);
-  pthread_t *tid = NEW_ARRAY(pthread_t, p->nparts);
-  bool *started = NEW_ARRAY(bool, p->nparts);
-  for (int q = p->nparts - 1; q >= 0; q--) {
+  for (int q = 0; q < p->nparts; q++)
     jobv[q] = (Job){.plan = p, .t = t, .part = q, .bitcode = bitcode, .m = q == 0 ? m : NULL};
-    if (q > 0) started[q] = pthread_create(&tid[q], NULL, compile_part, &jobv[q]) == 0;
-    if (q > 0 && !started[q]) compile_part(&jobv[q]);   /* no thread to be had: here, then */
-  }
-  compile_part(&jobv[0]);
-  for (int q = 1; q < p->nparts; q++)
-    if (started[q]) pthread_join(tid[q], NULL);
+  /* The threads (this one too) take the parts in order as they come
+   * free; which thread compiles a part does not change its object. */
+  Queue qu = {.jobs = jobv, .n = p->nparts};
+  int nthreads = jobs < p->nparts ? jobs : p->nparts;
+  pthread_t *tid = NEW_ARRAY(pthread_t, nthreads);
+  bool *started = NEW_ARRAY(bool, nthreads);
+  for (int w = 1; w < nthreads; w++) started[w] = pthread_create(&tid[w], NULL, worker, &qu) == 0;
+  worker(&qu);
+  for (int w = 1; w < nthreads; w++)
+    if (started[w]) pthread_join(tid[w], NULL);
   LLVMDisposeMemoryBuffer(bitcode);
   ObjPart *parts = NEW_ARRAY(ObjPart, p->nparts);
   for (int q = 0; q < p->nparts; q++) {
