@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <llvm-c/Core.h>
+#include <llvm-c/ErrorHandling.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
@@ -42,6 +43,14 @@ static void llvm_cleanup(void) {
   owned_ctx = NULL;
 }
 
+/* LLVM's own fatal errors (a compiler bug) end the process like
+ * internal_error, without exit(): exit would run llvm_cleanup while
+ * another thread still compiles a part of the module (split.c). */
+static void llvm_fatal(const char *reason) {
+  fprintf(stderr, "attnc: internal error in LLVM: %s\n", reason);
+  abort();
+}
+
 void emit_own(LLVMContextRef C, LLVMModuleRef m) {
   owned_ctx = C;
   owned_mod = m;
@@ -70,6 +79,7 @@ void target_init(Target *t) {
   static bool registered;
   if (!registered) {
     atexit(llvm_cleanup);
+    LLVMInstallFatalErrorHandler(llvm_fatal);
     registered = true;
   }
   LLVMInitializeAllTargetInfos();
