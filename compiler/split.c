@@ -464,6 +464,28 @@ static char *object_bytes(LLVMMemoryBufferRef buf, size_t *len) {
   return out;
 }
 
+int split_check(LLVMModuleRef m, int jobs) {
+  Plan *p = make_plan(m, jobs);
+  if (!p) return 1;
+  int *defined = NEW_ARRAY(int, p->nfuncs + 1);
+  for (int q = 0; q < p->nparts; q++) {
+    LLVMModuleRef part = LLVMCloneModule(m);
+    keep_part(part, p, q);
+    int k = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(part); f; f = LLVMGetNextFunction(f)) {
+      size_t len;
+      const char *name = LLVMGetValueName2(f, &len);
+      while (k < p->nfuncs && strcmp(p->fname[k], name) != 0) k++;   /* keep_part deletes, never reorders */
+      if (k == p->nfuncs) internal_error("part %d has a function the module lacks: %s", q, name);
+      if (!LLVMIsDeclaration(f) && p->fpart[k] >= 0) defined[k]++;
+    }
+    LLVMDisposeModule(part);
+  }
+  for (int k = 0; k < p->nfuncs; k++)
+    if (p->fpart[k] >= 0 && defined[k] != 1) internal_error("%s is defined in %d parts", p->fname[k], defined[k]);
+  return p->nparts;
+}
+
 char *compile_object(LLVMModuleRef m, const Target *t, int jobs, size_t *len, SplitStats *stats) {
   Plan *p = jobs > 1 && LLVMIsMultithreaded() && joinable_target(t->triple_s) ? make_plan(m, jobs) : NULL;
   if (!p) {

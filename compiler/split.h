@@ -18,6 +18,13 @@ typedef struct SplitStats {
 } SplitStats;
 char *compile_object(LLVMModuleRef m, const Target *t, int jobs, size_t *len, SplitStats *stats);
 
+/* For the fuzzer (fuzz/fuzz_pipeline.c): splits m as compile_object
+ * would for `jobs` and checks every part (a copy of m) without compiling
+ * it: each part verifies, and each function is defined in exactly one.
+ * Returns the number of parts; internal_error on a broken invariant.
+ * Changes m's linkage as compile_object does. */
+int split_check(LLVMModuleRef m, int jobs);
+
 typedef struct ObjPart { const char *data; size_t len; } ObjPart;
 
 /* Joins n relocatable ELF64 objects into one (*out in the arena); the

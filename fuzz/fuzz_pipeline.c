@@ -2,7 +2,8 @@
  * parse, check, lower, the optimization passes (as compiler/main.c runs
  * them, with ir_verify after each, as in Debug builds), --emit-ir and
  * --emit-dot printing, the memory plan, the C header, LLVM code
- * generation and LLVMVerifyModule.  Each input is compiled twice, with
+ * generation and LLVMVerifyModule, and the split of the module into the
+ * parts attnc -j compiles on threads (split_check).  Each input is compiled twice, with
  * the fusion passes and without (--no-fuse).
  *
  * Code generation costs milliseconds per operation, so inputs above 8 KiB
@@ -17,6 +18,7 @@
 
 #include "codegen.h"
 #include "fuzz.h"
+#include "split.h"
 
 #define MAX_INPUT 8192
 
@@ -64,9 +66,12 @@ static void compile(const Program *prog, bool fuse) {
     FUZZ_CHECK(!"the generated module verifies");
   }
   LLVMDisposeMessage(msg);
+  /* attnc -j3's split of the module into parts, each checked */
+  int parts = split_check(mod, 3);
+  FUZZ_CHECK(parts >= 1 && parts <= 3);
   if (getenv("FUZZ_VERBOSE"))
-    fprintf(stderr, "fuzz_pipeline: %d models, %s, %zu bytes of header: module verified\n", n,
-            fuse ? "fused" : "unfused", strlen(h));
+    fprintf(stderr, "fuzz_pipeline: %d models, %s, %zu bytes of header: module verified, %d parts checked\n", n,
+            fuse ? "fused" : "unfused", strlen(h), parts);
   LLVMDisposeModule(mod);
   LLVMContextDispose(live_ctx);
   live_ctx = NULL;
