@@ -41,7 +41,7 @@ LLVMTargetMachineRef target_machine(const Target *t);
 /* Hand C and m to emit.c, which disposes them at exit (or the JIT does). */
 void emit_own(LLVMContextRef C, LLVMModuleRef m);
 void optimize_module(LLVMModuleRef m, const Target *t);
-typedef enum { OUT_OBJECT, OUT_ASM, OUT_LLVM } OutKind;
+typedef enum { OUT_ASM, OUT_LLVM } OutKind;   /* objects: compile_object (split.h) */
 /* Writes through a temporary file and a rename: never a half-written file. */
 void write_module(LLVMModuleRef m, const Target *t, OutKind kind, const char *path);
 /* Write bytes atomically; false (and errno) on failure. */

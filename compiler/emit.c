@@ -244,7 +244,7 @@ void write_module(LLVMModuleRef m, const Target *t, OutKind kind, const char *pa
   }
   LLVMMemoryBufferRef buf;
   char *err = NULL;
-  if (LLVMTargetMachineEmitToMemoryBuffer(t->tm, m, kind == OUT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &err, &buf)) {
+  if (LLVMTargetMachineEmitToMemoryBuffer(t->tm, m, LLVMAssemblyFile, &err, &buf)) {
     char *msg = arena_printf("%s", err);
     LLVMDisposeMessage(err);
     fatal("code generation failed: %s", msg);

@@ -107,7 +107,7 @@ static Options parse_args(int argc, char **argv) {
       long n = strtol(v, &end, 10);
       if (*end || end == v || n < 0 || n > 1024) usage_error("--threads wants a number from 0 to 1024, got '%s'", v);
       o.threads = (int)n;
-    } else if (!strcmp(a, "-j") || !strncmp(a, "-j", 2)) {
+    } else if (!strncmp(a, "-j", 2)) {   /* -j N or -jN */
       const char *v = a[2] ? a + 2 : VALUE();
       char *end;
       long n = strtol(v, &end, 10);
@@ -410,7 +410,7 @@ static void print_parts(const SplitStats *st, int jobs) {
   if (st->nparts == 1) fprintf(stderr, "attnc:   in 1 part (-j%d)\n", jobs);
   else fprintf(stderr, "attnc:   in %d parts (-j%d), side by side:\n", st->nparts, jobs);
   for (int q = 0; q < st->nparts; q++)
-    fprintf(stderr, "attnc:     part %d: %3d functions, %6ld instructions, %8.1f ms\n", q, st->funcs[q], st->weight[q],
+    fprintf(stderr, "attnc:     part %d: %3d functions, %6ld instructions, %8.1f ms\n", q, st->funcs[q], st->instrs[q],
             1e3 * st->seconds[q]);
 }
 

@@ -38,7 +38,6 @@
 #include <llvm-c/BitReader.h>
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/Core.h>
-#include <llvm-c/Support.h>
 
 #include "split.h"
 
@@ -48,7 +47,7 @@ typedef struct Plan {
   int nfuncs, nglobals, nparts;
   const char **fname, **gname;   /* to check that a part's copy lists them alike */
   int *fpart, *gpart;            /* -1: a declaration (or a copied helper) */
-  long *finstr;                  /* a function's instructions, for -v */
+  long *finstr;                  /* a function's instructions (BIG_CALLEE, -v) */
   const char **localize;
   int nlocalize;
 } Plan;
@@ -252,7 +251,7 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
         int to = callee && LLVMIsAFunction(callee) ? node_of(&s, callee) : -1;
         if (to >= 0 && copied[to])
           s.weight[x] += s.weight[to];   /* inlined here: its work is the caller's */
-        else if (to >= 0 && !LLVMIsDeclaration(callee) && (s.weight[to] < BIG_CALLEE || always_inline(callee)))
+        else if (to >= 0 && !LLVMIsDeclaration(callee) && (p->finstr[to] < BIG_CALLEE || always_inline(callee)))
           unite(&s, x, to);
         else if (to >= 0) add_ref(&s, x, to);
         for (int o = 0; o < nops; o++) {
@@ -495,7 +494,7 @@ char *compile_object(LLVMModuleRef m, const Target *t, int jobs, size_t *len, Sp
       for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
         stats->funcs[0] += !LLVMIsDeclaration(f);
         for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
-          for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i)) stats->weight[0]++;
+          for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i)) stats->instrs[0]++;
       }
     }
     optimize_module(m, t);
@@ -534,7 +533,7 @@ char *compile_object(LLVMModuleRef m, const Target *t, int jobs, size_t *len, Sp
     *stats = (SplitStats){.nparts = p->nparts};
     for (int q = 0; q < p->nparts; q++) stats->seconds[q] = jobv[q].seconds;
     for (int k = 0; k < p->nfuncs; k++)
-      if (p->fpart[k] >= 0) stats->funcs[p->fpart[k]]++, stats->weight[p->fpart[k]] += p->finstr[k];
+      if (p->fpart[k] >= 0) stats->funcs[p->fpart[k]]++, stats->instrs[p->fpart[k]] += p->finstr[k];
   }
   char *out, err[512];
   if (!elf_merge(parts, p->nparts, p->localize, p->nlocalize, &out, len, err, sizeof err))

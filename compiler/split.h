@@ -13,7 +13,7 @@
 typedef struct SplitStats {
   int nparts;
   int funcs[64];          /* per part: the functions it compiled */
-  long weight[64];        /* their instructions, before optimization */
+  long instrs[64];        /* their LLVM instructions, before optimization */
   double seconds[64];     /* its thread's time to optimize and compile it */
 } SplitStats;
 char *compile_object(LLVMModuleRef m, const Target *t, int jobs, size_t *len, SplitStats *stats);
