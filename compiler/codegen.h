@@ -44,8 +44,14 @@ void optimize_module(LLVMModuleRef m, const Target *t);
 typedef enum { OUT_ASM, OUT_LLVM } OutKind;   /* objects: compile_object (split.h) */
 /* Writes through a temporary file and a rename: never a half-written file. */
 void write_module(LLVMModuleRef m, const Target *t, OutKind kind, const char *path);
-/* Write bytes atomically; false (and errno) on failure. */
+/* Write bytes whole or not at all ("-": stdout); a failure to write a
+ * file ends attnc with a message (fatal).  False (and errno) only when
+ * stdout fails. */
 bool write_file_atomic(const char *path, const char *data, size_t len);
+/* Write n files whole, both or neither: every file is created and written
+ * before any is renamed into place (runtime/src/outfile.c); a failure ends
+ * attnc with a message and leaves every destination as it was. */
+void write_outputs(int n, const char *const *paths, const char *const *data, const size_t *lens);
 
 /* JIT: compiles the module (which it takes over) and returns the address
  * of symbol, or fails with a message. */

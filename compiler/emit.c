@@ -17,6 +17,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "codegen.h"
+#include "outfile.h"
 
 /* Everything LLVM allocated for this process is disposed at exit, also
  * when a diagnostic ends the run early, so that LeakSanitizer stays
@@ -51,6 +52,23 @@ static void llvm_fatal(const char *reason) {
   abort();
 }
 
+/* LLVM is C++: when it cannot allocate, operator new throws std::bad_alloc,
+ * which no C caller can catch, and the process would abort.  A new-handler
+ * runs instead of the throw; it reports the condition as an error of the
+ * input's size and ends the process without exit() (another thread may be
+ * compiling, as above).  No output is open while LLVM runs: outputs are
+ * written after compilation (write_outputs).  std::set_new_handler is
+ * declared here by its mangled name, the only way to reach it from C. */
+void (*_ZSt15set_new_handlerPFvvE(void (*handler)(void)))(void);
+
+static void llvm_out_of_memory(void) {
+  static const char msg[] = "attnc: error: out of memory in LLVM: the program is too large to compile "
+                            "within this process's memory limit\n";
+  ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)w;
+  _exit(1);
+}
+
 void emit_own(LLVMContextRef C, LLVMModuleRef m) {
   owned_ctx = C;
   owned_mod = m;
@@ -80,6 +98,7 @@ void target_init(Target *t) {
   if (!registered) {
     atexit(llvm_cleanup);
     LLVMInstallFatalErrorHandler(llvm_fatal);
+    _ZSt15set_new_handlerPFvvE(llvm_out_of_memory);
     registered = true;
   }
   LLVMInitializeAllTargetInfos();
@@ -204,34 +223,25 @@ bool write_file_atomic(const char *path, const char *data, size_t len) {
   if (strcmp(path, "-") == 0) {
     return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
   }
-  char *tmp = arena_printf("%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) return false;
-  size_t off = 0;
-  while (off < len) {
-    ssize_t n = write(fd, data + off, len - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int saved = errno;
-      close(fd);
-      unlink(tmp);
-      errno = saved;
-      return false;
-    }
-    off += (size_t)n;
-  }
-  /* mkstemp makes the file 0600; an output file should get the usual
-   * permissions, as cc's do. */
-  mode_t mask = umask(0);
-  umask(mask);
-  fchmod(fd, 0666 & ~mask);
-  if (close(fd) != 0 || rename(tmp, path) != 0) {
-    int saved = errno;
-    unlink(tmp);
-    errno = saved;
-    return false;
-  }
+  write_outputs(1, &path, &data, &len);
   return true;
+}
+
+void write_outputs(int n, const char *const *paths, const char *const *data, const size_t *lens) {
+  attn_outfile *f = NEW_ARRAY(attn_outfile, n);
+  char err[1024];
+  for (int i = 0; i < n; i++) {
+    if (attn_out_open(&f[i], paths[i], err, sizeof err) != ATTN_OK ||
+        attn_out_write(&f[i], data[i], lens[i], err, sizeof err) != ATTN_OK) {
+      for (int k = 0; k < i; k++) attn_out_abort(&f[k]);
+      fatal("%s", err);
+    }
+  }
+  for (int i = 0; i < n; i++)
+    if (attn_out_commit(&f[i], err, sizeof err) != ATTN_OK) {
+      for (int k = i + 1; k < n; k++) attn_out_abort(&f[k]);
+      fatal("%s", err);
+    }
 }
 
 void write_module(LLVMModuleRef m, const Target *t, OutKind kind, const char *path) {

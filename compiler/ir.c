@@ -121,6 +121,12 @@ void ir_verify(const Graph *g, const char *pass) {
         internal_error("IR after %s: %%%d reads pack %%%d as operand %d, not as a GEMM's B", pass, i, a, k);
     }
     const Type *t = &n->type;
+    /* lowering refuses values above 2^60 elements (lower.c); a pass may pad
+     * (a pack's panels), never grow a value past 2^61 */
+    int64_t numel = 1;
+    for (int d = 0; d < t->rank; d++)
+      if (t->dims[d].sym < 0 && (__builtin_mul_overflow(numel, t->dims[d].size, &numel) || numel > 2 * MAX_NUMEL))
+        internal_error("IR after %s: %%%d has more than 2^61 elements", pass, i);
     switch (n->op) {
     case OP_CONST:
       if (t->rank != 0 || t->dtype != DT_F32) internal_error("IR after %s: const %%%d is not f32[]", pass, i);

@@ -16,7 +16,21 @@ typedef struct Lower {
   Vec decl_nodes;     /* pairs (Decl*, node id + 1) */
 } Lower;
 
+/* Every value lowering makes, not only those the source names, stays within
+ * the 2^60 elements the checker allows a written type, so that every size
+ * attnc computes for it (memplan.c, the scratch plan) fits in int64:
+ * AdditiveAttention's [T, S, hidden] and the unfused [H, T, S] scores are
+ * bigger than anything the program writes. */
+static void check_value_size(Lower *L, Op op, Loc loc, Type t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.rank; i++)
+    if (t.dims[i].sym < 0 && (__builtin_mul_overflow(n, t.dims[i].size, &n) || n > MAX_NUMEL))
+      user_error(loc, "this computes an intermediate value %s (op `%s`) of more than 2^60 elements",
+                 type_str(L->m, t), op_info[op].text);
+}
+
 static int add(Lower *L, Op op, Loc loc, Type t, int a, int b, int c) {
+  check_value_size(L, op, loc, t);
   Node n = {0};
   n.op = op;
   n.loc = loc;

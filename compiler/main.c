@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <attnrt.h>
 
@@ -16,6 +18,7 @@
 #include "codegen.h"
 #include "split.h"
 #include "ir.h"
+#include "outfile.h"
 
 
 typedef struct Options {
@@ -67,6 +70,9 @@ static const char usage_text[] =
     "  --version            the version\n"
     "\n"
     "Exit status: 0 on success, 1 on an error in the input, 2 on bad usage.\n";
+
+static const char *default_output(const char *input, const char *ext);
+static const char *header_for(const Options *o);
 
 static NamedPath named_path(const char *flag, const char *arg) {
   const char *eq = strchr(arg, '=');
@@ -135,7 +141,53 @@ static Options parse_args(int argc, char **argv) {
   if ((o.ninputs || o.noutputs) && !o.run) usage_error("--input and --output go with --run");
   if (o.ndims && !o.bench) usage_error("--dim goes with --bench");
   if (o.header && (modes || !o.output)) usage_error("--header goes with -o when compiling to an object");
+  if (o.output && (o.check || o.run || o.bench))
+    usage_error("-o goes with compiling and the --emit options; %s",
+                o.run ? "--run writes outputs with --output NAME=FILE" : "this mode writes no file");
   return o;
+}
+
+/* ---- outputs that would overwrite each other or an input ------------------ */
+typedef struct FileRole { const char *path, *role; } FileRole;
+
+static void add_role(FileRole *r, int *n, const char *path, const char *role) {
+  if (path && strcmp(path, "-")) r[(*n)++] = (FileRole){path, role};
+}
+
+/* Every file this invocation writes, with what it is. */
+static int output_files(const Options *o, FileRole *r) {
+  int n = 0;
+  bool object = !(o->check || o->emit_ir || o->emit_dot || o->emit_llvm || o->emit_asm || o->run || o->bench);
+  if (object) {
+    add_role(r, &n, o->output ? o->output : default_output(o->input, ".o"), "the object (-o)");
+    add_role(r, &n, header_for(o), "the header");
+  } else if (!o->run) {
+    add_role(r, &n, o->output, "the output (-o)");
+  }
+  for (int i = 0; i < o->noutputs; i++)
+    add_role(r, &n, o->outputs[i].path, arena_printf("--output %s", o->outputs[i].name));
+  return n;
+}
+
+/* Two outputs on one file, or an output on an input, would lose one of
+ * them (attnc m.attn -o m.attn would replace the source): refused before
+ * anything is written. */
+static void check_output_collisions(const Options *o) {
+  FileRole out[128], in[80];
+  int nout = output_files(o, out), nin = 0;
+  add_role(in, &nin, o->input, "the source file");
+  add_role(in, &nin, o->weights, "the weights file (--weights)");
+  for (int i = 0; i < o->ninputs; i++)
+    add_role(in, &nin, o->inputs[i].path, arena_printf("--input %s", o->inputs[i].name));
+  for (int i = 0; i < nout; i++) {
+    for (int k = 0; k < nin; k++)
+      if (attn_same_file(out[i].path, in[k].path))
+        usage_error("%s would overwrite %s: '%s' and '%s' are the same file", out[i].role, in[k].role, out[i].path,
+                    in[k].path);
+    for (int k = 0; k < i; k++)
+      if (attn_same_file(out[i].path, out[k].path))
+        usage_error("%s and %s are the same file ('%s' and '%s')", out[k].role, out[i].role, out[k].path, out[i].path);
+  }
 }
 
 /* ---- phases ------------------------------------------------------------ */
@@ -235,10 +287,32 @@ static const char *guard_for(const char *path) {
   return g;
 }
 
-static void write_header(Graph **gs, int n, const Options *o, const char *object) {
-  const char *path = o->header ? o->header : header_path(object);
-  char *text = header_text(gs, n, o->input, guard_for(path), o->weights != NULL);
-  if (!write_file_atomic(path, text, strlen(text))) fatal("cannot write %s: %s", path, strerror(errno));
+/* Where the header goes: --header, else beside the object with .h; none
+ * when the object goes to stdout, a device or a FIFO (-o /dev/null) and no
+ * --header says where. */
+static const char *header_for(const Options *o) {
+  if (o->header) return o->header;
+  const char *object = o->output ? o->output : default_output(o->input, ".o");
+  if (!strcmp(object, "-")) return NULL;
+  struct stat st;
+  if (stat(object, &st) == 0 && !S_ISREG(st.st_mode)) return NULL;
+  return header_path(object);
+}
+
+/* The object and its header, both or neither. */
+static void write_object(Graph **gs, int n, const Options *o, const char *bytes, size_t len) {
+  const char *object = o->output ? o->output : default_output(o->input, ".o");
+  const char *hpath = header_for(o);
+  const char *text = hpath ? header_text(gs, n, o->input, guard_for(hpath), o->weights != NULL) : NULL;
+  if (!strcmp(object, "-")) {
+    if (!write_file_atomic("-", bytes, len)) fatal("cannot write the object to stdout: %s", strerror(errno));
+    if (hpath) write_file_atomic(hpath, text, strlen(text));
+    return;
+  }
+  const char *paths[2] = {object, hpath};
+  const char *data[2] = {bytes, text};
+  size_t lens[2] = {len, text ? strlen(text) : 0};
+  write_outputs(hpath ? 2 : 1, paths, data, lens);
 }
 
 /* ---- --weights at compile time --------------------------------------------- */
@@ -417,6 +491,10 @@ static void print_parts(const SplitStats *st, int jobs) {
 int main(int argc, char **argv) {
   atexit(arena_free_all);
   Options o = parse_args(argc, argv);
+  check_output_collisions(&o);
+  if (!o.check && !o.emit_ir && !o.emit_dot && !o.emit_llvm && !o.emit_asm && !o.run && !o.bench && o.output &&
+      !strcmp(o.output, "-") && isatty(STDOUT_FILENO))
+    usage_error("refusing to write an object file to a terminal (-o -); redirect stdout or name a file");
   phase_done(&o, NULL);
   Source *src = read_source(o.input);
   Program *prog = parse_program(src);
@@ -425,6 +503,9 @@ int main(int argc, char **argv) {
   int ng;
   Graph **graphs = lower_program(prog, o.model, &ng);
   phase_done(&o, "lower to graphs");
+  /* --weights with --check or --emit-ir: the file is checked against every
+   * param, as compiling with it would. */
+  if (o.weights && (o.check || o.emit_ir || o.emit_dot)) load_embedded_weights(graphs, ng, o.weights);
   if (o.check) return 0;   /* lowering has its own checks (names reserved in C) */
   optimize_graphs(graphs, ng, &o);
   phase_done(&o, "optimize graphs");
@@ -447,17 +528,15 @@ int main(int argc, char **argv) {
   emit_own(C, mod);
   phase_done(&o, "LLVM IR");
   if (!jit && !o.emit_llvm && !o.emit_asm) {
-    const char *object = o.output ? o.output : default_output(o.input, ".o");
     /* Embedded weights would be copied into every part: one part then. */
     int jobs = cgo.embedded ? 1 : o.jobs;
     size_t len;
     SplitStats st;
     char *bytes = compile_object(mod, &target, jobs, &len, &st);
-    if (!write_file_atomic(object, bytes, len)) fatal("cannot write %s: %s", object, strerror(errno));
     phase_done(&o, "optimize and compile the object");
     if (o.verbose) print_parts(&st, jobs);
-    write_header(graphs, ng, &o, object);
-    phase_done(&o, "header");
+    write_object(graphs, ng, &o, bytes, len);
+    phase_done(&o, "header and write");
     return 0;
   }
   optimize_module(mod, &target);

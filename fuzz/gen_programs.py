@@ -9,7 +9,13 @@ next to layers, outputs that alias).  They seed fuzz/corpus/pipeline
     python3 fuzz/gen_programs.py /tmp/progs 2000 && build/fuzz/replay_pipeline /tmp/progs
 
 The generator tracks each value's shape; it only has to be right often
-enough to be useful (the checker rejects the rest cleanly)."""
+enough to be useful (the checker rejects the rest cleanly).
+
+With a fourth argument `big` (gp_big_*.attn) it also draws sizes near and
+past the limits of docs/security.md: positional encodings, hidden sizes and
+fixed dims large enough that only a bound on what code generation
+materializes keeps the compile small (fuzz/compile_budget.sh compiles the
+ones --check accepts under a memory limit)."""
 import os
 import random
 import sys
@@ -18,8 +24,10 @@ UNARY = ["relu", "gelu", "silu", "sigmoid", "tanh", "exp", "log", "sqrt", "dropo
 
 
 class Gen:
-    def __init__(self, rnd):
+    def __init__(self, rnd, big=False):
         self.r = rnd
+        self.big = big
+        self.bigs = []          # names of the values big mode made
         self.vals = []          # (name, shape): shape a tuple of dims, "T"/"S"/"B" or ints
         self.decls = []
         self.n = 0
@@ -45,7 +53,7 @@ class Gen:
 
     def step(self):
         r = self.r
-        k = r.randrange(19)
+        k = r.randrange(21 if self.big else 19)
         v = self.pick()
         name, s = v
         if k == 0:
@@ -116,6 +124,15 @@ class Gen:
             m = self.fresh("mask")
             self.decls.insert(0, "  input %s: f32[%s, %s]" % (m, s[-2], s[-2]))
             return self.add("attention(%s, %s, %s, mask=%s)" % (name, name, name, m), s)
+        if k == 19:
+            d = r.choice([65536, 65538, 1 << 20, 1 << 30])
+            self.bigs.append(self.add("positional_encoding(T, %d)" % d, ("T", d)))
+            return self.bigs[-1]
+        if k == 20 and 2 <= len(s) <= 3 and isinstance(s[-1], int):
+            h = r.choice([1 << 14, 1 << 20, 1 << 40])
+            l = self.layer("AdditiveAttention(%d, %d, hidden=%d)" % (s[-1], s[-1], h))
+            self.bigs.append(self.add("%s(%s, %s)" % (l, name, name), s))
+            return self.bigs[-1]
         return None
 
     def program(self, model="m"):
@@ -123,6 +140,8 @@ class Gen:
         d = r.choice([4, 8, 16])
         shapes = [("T", d), ("B", "T", d), ("T", d), ("S", d), (d,), ("T", 1), (1, "T", d),
                   ("B", 2, "T", d), (), (3, d), ("T", "K")]
+        if self.big:
+            shapes += [(1 << 24, 1), (1 << 20, d), ("T", 1 << 20)]
         for i in range(r.randrange(1, 4)):
             s = r.choice(shapes)
             name = "x%d" % i
@@ -131,6 +150,8 @@ class Gen:
         for _ in range(r.randrange(1, 12)):
             self.step()
         outs = self.r.sample(self.vals, min(len(self.vals), r.randrange(1, 4)))
+        if self.big:   # a big value must be live, or DCE drops it
+            outs = [v for v in self.vals if v[0] in self.bigs][-2:] + self.vals[-1:]
         for i, (name, s) in enumerate(outs):
             self.decls.append("  output y%d = %s" % (i, name))
         return "model %s {\n%s\n}\n" % (model, "\n".join(self.decls))
@@ -139,11 +160,12 @@ class Gen:
 def main():
     out, n = sys.argv[1], int(sys.argv[2])
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    big = len(sys.argv) > 4 and sys.argv[4] == "big"
     os.makedirs(out, exist_ok=True)
     rnd = random.Random(seed)
     for i in range(n):
-        with open(os.path.join(out, "gp_%05d.attn" % i), "w") as f:
-            f.write(Gen(rnd).program())
+        with open(os.path.join(out, "gp_%s%05d.attn" % ("big_" if big else "", i)), "w") as f:
+            f.write(Gen(rnd, big).program())
 
 
 if __name__ == "__main__":

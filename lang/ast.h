@@ -20,6 +20,7 @@ typedef enum DType { DT_F32, DT_I32 } DType;
 /* The checker makes sure the known dims of every tensor (symbolic ones
  * counted as 1) multiply to at most this, so byte counts fit in int64. */
 #define MAX_NUMEL ((int64_t)1 << 60)
+#define MAX_POSENC_D 65536   /* positional_encoding's D: its frequency table is code */
 /* A file compiles to at most this many graph operations (inputs, outputs
  * and every operation its expressions lower to, over all its models), so
  * that compile time and memory stay bounded; a model has at most

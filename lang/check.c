@@ -667,6 +667,11 @@ static Type check_posenc(Checker *c, Expr *const args[2]) {
   int64_t d = positive_arg(c, args[1], "D", "positional_encoding");
   if (d % 2)
     user_error(args[1]->loc, "argument `D` of `positional_encoding` must be even, got %lld", (long long)d);
+  /* code generation makes a table of D/2 frequencies: bounded, so that
+   * every program --check accepts compiles in bounded memory and time */
+  if (d > MAX_POSENC_D)
+    user_error(args[1]->loc, "argument `D` of `positional_encoding` must be at most %d, got %lld", MAX_POSENC_D,
+               (long long)d);
   return (Type){DT_F32, 2, {t, fixed(d)}};
 }
 

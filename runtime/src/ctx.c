@@ -173,6 +173,7 @@ static int online_cpus(void) {
 attn_status attn_ctx_set_threads(attn_ctx *ctx, int n) {
   if (ctx == NULL)
     return ATTN_E_ARG;
+  ctx->err[0] = '\0';
   if (n < 0 || n > ATTN_THREADS_MAX)
     return attn_ctx_fail(ctx, ATTN_E_ARG, "thread count %d is out of range [0, %d]",
                          n, ATTN_THREADS_MAX);
@@ -194,6 +195,7 @@ int attn_ctx_threads(const attn_ctx *ctx) {
 attn_status attn_ctx_set_scratch(attn_ctx *ctx, void *buf, size_t size) {
   if (ctx == NULL)
     return ATTN_E_ARG;
+  ctx->err[0] = '\0';
   if (buf != NULL && (uintptr_t)buf % 64 != 0)
     return attn_ctx_fail(ctx, ATTN_E_ARG, "scratch buffer %p is not 64-byte aligned",
                          buf);

@@ -8,6 +8,7 @@
  * and the data must fill the rest of the file exactly. */
 #define _XOPEN_SOURCE 700
 #include "internal.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,23 +50,6 @@ static bool read_full(int fd, void *buf, size_t n) {
       continue;
     if (r <= 0)
       return false;
-    p += r;
-    n -= (size_t)r;
-  }
-  return true;
-}
-
-static bool write_full(int fd, const void *buf, size_t n) {
-  const unsigned char *p = buf;
-  while (n > 0) {
-    ssize_t r = write(fd, p, n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0) {
-      if (r == 0)
-        errno = EIO;
-      return false;
-    }
     p += r;
     n -= (size_t)r;
   }
@@ -438,25 +422,6 @@ attn_status attn_npy_read(const char *path, attn_tensor *t, char *err, size_t er
 
 /* ---- writing ---------------------------------------------------------------- */
 
-/* The process umask, read without changing it: umask(2) can only be read by
- * setting it, which races with other threads creating files. */
-static mode_t current_umask(void) {
-  FILE *f = fopen("/proc/self/status", "re");
-  mode_t mask = 022;
-  if (f == NULL)
-    return mask;
-  char line[256];
-  while (fgets(line, sizeof line, f) != NULL) {
-    unsigned int m;
-    if (sscanf(line, "Umask: %o", &m) == 1) {
-      mask = (mode_t)(m & 0777);
-      break;
-    }
-  }
-  fclose(f);
-  return mask;
-}
-
 /* The magic, version 1.0, length and dict, padded so the data starts at a
  * multiple of 64 bytes.  Returns the total length, or 0 if it does not fit. */
 static size_t make_header(const attn_tensor *t, char *out, size_t cap) {
@@ -515,38 +480,6 @@ static attn_status check_writable(const attn_tensor *t, const char *path, int64_
   return ATTN_OK;
 }
 
-/* Writes everything to fd and closes it; the caller removes tmp on error. */
-static attn_status write_and_close(int fd, const char *tmp, const char *hdr, size_t hlen,
-                                   const attn_tensor *t, int64_t bytes, char *err, size_t errlen) {
-  char ebuf[128];
-  bool ok = fchmod(fd, 0666 & ~current_umask()) == 0 && write_full(fd, hdr, hlen);
-  if (ok && host_is_le()) {
-    ok = write_full(fd, t->data, (size_t)bytes);
-  } else if (ok) {
-    unsigned char *copy = malloc(bytes > 0 ? (size_t)bytes : 1);
-    ok = copy != NULL;
-    if (ok) {
-      memcpy(copy, t->data, (size_t)bytes);
-      swap4(copy, bytes / 4);
-      ok = write_full(fd, copy, (size_t)bytes);
-      free(copy);
-    }
-  }
-  /* Flushed before the rename, so a crash never leaves a short file under
-   * the final name. */
-  ok = ok && fsync(fd) == 0;
-  int saved = errno;
-  if (close(fd) != 0 && ok) {
-    ok = false;
-    saved = errno;
-  }
-  if (!ok) {
-    attn_errf(err, errlen, "cannot write %s: %s", tmp, attn_errno_str(saved, ebuf, sizeof ebuf));
-    return ATTN_E_IO;
-  }
-  return ATTN_OK;
-}
-
 attn_status attn_npy_write(const char *path, const attn_tensor *t, char *err, size_t errlen) {
   if (path == NULL || t == NULL) {
     attn_errf(err, errlen, "attn_npy_write: %s is NULL", path == NULL ? "path" : "tensor");
@@ -562,31 +495,25 @@ attn_status attn_npy_write(const char *path, const attn_tensor *t, char *err, si
     attn_errf(err, errlen, "cannot write %s: header too long", path);
     return ATTN_E_ARG;
   }
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-  if (tmp == NULL) {
-    attn_errf(err, errlen, "cannot write %s: out of memory", path);
-    return ATTN_E_NOMEM;
+  attn_outfile f;
+  s = attn_out_open(&f, path, err, errlen);
+  if (s == ATTN_OK)
+    s = attn_out_write(&f, hdr, hlen, err, errlen);
+  if (s == ATTN_OK && host_is_le()) {
+    s = attn_out_write(&f, t->data, (size_t)bytes, err, errlen);
+  } else if (s == ATTN_OK) {
+    unsigned char *copy = malloc(bytes > 0 ? (size_t)bytes : 1);
+    if (copy == NULL) {
+      attn_out_abort(&f);
+      attn_errf(err, errlen, "cannot write %s: out of memory", path);
+      return ATTN_E_NOMEM;
+    }
+    memcpy(copy, t->data, (size_t)bytes);
+    swap4(copy, bytes / 4);
+    s = attn_out_write(&f, copy, (size_t)bytes, err, errlen);
+    free(copy);
   }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-  char ebuf[128];
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    /* mkstemp may have scribbled on tmp: name the destination instead. */
-    attn_errf(err, errlen, "cannot create a temporary file for %s: %s", path,
-              attn_errno_str(errno, ebuf, sizeof ebuf));
-    free(tmp);
-    return ATTN_E_IO;
-  }
-  s = write_and_close(fd, tmp, hdr, hlen, t, bytes, err, errlen);
-  if (s == ATTN_OK && rename(tmp, path) != 0) {
-    attn_errf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
-              attn_errno_str(errno, ebuf, sizeof ebuf));
-    s = ATTN_E_IO;
-  }
-  if (s != ATTN_OK)
-    unlink(tmp);
-  free(tmp);
+  if (s == ATTN_OK)
+    s = attn_out_commit(&f, err, errlen);
   return s;
 }

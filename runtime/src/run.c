@@ -80,6 +80,34 @@ static attn_status check_pointers(attn_ctx *ctx, const char *kind, const char *a
   return ATTN_OK;
 }
 
+/* Outputs are written while inputs are still being read, and kernels keep
+ * partial results in outputs: an output that shares bytes with an input or
+ * with another output would give wrong answers without any error.  Byte
+ * ranges come from the dims (every size was checked above). */
+static attn_status check_overlaps(attn_ctx *ctx, void *const *inputs, void *const *outputs,
+                                  const int64_t *dims) {
+  const attn_model_desc *m = ctx->model;
+  for (int64_t o = 0; o < m->n_outputs; o++) {
+    int64_t ob = 0;
+    tensor_bytes(&m->outputs[o], dims, &ob);
+    uintptr_t lo = (uintptr_t)outputs[o], hi = lo + (uintptr_t)ob;
+    for (int64_t k = 0; k < m->n_inputs + o; k++) {
+      bool is_in = k < m->n_inputs;
+      const attn_tensor_desc *t = is_in ? &m->inputs[k] : &m->outputs[k - m->n_inputs];
+      void *p = is_in ? inputs[k] : outputs[k - m->n_inputs];
+      int64_t b = 0;
+      tensor_bytes(t, dims, &b);
+      uintptr_t plo = (uintptr_t)p, phi = plo + (uintptr_t)b;
+      if (ob > 0 && b > 0 && lo < phi && plo < hi)
+        return attn_ctx_fail(ctx, ATTN_E_ARG,
+                             "output '%s' overlaps %s '%s' in memory; an output may not share "
+                             "its buffer with an input or another output",
+                             m->outputs[o].name, is_in ? "input" : "output", t->name);
+    }
+  }
+  return ATTN_OK;
+}
+
 /* Scratch memory that holds need bytes: the caller's buffer if it set one,
  * else the context's own, grown only when need exceeds what it has. */
 static attn_status get_scratch(attn_ctx *ctx, int64_t need, void **out) {
@@ -138,6 +166,8 @@ attn_status attn_run(attn_ctx *ctx, void *const *inputs, void *const *outputs,
     s = check_sizes(ctx, "input", m->inputs, m->n_inputs, dims);
   if (s == ATTN_OK)
     s = check_sizes(ctx, "output", m->outputs, m->n_outputs, dims);
+  if (s == ATTN_OK)
+    s = check_overlaps(ctx, inputs, outputs, dims);
   if (s != ATTN_OK)
     return s;
   int64_t need = m->scratch_size != NULL ? m->scratch_size(dims) : 0;

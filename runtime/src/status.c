@@ -23,11 +23,54 @@ const char *attn_status_str(attn_status s) {
   return "unknown status";
 }
 
+/* Length of the UTF-8 sequence at p (2 to 4) if it is well formed and its
+ * code point is safe to show, else 0.  Unsafe: C1 controls, the bidi
+ * embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069) and
+ * the marks U+200E/U+200F, which could make a terminal show a name other
+ * than the bytes it has. */
+static size_t safe_utf8(const unsigned char *p) {
+  unsigned c = p[0], n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+  if (n == 0 || c > 0xF4)
+    return 0;
+  unsigned cp = c & (0xFF >> (n + 1));
+  for (unsigned i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    cp = cp << 6 | (p[i] & 0x3F);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp < 0xE000))
+    return 0;
+  if (cp < 0xA0 || cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
+      (cp >= 0x2066 && cp <= 0x2069))
+    return 0;
+  return n;
+}
+
+/* Messages carry names from files (tensor names in a safetensors header)
+ * that may hold terminal escapes: every control byte, and every byte not
+ * part of a safe UTF-8 character, is written as \xNN. */
 void attn_verrf(char *err, size_t errlen, const char *fmt, va_list ap) {
   if (err == NULL || errlen == 0)
     return;
-  if (vsnprintf(err, errlen, fmt, ap) < 0)
-    err[0] = '\0';
+  char raw[2 * ATTN_ERR_LEN];
+  if (vsnprintf(raw, sizeof raw, fmt, ap) < 0)
+    raw[0] = '\0';
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)raw; *p != '\0' && o + 1 < errlen;) {
+    size_t n = *p >= 0x80 ? safe_utf8(p) : (*p >= 0x20 && *p != 0x7F);
+    if (n > 0 && o + n < errlen) {
+      memcpy(err + o, p, n);
+      o += n;
+      p += n;
+    } else if (n == 0 && o + 4 < errlen) {
+      snprintf(err + o, 5, "\\x%02x", *p);
+      o += 4;
+      p++;
+    } else {
+      break;
+    }
+  }
+  err[o] = '\0';
 }
 
 void attn_errf(char *err, size_t errlen, const char *fmt, ...) {

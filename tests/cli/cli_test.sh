@@ -75,7 +75,7 @@ no-half-written)
   [[ $(cat "$tmp/m.o") == old ]] || fail "a failed compilation touched the output file"
   expect 1 "$ATTNC" "$sdpa" -o "$tmp/nodir/m.o"
   has "$tmp/stderr" "cannot write"
-  ls "$tmp" | grep -q tmp && fail "a temporary file was left behind"
+  ls -A "$tmp" | grep -q attnc- && fail "a temporary file was left behind"
   true ;;
 emit-ir)
   expect 0 "$ATTNC" "$sdpa" --emit-ir
@@ -189,10 +189,10 @@ run-output-unwritable)
   sdpa_in=(--input q="$root/tests/run/sdpa/in.q.npy" --input k="$root/tests/run/sdpa/in.k.npy"
            --input v="$root/tests/run/sdpa/in.v.npy")
   expect 1 "$ATTNC" "$sdpa" --run "${sdpa_in[@]}" --output o="$tmp/nodir/o.npy"
-  has "$tmp/stderr" "attnc: error: output \`o\`: cannot create a temporary file for $tmp/nodir/o.npy"
+  has "$tmp/stderr" "attnc: error: output \`o\`: cannot write $tmp/nodir/o.npy: No such file or directory"
   mkdir "$tmp/adir"
   expect 1 "$ATTNC" "$sdpa" --run "${sdpa_in[@]}" --output o="$tmp/adir"
-  has "$tmp/stderr" "cannot rename"
+  has "$tmp/stderr" "cannot write $tmp/adir: Is a directory"
   [[ -d $tmp/adir && -z $(ls -A "$tmp/adir") ]] || fail "the directory named as the output was changed"
   only_files adir
   echo old > "$tmp/o.npy"
@@ -241,6 +241,104 @@ jobs)
     has "$tmp/stderr" "-j wants a number from 1 to 64"
   done
   [[ ! -e $tmp/bad.o ]] || fail "an object was written for a bad -j" ;;
+out-special)
+  # only a regular file is replaced by a rename: a device or a FIFO is
+  # written in place (-o /dev/null discards, as with cc), a symbolic link's
+  # target is replaced and the link stays
+  sdpa_in=(--input q="$root/tests/run/sdpa/in.q.npy" --input k="$root/tests/run/sdpa/in.k.npy"
+           --input v="$root/tests/run/sdpa/in.v.npy")
+  if mknod -m 666 "$tmp/mynull" c 1 3 2>/dev/null; then
+    expect 0 "$ATTNC" "$sdpa" --emit-ir -o "$tmp/mynull"
+    expect 0 "$ATTNC" "$sdpa" --emit-llvm -o "$tmp/mynull"
+    expect 0 "$ATTNC" "$sdpa" -o "$tmp/mynull"
+    expect 0 "$ATTNC" "$sdpa" --run "${sdpa_in[@]}" --output o="$tmp/mynull"
+    [[ -c $tmp/mynull ]] || fail "a character device was replaced by a regular file"
+    rm "$tmp/mynull"
+  else
+    echo "skip: mknod needs root"
+  fi
+  expect 0 "$ATTNC" "$sdpa" -o /dev/null
+  [[ -c /dev/null ]] || fail "/dev/null is no longer a device"
+  mkfifo "$tmp/fifo"
+  cat "$tmp/fifo" > "$tmp/from-fifo" & reader=$!
+  expect 0 timeout 60 "$ATTNC" "$sdpa" --emit-ir -o "$tmp/fifo"
+  wait $reader
+  [[ -p $tmp/fifo ]] || fail "a FIFO was replaced by a regular file"
+  has "$tmp/from-fifo" "model sdpa(T, S)"
+  ln -s real.o "$tmp/link.o"
+  expect 0 "$ATTNC" "$sdpa" -o "$tmp/link.o"
+  [[ -L $tmp/link.o && -s $tmp/real.o && -s $tmp/link.h ]] || fail "the link was not kept, or its target not written"
+  only_files fifo from-fifo link.o link.h real.o ;;
+out-collisions)
+  # two outputs on one file, or an output on an input: refused before
+  # anything is written (exit 2), every file as it was
+  cp "$sdpa" "$tmp/m.attn"
+  echo keep > "$tmp/keep.o"
+  echo keep > "$tmp/y.o"
+  expect 2 "$ATTNC" "$tmp/m.attn" -o "$tmp/x.h"
+  has "$tmp/stderr" "attnc: the object (-o) and the header are the same file ('$tmp/x.h' and '$tmp/x.h')"
+  expect 2 "$ATTNC" "$tmp/m.attn" -o "$tmp/y.o" --header "$tmp/y.o"
+  has "$tmp/stderr" "the object (-o) and the header are the same file"
+  expect 2 "$ATTNC" "$tmp/m.attn" -o "$tmp/m.attn"
+  has "$tmp/stderr" "attnc: the object (-o) would overwrite the source file: '$tmp/m.attn' and '$tmp/m.attn' are the same file"
+  expect 2 "$ATTNC" "$tmp/m.attn" --emit-ir -o "$tmp/../$(basename "$tmp")/m.attn"
+  has "$tmp/stderr" "would overwrite the source file"
+  ln -s m.attn "$tmp/alias.ll"
+  expect 2 "$ATTNC" "$tmp/m.attn" --emit-llvm -o "$tmp/alias.ll"
+  has "$tmp/stderr" "would overwrite the source file"
+  rm "$tmp/alias.ll"
+  expect 2 "$ATTNC" "$tmp/m.attn" -o "$tmp/keep.o" --header "$tmp/m.attn"
+  has "$tmp/stderr" "the header would overwrite the source file"
+  q=$root/tests/run/sdpa/in.q.npy
+  cp "$q" "$tmp/q.npy"
+  expect 2 "$ATTNC" "$tmp/m.attn" --run --input q="$tmp/q.npy" --input k="$q" --input v="$q" --output o="$tmp/q.npy"
+  has "$tmp/stderr" "attnc: --output o would overwrite --input q"
+  cmp -s "$q" "$tmp/q.npy" || fail "an input was changed"
+  printf 'model two {\n  input x: f32[T]\n  output a = x + 1\n  output b = x + 2\n}\n' > "$tmp/two.attn"
+  expect 2 "$ATTNC" "$tmp/two.attn" --run --input x="$q" --output a="$tmp/o.npy" --output b="$tmp/o.npy"
+  has "$tmp/stderr" "attnc: --output a and --output b are the same file"
+  [[ $(cat "$tmp/keep.o") == keep && $(cat "$tmp/y.o") == keep ]] || fail "a refused command changed a file"
+  cmp -s "$sdpa" "$tmp/m.attn" || fail "the source was changed"
+  only_files m.attn keep.o y.o q.npy two.attn ;;
+out-both-or-neither)
+  # the object and its header are written both or neither
+  expect 1 "$ATTNC" "$sdpa" -o "$tmp/z.o" --header "$tmp/nodir/z.h"
+  has "$tmp/stderr" "attnc: error: cannot write $tmp/nodir/z.h: No such file or directory"
+  echo old > "$tmp/w.o"
+  mkdir "$tmp/w.h"
+  expect 1 "$ATTNC" "$sdpa" -o "$tmp/w.o"
+  has "$tmp/stderr" "cannot write $tmp/w.h: Is a directory"
+  [[ $(cat "$tmp/w.o") == old ]] || fail "the object was replaced although its header could not be written"
+  only_files w.o w.h ;;
+out-names)
+  # a name near NAME_MAX (255 bytes) gets its temporary file beside it
+  long=$(printf 'a%.0s' $(seq 251))
+  expect 0 "$ATTNC" "$sdpa" -o "$tmp/$long.o"
+  [[ -s $tmp/$long.o && -s $tmp/$long.h ]] || fail "a 253-byte output name was not written"
+  rm "$tmp/$long.o" "$tmp/$long.h"
+  # -o - writes the object to stdout (never to a terminal) and no header
+  (cd "$tmp" && "$ATTNC" "$sdpa" -o - > "$tmp/obj.bin" 2>"$tmp/stderr") || fail "-o - to a file failed"
+  [[ $(head -c 4 "$tmp/obj.bin" | tail -c 3) == ELF ]] || fail "-o - did not write an ELF object"
+  if command -v script >/dev/null; then
+    script -qec "$ATTNC $sdpa -o -" /dev/null > "$tmp/tty.txt" 2>&1
+    grep -q "refusing to write an object file to a terminal" "$tmp/tty.txt" || { cat "$tmp/tty.txt"; fail "-o - wrote to a terminal"; }
+    rm "$tmp/tty.txt"
+  else
+    echo "skip the terminal check: no script(1)"
+  fi
+  only_files obj.bin ;;
+out-ignored-options)
+  # options that would do nothing are errors, not silently dropped
+  expect 2 "$ATTNC" "$sdpa" --run -o "$tmp/x.o"
+  has "$tmp/stderr" "attnc: -o goes with compiling and the --emit options; --run writes outputs with --output NAME=FILE"
+  expect 2 "$ATTNC" "$sdpa" --check -o "$tmp/x.o"
+  has "$tmp/stderr" "this mode writes no file"
+  expect 1 "$ATTNC" "$sdpa" --check --weights "$tmp/nope.safetensors"
+  has "$tmp/stderr" "cannot open $tmp/nope.safetensors"
+  expect 1 "$ATTNC" "$root/examples/encoder.attn" --emit-ir --weights "$tmp/nope.safetensors"
+  has "$tmp/stderr" "cannot open $tmp/nope.safetensors"
+  expect 0 "$ATTNC" "$root/examples/encoder.attn" --check --weights "$root/examples/weights/encoder.safetensors"
+  only_files ;;
 *) fail "no such case" ;;
 esac
 echo "ok $CASE"

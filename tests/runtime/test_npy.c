@@ -3,6 +3,7 @@
 #include "test_util.h"
 
 #include <fcntl.h>
+#include <sys/sysmacros.h>
 #include <math.h>
 
 /* An npy file of the given version whose header is dict (padded with
@@ -218,19 +219,18 @@ static void test_write_failures(void) {
   float f[4] = {1, 2, 3, 4};
   attn_tensor t = {ATTN_F32, 1, {4}, f};
 
-  /* Rename onto a directory fails after the temporary file is written. */
+  /* A directory is refused before anything is written. */
   const char *dir = tpath("adir.npy");
   mkdir(dir, 0755);
   attn_status s = attn_npy_write(dir, &t, err, sizeof err);
-  check_err_has("write over a directory fails", s, ATTN_E_IO, err, "cannot rename", NULL);
+  check_err_has("write over a directory fails", s, ATTN_E_IO, err, "Is a directory", NULL);
   struct stat sb;
   check(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), "the destination directory is untouched");
-  check(count_files_with(".tmp.") == 0, "no temporary file is left behind");
+  check(count_files_with(".attnc-") == 0, "no temporary file is left behind");
 
   const char *nodir = tpath("missing/x.npy");
   s = attn_npy_write(nodir, &t, err, sizeof err);
-  snprintf(want, sizeof want, "cannot create a temporary file for %s: No such file or directory",
-           nodir);
+  snprintf(want, sizeof want, "cannot write %s: No such file or directory", nodir);
   check_err("write into a missing directory: exact message", s, ATTN_E_IO, err, want);
 
   /* Overwriting replaces the old file as a whole. */
@@ -245,7 +245,7 @@ static void test_write_failures(void) {
         "overwrite replaces the file");
   attn_tensor_free(&back);
   check(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0644, "new file has mode 0666 & ~umask (0644)");
-  check(count_files_with(".tmp.") == 0, "no temporary file after a good write");
+  check(count_files_with(".attnc-") == 0, "no temporary file after a good write");
 
   attn_tensor bad = {ATTN_F32, 1, {4}, NULL};
   s = attn_npy_write(p, &bad, err, sizeof err);
@@ -263,6 +263,56 @@ static void test_write_failures(void) {
   attn_tensor_free(&back);
 }
 
+/* Only a regular file is replaced by a rename: a link's target is, and a
+ * device or a FIFO is written in place (docs/security.md). */
+static void test_write_special(void) {
+  char err[512] = "";
+  float f[4] = {1, 2, 3, 4};
+  attn_tensor t = {ATTN_F32, 1, {4}, f};
+  attn_tensor back;
+  struct stat sb;
+
+  const char *real = tpath("real.npy"), *link = tpath("link.npy");
+  check(symlink("real.npy", link) == 0, "make a symbolic link");
+  attn_status s = attn_npy_write(link, &t, err, sizeof err);
+  check(s == ATTN_OK && lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "a link written through stays a link (%s)", err);
+  check(attn_npy_read(real, &back, err, sizeof err) == ATTN_OK && back.dims[0] == 4 && ((float *)back.data)[3] == 4,
+        "the link's target holds the data");
+  attn_tensor_free(&back);
+
+  const char *fifo = tpath("out.fifo");
+  int rfd = mkfifo(fifo, 0600) == 0 ? open(fifo, O_RDONLY | O_NONBLOCK) : -1;
+  check(rfd >= 0, "make a FIFO and open its read end");
+  s = attn_npy_write(fifo, &t, err, sizeof err);
+  unsigned char got[256];
+  ssize_t n = read(rfd, got, sizeof got);
+  check(s == ATTN_OK && n == 128 + 16 && memcmp(got, "\x93NUMPY", 6) == 0 && memcmp(got + 128, f, 16) == 0,
+        "a FIFO is written in place: the reader gets the file (%s)", err);
+  check(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO is still a FIFO");
+  close(rfd);
+
+  const char *dev = tpath("null");
+  if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+    s = attn_npy_write(dev, &t, err, sizeof err);
+    check(s == ATTN_OK && stat(dev, &sb) == 0 && S_ISCHR(sb.st_mode),
+          "a character device (a copy of /dev/null) stays a device (%s)", err);
+  } else {
+    printf("skip a character device: mknod needs root\n");
+  }
+  check(count_files_with(".attnc-") == 0, "no temporary file is left behind");
+}
+
+/* A name near NAME_MAX still gets a temporary file beside it. */
+static void test_write_long_name(void) {
+  char err[512] = "", name[256];
+  float f[1] = {5};
+  attn_tensor t = {ATTN_F32, 1, {1}, f};
+  memset(name, 'a', 251);
+  memcpy(name + 251, ".npy", 5);   /* 255 bytes */
+  attn_status s = attn_npy_write(tpath(name), &t, err, sizeof err);
+  check(s == ATTN_OK, "write a file whose name is 255 bytes (%s)", err);
+}
+
 int main(void) {
   umask(022);
   tmpdir_make("npy");
@@ -270,6 +320,8 @@ int main(void) {
   test_accepted_forms();
   test_hostile();
   test_write_failures();
+  test_write_special();
+  test_write_long_name();
   tmpdir_remove();
   return test_finish("test_npy");
 }

@@ -352,7 +352,67 @@ static void test_status_and_fail(void) {
   attn_ctx_free(ctx);
 }
 
+/* An output sharing bytes with an input or another output is refused
+ * (docs/c-api.md); inputs may share buffers with each other. */
+static void test_aliasing(void) {
+  attn_ctx *ctx = bound_ctx(&m_model);
+  float buf[64] = {0}, k[21] = {0}, v[21] = {0};
+  float *q = buf, *o = buf + 15; /* q is 15 floats (T = 5): o starts right after it */
+  void *in[3] = {q, k, v};
+  void *out[1] = {o};
+  int64_t dims[2] = {5, 7};
+  check(attn_run(ctx, in, out, dims) == ATTN_OK, "an output right after an input is not an overlap");
+  out[0] = v;
+  attn_status s = attn_run(ctx, in, out, dims);
+  check_err("output on an input: exact message", s, ATTN_E_ARG, attn_ctx_error(ctx),
+            "output 'o' overlaps input 'v' in memory; an output may not share its buffer with an "
+            "input or another output");
+  out[0] = buf + 14; /* its first element is q's last */
+  s = attn_run(ctx, in, out, dims);
+  check_err("output overlapping an input by one element", s, ATTN_E_ARG, attn_ctx_error(ctx),
+            "output 'o' overlaps input 'q' in memory; an output may not share its buffer with an "
+            "input or another output");
+  out[0] = o;
+  in[2] = k; /* k and v the same buffer: inputs are only read */
+  check(attn_run(ctx, in, out, dims) == ATTN_OK && attn_ctx_error(ctx)[0] == '\0',
+        "two inputs may share a buffer, and a good run clears the error");
+  attn_ctx_free(ctx);
+
+  static const char *const names[] = {"T"};
+  static const attn_tensor_desc two_in[] = {{"x", ATTN_F32, 1, {-1}}};
+  static const attn_tensor_desc two_out[] = {{"a", ATTN_F32, 1, {-1}}, {"b", ATTN_F32, 2, {-1, 2}}};
+  attn_model_desc two = {ATTN_ABI_VERSION, "two", 0, 1, 2, 1, NULL, two_in, two_out, names,
+                         noop_body, NULL, NULL, 0};
+  ctx = attn_ctx_new(&two);
+  float x[4], big[16];
+  int64_t t = 4;
+  void *tin[1] = {x};
+  void *tout[2] = {big, big + 4};
+  check(attn_run(ctx, tin, tout, &t) == ATTN_OK, "two outputs side by side");
+  tout[1] = big + 3;
+  s = attn_run(ctx, tin, tout, &t);
+  check_err("two outputs overlapping: exact message", s, ATTN_E_ARG, attn_ctx_error(ctx),
+            "output 'b' overlaps output 'a' in memory; an output may not share its buffer with an "
+            "input or another output");
+  attn_ctx_free(ctx);
+}
+
+/* Every call that takes a ctx starts by clearing its last error. */
+static void test_error_cleared(void) {
+  attn_ctx *ctx = bound_ctx(&m_model);
+  check(attn_ctx_set_threads(ctx, -1) == ATTN_E_ARG && attn_ctx_error(ctx)[0] != '\0', "bad thread count");
+  check(attn_ctx_set_threads(ctx, 1) == ATTN_OK && attn_ctx_error(ctx)[0] == '\0',
+        "set_threads after a failure clears the error");
+  check(attn_ctx_set_scratch(ctx, (void *)(uintptr_t)8, 64) == ATTN_E_ARG && attn_ctx_error(ctx)[0] != '\0',
+        "misaligned scratch");
+  check(attn_ctx_set_scratch(ctx, NULL, 0) == ATTN_OK && attn_ctx_error(ctx)[0] == '\0',
+        "set_scratch after a failure clears the error");
+  attn_ctx_free(ctx);
+}
+
 int main(void) {
+  test_aliasing();
+  test_error_cleared();
   test_bind_dims();
   test_run_checks();
   test_body_status();

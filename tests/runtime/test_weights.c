@@ -131,6 +131,37 @@ static void test_bad_loads(void) {
   attn_ctx_free(ctx);
 }
 
+/* Tensor names come from the file: escapes, BEL and bidi overrides in them
+ * reach messages as \xNN, never raw (a hostile file cannot drive the
+ * terminal that shows a warning or an error); printable UTF-8 stays. */
+static void test_escaped_names(void) {
+  float x = 0;
+  st_tensor ts[] = {{"\\u001b[31mred", "F32", 0, {0}, &x, 4},
+                    {"bell\\u0007\xe2\x80\xae" "evil", "F32", 0, {0}, &x, 4},
+                    {"caf\xc3\xa9", "F32", 0, {0}, &x, 4},
+                    weight(W1), bias(), scale()};
+  const char *p = tpath("escapes.safetensors");
+  write_st(p, ts, 6);
+  attn_ctx *ctx = attn_ctx_new(&m_model);
+  attn_status s = attn_ctx_load_weights(ctx, p);
+  check(s == ATTN_OK &&
+            strcmp(attn_ctx_warnings(ctx),
+                   "ignoring tensor '\\x1b[31mred' (not a parameter of model m)\n"
+                   "ignoring tensor 'bell\\x07\\xe2\\x80\\xaeevil' (not a parameter of model m)\n"
+                   "ignoring tensor 'caf\xc3\xa9' (not a parameter of model m)") == 0,
+        "control bytes and bidi overrides in names are escaped in warnings: exact text (%s)",
+        attn_ctx_warnings(ctx));
+  st_tensor bad[] = {{"linear1.weight", "F32", 2, {4, 3}, W1, 48}, bias(), scale(),
+                     {"\\u001b]0;title\\u0007", "F32", 1, {3}, &x, 4}};
+  const char *p2 = tpath("escapes2.safetensors");
+  write_st(p2, bad, 4);
+  s = attn_ctx_load_weights(ctx, p2);
+  const char *e = attn_ctx_error(ctx);
+  check(s == ATTN_E_FORMAT && strstr(e, "tensor '\\x1b]0;title\\x07'") != NULL && strchr(e, 0x1b) == NULL,
+        "an error naming a tensor escapes its name (%s)", e);
+  attn_ctx_free(ctx);
+}
+
 static void test_many_extras(void) {
   enum { N = 150 };
   static char names[N][16];
@@ -254,6 +285,7 @@ int main(void) {
   test_good_load();
   test_bad_loads();
   test_many_extras();
+  test_escaped_names();
   test_bind_param();
   test_symbolic_param();
   test_embedded();
