@@ -15,7 +15,7 @@
  *   int   shim_run(h)                         binds the dims from the
  *                                             inputs' shapes, then runs
  *   const char *shim_error(h)
- * Every int is an attn_status (0: ATTN_OK). */
+ * Every int is an attnrt_status (0: ATTNRT_OK). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,16 +25,16 @@
 #include "mlp.h"
 #include "rnn.h"
 
-static const attn_model_desc *const models[] = {
+static const attnrt_model_desc *const models[] = {
     &sdpa_model,    &sdpa_causal_model, &gemm_model,    &linear_model,  &mlp_model,
     &lstm256_model, &lstm512_model,     &gru256_model,  &gru512_model,  &encoder_model,
 };
 
 enum { SHIM_MAX = 8 };
 typedef struct Shim {
-  attn_ctx *ctx;
-  const attn_model_desc *m;
-  attn_tensor in[SHIM_MAX];
+  attnrt_ctx *ctx;
+  const attnrt_model_desc *m;
+  attnrt_tensor in[SHIM_MAX];
   void *in_data[SHIM_MAX], *out_data[SHIM_MAX];
   int64_t dims[16];
 } Shim;
@@ -46,9 +46,9 @@ void *shim_open(const char *name, int threads) {
     Shim *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->m = models[i];
-    s->ctx = attn_ctx_new(s->m);
-    if (!s->ctx || attn_ctx_set_threads(s->ctx, threads) != ATTN_OK) {
-      attn_ctx_free(s->ctx);
+    s->ctx = attnrt_ctx_new(s->m);
+    if (!s->ctx || attnrt_ctx_set_threads(s->ctx, threads) != ATTNRT_OK) {
+      attnrt_ctx_free(s->ctx);
       free(s);
       return NULL;
     }
@@ -68,42 +68,42 @@ const char *shim_name(void *h, int kind, int i) {
   return (kind == 0 ? s->m->params : kind == 1 ? s->m->inputs : s->m->outputs)[i].name;
 }
 
-static int fill(attn_tensor *t, void *data, int rank, const int64_t *dims) {
-  if (rank < 0 || rank > ATTN_MAX_RANK) return ATTN_E_SHAPE;
+static int fill(attnrt_tensor *t, void *data, int rank, const int64_t *dims) {
+  if (rank < 0 || rank > ATTNRT_MAX_RANK) return ATTNRT_E_SHAPE;
   memset(t, 0, sizeof *t);
-  t->dtype = ATTN_F32;
+  t->dtype = ATTNRT_F32;
   t->rank = rank;
   for (int d = 0; d < rank; d++) t->dims[d] = dims[d];
   t->data = data;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 int shim_param(void *h, const char *name, void *data, int rank, const int64_t *dims) {
   Shim *s = h;
-  attn_tensor t;
+  attnrt_tensor t;
   int st = fill(&t, data, rank, dims);
-  return st != ATTN_OK ? st : attn_ctx_bind_param(s->ctx, name, &t);
+  return st != ATTNRT_OK ? st : attnrt_ctx_bind_param(s->ctx, name, &t);
 }
 
 int shim_input(void *h, int i, void *data, int rank, const int64_t *dims) {
   Shim *s = h;
-  if (i < 0 || i >= s->m->n_inputs) return ATTN_E_ARG;
+  if (i < 0 || i >= s->m->n_inputs) return ATTNRT_E_ARG;
   s->in_data[i] = data;
   return fill(&s->in[i], data, rank, dims);
 }
 
 int shim_output(void *h, int i, void *data) {
   Shim *s = h;
-  if (i < 0 || i >= s->m->n_outputs) return ATTN_E_ARG;
+  if (i < 0 || i >= s->m->n_outputs) return ATTNRT_E_ARG;
   s->out_data[i] = data;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 int shim_run(void *h) {
   Shim *s = h;
-  int st = attn_bind_dims(s->ctx, s->in, s->dims);
-  if (st != ATTN_OK) return st;
-  return attn_run(s->ctx, s->in_data, s->out_data, s->dims);
+  int st = attnrt_bind_dims(s->ctx, s->in, s->dims);
+  if (st != ATTNRT_OK) return st;
+  return attnrt_run(s->ctx, s->in_data, s->out_data, s->dims);
 }
 
-const char *shim_error(void *h) { return attn_ctx_error(((Shim *)h)->ctx); }
+const char *shim_error(void *h) { return attnrt_ctx_error(((Shim *)h)->ctx); }

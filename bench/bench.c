@@ -163,20 +163,20 @@ static struct {
   int failed;
 } opt;
 
-static void die_status(attn_status st, attn_ctx *ctx, const char *what) {
-  if (st == ATTN_OK) return;
-  fprintf(stderr, "bench: %s failed: %s: %s\n", what, attn_status_str(st), attn_ctx_error(ctx));
+static void die_status(attnrt_status st, attnrt_ctx *ctx, const char *what) {
+  if (st == ATTNRT_OK) return;
+  fprintf(stderr, "bench: %s failed: %s: %s\n", what, attnrt_status_str(st), attnrt_ctx_error(ctx));
   exit(1);
 }
 
 /* A context for `model` with `threads` threads. */
-static attn_ctx *new_ctx(const attn_model_desc *model, int threads) {
-  attn_ctx *ctx = attn_ctx_new(model);
+static attnrt_ctx *new_ctx(const attnrt_model_desc *model, int threads) {
+  attnrt_ctx *ctx = attnrt_ctx_new(model);
   if (!ctx) {
-    fprintf(stderr, "bench: attn_ctx_new: out of memory\n");
+    fprintf(stderr, "bench: attnrt_ctx_new: out of memory\n");
     exit(1);
   }
-  die_status(attn_ctx_set_threads(ctx, threads), ctx, "attn_ctx_set_threads");
+  die_status(attnrt_ctx_set_threads(ctx, threads), ctx, "attnrt_ctx_set_threads");
   return ctx;
 }
 
@@ -186,20 +186,20 @@ static attn_ctx *new_ctx(const attn_model_desc *model, int threads) {
  * default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for matrices, small
  * biases, LayerNorm weights near 1. */
 typedef struct params {
-  const attn_model_desc *model;
+  const attnrt_model_desc *model;
   float *data[32];
 } params;
 
-static void make_params(params *ps, const attn_model_desc *model, bench_rng *rng,
-                        attn_ctx **ctxs, int n_ctx) {
+static void make_params(params *ps, const attnrt_model_desc *model, bench_rng *rng,
+                        attnrt_ctx **ctxs, int n_ctx) {
   ps->model = model;
   if (model->n_params > 32) {
     fprintf(stderr, "bench: model %s has too many params\n", model->name);
     exit(1);
   }
   for (int i = 0; i < model->n_params; i++) {
-    const attn_tensor_desc *d = &model->params[i];
-    attn_tensor t = {ATTN_F32, (int)d->rank, {0, 0, 0, 0}, NULL};
+    const attnrt_tensor_desc *d = &model->params[i];
+    attnrt_tensor t = {ATTNRT_F32, (int)d->rank, {0, 0, 0, 0}, NULL};
     size_t n = 1;
     for (int r = 0; r < d->rank; r++) n *= (size_t)(t.dims[r] = d->dims[r]);
     size_t len = strlen(d->name);
@@ -214,7 +214,7 @@ static void make_params(params *ps, const attn_model_desc *model, bench_rng *rng
     }
     t.data = ps->data[i];
     for (int c = 0; c < n_ctx; c++)
-      die_status(attn_ctx_bind_param(ctxs[c], d->name, &t), ctxs[c], d->name);
+      die_status(attnrt_ctx_bind_param(ctxs[c], d->name, &t), ctxs[c], d->name);
   }
 }
 
@@ -228,7 +228,7 @@ static float *param_data(const params *ps, const char *name) {
 /* The argument block of every run function: one struct for all cases
  * keeps the glue short.  Fields a case does not use stay 0. */
 typedef struct call {
-  attn_ctx *ctx;
+  attnrt_ctx *ctx;
   const spec *s;
   const float *in[3];
   float *out;
@@ -240,7 +240,7 @@ typedef struct call {
 static void run_attnc(void *p) {
   call *c = p;
   const spec *s = c->s;
-  attn_status st = ATTN_OK;
+  attnrt_status st = ATTNRT_OK;
   switch (s->kind) {
   case K_ATTN:
     st = (s->causal ? sdpa_causal : sdpa)(c->ctx, c->in[0], c->in[1], c->in[2], c->out,
@@ -315,9 +315,9 @@ static int rss_child(const char *which, int T) {
   float *v = bench_rand(&rng, n, 1.0f), *o = bench_alloc(n);
   memset(o, 0, n * sizeof(float));
   if (strcmp(which, "attnc") == 0) {
-    attn_ctx *ctx = new_ctx(&sdpa_model, 1);
+    attnrt_ctx *ctx = new_ctx(&sdpa_model, 1);
     die_status(sdpa(ctx, q, k, v, o, 1, T, T), ctx, "sdpa");
-    attn_ctx_free(ctx);
+    attnrt_ctx_free(ctx);
 #ifdef HAVE_OPENBLAS
   } else if (strcmp(which, "openblas") == 0) {
     float *p = bench_alloc((size_t)T * T);
@@ -359,9 +359,9 @@ static void dump_npy(const char *dir, const char *kind, const char *name,
                      const float *data, int rank, const int64_t *dims) {
   char path[1100], err[256];
   snprintf(path, sizeof path, "%s/%s.%s.npy", dir, kind, name);
-  attn_tensor t = {ATTN_F32, rank, {0, 0, 0, 0}, (void *)data};
+  attnrt_tensor t = {ATTNRT_F32, rank, {0, 0, 0, 0}, (void *)data};
   for (int r = 0; r < rank; r++) t.dims[r] = dims[r];
-  if (attn_npy_write(path, &t, err, sizeof err) != ATTN_OK) {
+  if (attnrt_npy_write(path, &t, err, sizeof err) != ATTNRT_OK) {
     fprintf(stderr, "bench: --dump: %s\n", err);
     opt.failed = 1;
   }
@@ -370,19 +370,19 @@ static void dump_npy(const char *dir, const char *kind, const char *name,
 /* DIR/<case>/input.<name>.npy, param.<name>.npy (every param, by its .attn
  * name) and output.<name>.npy (attnc's result), shapes as the model's
  * descriptor gives them for this case's dims. */
-static void dump_case(const spec *s, const attn_model_desc *model, const int64_t *dims,
+static void dump_case(const spec *s, const attnrt_model_desc *model, const int64_t *dims,
                       const float *const *in, const params *ps, const float *out) {
   char dir[512];
   snprintf(dir, sizeof dir, "%s/%s", opt.dump, s->name);
   mkdir(opt.dump, 0777);
   mkdir(dir, 0777);
-  int64_t shape[ATTN_MAX_RANK];
-  const attn_tensor_desc *groups[3] = {model->inputs, model->params, model->outputs};
+  int64_t shape[ATTNRT_MAX_RANK];
+  const attnrt_tensor_desc *groups[3] = {model->inputs, model->params, model->outputs};
   int64_t counts[3] = {model->n_inputs, model->n_params, model->n_outputs};
   static const char *kinds[3] = {"input", "param", "output"};
   for (int g = 0; g < 3; g++)
     for (int i = 0; i < counts[g]; i++) {
-      const attn_tensor_desc *d = &groups[g][i];
+      const attnrt_tensor_desc *d = &groups[g][i];
       for (int r = 0; r < d->rank; r++) /* symbolic dim number k is -(k+1) */
         shape[r] = d->dims[r] >= 0 ? d->dims[r] : dims[-d->dims[r] - 1];
       const float *data = g == 0 ? in[i] : g == 1 ? ps->data[i] : out;
@@ -485,7 +485,7 @@ static void bench_spec(const spec *s) {
   memset(calls, 0, sizeof calls);
   size_t out_n = 0;
   char note[160] = "";
-  const attn_model_desc *model = NULL;
+  const attnrt_model_desc *model = NULL;
   const float *in[3] = {NULL, NULL, NULL};
   int threads2 = 0; /* also attnc at 2 threads */
   int naive = 0, blas = 0;
@@ -537,7 +537,7 @@ static void bench_spec(const spec *s) {
     break;
   }
 
-  attn_ctx *ctxs[2] = {new_ctx(model, 1), NULL};
+  attnrt_ctx *ctxs[2] = {new_ctx(model, 1), NULL};
   if (threads2) ctxs[1] = new_ctx(model, 2);
   params ps = {0};
   make_params(&ps, model, &rng, ctxs, threads2 ? 2 : 1);
@@ -552,7 +552,7 @@ static void bench_spec(const spec *s) {
   /* Causal attention: also the unmasked model on the same inputs, round
    * robin with the rest, so that the two rates (per unmasked pair) are
    * compared in the same clock phases; the cases run seconds apart. */
-  attn_ctx *full_ctx = NULL;
+  attnrt_ctx *full_ctx = NULL;
   spec full = *s;   /* read by the call until run_case returns */
   if (s->kind == K_ATTN && s->causal) {
     full.causal = 0;
@@ -641,8 +641,8 @@ static void bench_spec(const spec *s) {
   }
 
   for (int t = 0; t < 2; t++)
-    if (ctxs[t]) attn_ctx_free(ctxs[t]);
-  if (full_ctx) attn_ctx_free(full_ctx);
+    if (ctxs[t]) attnrt_ctx_free(ctxs[t]);
+  if (full_ctx) attnrt_ctx_free(full_ctx);
   for (int i = 0; i < n; i++) {
     free(calls[i].out);
     free(calls[i].scratch[0]);

@@ -71,13 +71,13 @@ static float urand(void) {   /* uniform in [-1, 1) */
   return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-static void *alloc_tensor(const attn_tensor *t, float scale) {
-  int64_t numel = attn_tensor_numel(t);
+static void *alloc_tensor(const attnrt_tensor *t, float scale) {
+  int64_t numel = attnrt_tensor_numel(t);
   if (numel < 0 || (uint64_t)numel > ((uint64_t)1 << 36)) return NULL;
   float *p = malloc((size_t)(numel ? numel : 1) * 4);
   if (!p) return NULL;
   /* i32 tensors are ids: 0 is in range for every table */
-  if (t->dtype == ATTN_I32) memset(p, 0, (size_t)numel * 4);
+  if (t->dtype == ATTNRT_I32) memset(p, 0, (size_t)numel * 4);
   else for (int64_t i = 0; i < numel; i++) p[i] = urand() * scale;
   return p;
 }
@@ -89,14 +89,14 @@ static int cmp_double(const void *a, const void *b) {
 
 /* What --bench allocates; freed at exit, also when an error ends it. */
 static struct BenchState {
-  attn_ctx *ctx;
+  attnrt_ctx *ctx;
   void **bufs;
   int nbufs;
 } bench_state;
 
 static void bench_cleanup(void) {
   for (int i = 0; i < bench_state.nbufs; i++) free(bench_state.bufs[i]);
-  attn_ctx_free(bench_state.ctx);
+  attnrt_ctx_free(bench_state.ctx);
   memset(&bench_state, 0, sizeof bench_state);
 }
 
@@ -105,7 +105,7 @@ static void *keep(void *p) {
   return p;
 }
 
-int bench_model(const attn_model_desc *desc, const Graph *g, const BenchOptions *bo) {
+int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOptions *bo) {
   atexit(bench_cleanup);
   struct BenchState *bs = &bench_state;
   bs->bufs = NEW_ARRAY(void *, desc->n_params + desc->n_inputs + desc->n_outputs + 1);
@@ -123,35 +123,35 @@ int bench_model(const attn_model_desc *desc, const Graph *g, const BenchOptions 
   for (int64_t k = 0; k < desc->n_dims; k++)
     if (!dims[k]) fatal("model `%s` has the symbolic dim `%s`: give its size with --dim %s=N", desc->name,
                         desc->dim_names[k], desc->dim_names[k]);
-  attn_ctx *ctx = bs->ctx = attn_ctx_new(desc);
+  attnrt_ctx *ctx = bs->ctx = attnrt_ctx_new(desc);
   if (!ctx) fatal("out of memory");
-  if (attn_ctx_set_threads(ctx, bo->threads) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+  if (attnrt_ctx_set_threads(ctx, bo->threads) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
   if (bo->weights) {
-    if (attn_ctx_load_weights(ctx, bo->weights) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+    if (attnrt_ctx_load_weights(ctx, bo->weights) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
   } else if (!desc->embedded) {
     /* random params, scaled like a default initialization (1/sqrt(fan-in))
      * so that activations stay in a normal range */
     for (int64_t k = 0; k < desc->n_params; k++) {
-      const attn_tensor_desc *d = &desc->params[k];
-      attn_tensor t = {.dtype = (attn_dtype)d->dtype, .rank = (int)d->rank};
+      const attnrt_tensor_desc *d = &desc->params[k];
+      attnrt_tensor t = {.dtype = (attnrt_dtype)d->dtype, .rank = (int)d->rank};
       for (int i = 0; i < t.rank; i++) t.dims[i] = d->dims[i];
       double fan = t.rank ? (double)t.dims[t.rank - 1] : 1;
       t.data = keep(alloc_tensor(&t, (float)(1.0 / __builtin_sqrt(fan))));
       if (!t.data) fatal("cannot allocate param `%s`", d->name);
-      if (attn_ctx_bind_param(ctx, d->name, &t) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+      if (attnrt_ctx_bind_param(ctx, d->name, &t) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
     }
   }
   void **in = NEW_ARRAY(void *, desc->n_inputs + 1), **out = NEW_ARRAY(void *, desc->n_outputs + 1);
   for (int64_t k = 0; k < desc->n_inputs; k++) {
-    const attn_tensor_desc *d = &desc->inputs[k];
-    attn_tensor t = {.dtype = (attn_dtype)d->dtype, .rank = (int)d->rank};
+    const attnrt_tensor_desc *d = &desc->inputs[k];
+    attnrt_tensor t = {.dtype = (attnrt_dtype)d->dtype, .rank = (int)d->rank};
     for (int i = 0; i < t.rank; i++) t.dims[i] = d->dims[i] >= 0 ? d->dims[i] : dims[-d->dims[i] - 1];
     if (!(in[k] = keep(alloc_tensor(&t, 1.0f)))) fatal("cannot allocate input `%s`", d->name);
   }
   for (int64_t k = 0; k < desc->n_outputs; k++) {
-    attn_tensor t;
-    if (attn_output_shape(desc, (int)k, dims, &t) != ATTN_OK) fatal("output `%s` is too large", desc->outputs[k].name);
-    t.dtype = ATTN_F32;
+    attnrt_tensor t;
+    if (attnrt_output_shape(desc, (int)k, dims, &t) != ATTNRT_OK) fatal("output `%s` is too large", desc->outputs[k].name);
+    t.dtype = ATTNRT_F32;
     if (!(out[k] = keep(alloc_tensor(&t, 0.0f)))) fatal("cannot allocate output `%s`", desc->outputs[k].name);
   }
   /* Warm up for at least 0.3 s: an idle core needs that long to reach its
@@ -159,7 +159,7 @@ int bench_model(const attn_model_desc *desc, const Graph *g, const BenchOptions 
   double t0 = now_s();
   int warm = 0;
   do {
-    if (attn_run(ctx, in, out, dims) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+    if (attnrt_run(ctx, in, out, dims) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
     warm++;
   } while (now_s() - t0 < 0.3 && warm < 1000);
   enum { MAX_REPS = 1000 };
@@ -168,7 +168,7 @@ int bench_model(const attn_model_desc *desc, const Graph *g, const BenchOptions 
   double start = now_s();
   while (reps < MAX_REPS && (reps < bo->min_reps || now_s() - start < bo->min_seconds)) {
     double a = now_s();
-    attn_run(ctx, in, out, dims);
+    attnrt_run(ctx, in, out, dims);
     times[reps++] = now_s() - a;
   }
   qsort(times, (size_t)reps, sizeof times[0], cmp_double);

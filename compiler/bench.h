@@ -18,6 +18,6 @@ typedef struct BenchOptions {
 
 /* FLOPs of the graph's multiply-adds for these dims. */
 double graph_flops(const Graph *g, const int64_t *dims);
-int bench_model(const attn_model_desc *desc, const Graph *g, const BenchOptions *bo);
+int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOptions *bo);
 
 #endif

@@ -5,9 +5,9 @@
  *   - a kernel function per op: void(ptr bufs, ptr dims, i64 begin, i64 end)
  *     that computes rows [begin, end) of the op's result (what a row is,
  *     per op, is in rows_of());
- *   - NAME's body (attn_model_desc.body): points bufs at inputs, params,
+ *   - NAME's body (attnrt_model_desc.body): points bufs at inputs, params,
  *     outputs and scratch slots, then runs each kernel through the
- *     runtime's attn_rt_parallel_for;
+ *     runtime's attnrt_parallel_for;
  *   - its scratch size function, with overflow checks;
  *   - the constant descriptor NAME_model, the typed entry point NAME(...)
  *     and NAME_scratch_size(...), declared by the generated header.
@@ -2224,11 +2224,11 @@ static LLVMValueRef load_ptr_at(CG *cg, LLVMValueRef arr, int i) {
 
 static LLVMValueRef fail_fn(CG *cg, LLVMTypeRef *ty) {
   *ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->ptr, cg->i64}, 4, 0);
-  LLVMValueRef f = LLVMGetNamedFunction(cg->M, "attn_rt_fail_i");
-  return f ? f : LLVMAddFunction(cg->M, "attn_rt_fail_i", *ty);
+  LLVMValueRef f = LLVMGetNamedFunction(cg->M, "attnrt_fail_i");
+  return f ? f : LLVMAddFunction(cg->M, "attnrt_fail_i", *ty);
 }
 
-/* if (bad) return attn_rt_fail_i(ctx, status, msg, v); */
+/* if (bad) return attnrt_fail_i(ctx, status, msg, v); */
 static void emit_fail_if(CG *cg, LLVMValueRef fn, LLVMValueRef bad, LLVMValueRef ctx, int status, const char *msg, LLVMValueRef v) {
   LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->C, fn, "fail");
   LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cg->C, fn, "ok");
@@ -2263,7 +2263,7 @@ static LLVMValueRef emit_view_ptr(CG *cg, const Node *n, LLVMValueRef base, LLVM
     const char *msg = arena_printf("index %lld at %d:%d is out of range: the first dim of %s (%s) is %%lld",
                                    (long long)n->start, n->loc.line, n->loc.col, value_name(cg, a),
                                    dim_str(cg->g->model, d0));
-    emit_fail_if(cg, fn, bad, ctx, 7 /* ATTN_E_RANGE */, msg, D0);
+    emit_fail_if(cg, fn, bad, ctx, 7 /* ATTNRT_E_RANGE */, msg, D0);
   }
   LLVMValueRef row = dims_prod(cg, &a->type, 1, a->type.rank);
   LLVMValueRef off = mul64(cg, mul64(cg, start, row), i64c(cg, 4));
@@ -2283,7 +2283,7 @@ static void emit_id_check(CG *cg, const Node *n, LLVMValueRef ids, LLVMValueRef 
   LLVMValueRef bad = LLVMBuildICmp(cg->B, LLVMIntUGE, id, i64c(cg, rows), "");
   const char *layer = cg->g->model->params[table->index].name;
   const char *msg = arena_printf("%s: id %%lld is out of range [0, %lld) for %s", value_name(cg, a), (long long)rows, layer);
-  emit_fail_if(cg, fn, bad, ctx, 7 /* ATTN_E_RANGE */, msg, id);
+  emit_fail_if(cg, fn, bad, ctx, 7 /* ATTNRT_E_RANGE */, msg, id);
   loop_end(cg, &l);
 }
 
@@ -2320,8 +2320,8 @@ static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
   }
   LLVMTypeRef pf_params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
   LLVMTypeRef pf_ty = LLVMFunctionType(cg->voidt, pf_params, 6, 0);
-  LLVMValueRef pf = LLVMGetNamedFunction(cg->M, "attn_rt_parallel_for");
-  if (!pf) pf = LLVMAddFunction(cg->M, "attn_rt_parallel_for", pf_ty);
+  LLVMValueRef pf = LLVMGetNamedFunction(cg->M, "attnrt_parallel_for");
+  if (!pf) pf = LLVMAddFunction(cg->M, "attnrt_parallel_for", pf_ty);
   for (int i = 0; i < g->n; i++) {
     const Node *n = &g->nodes[i];
     if (n->dead || (op_info[n->op].traits & T_LEAF) || n->op == OP_VIEW) continue;
@@ -2351,7 +2351,7 @@ static LLVMValueRef const_str(CG *cg, const char *s) {
 }
 
 static LLVMTypeRef tensor_desc_ty(CG *cg) {
-  LLVMTypeRef f[4] = {cg->ptr, cg->i64, cg->i64, LLVMArrayType2(cg->i64, ATTN_MAX_RANK_CG)};
+  LLVMTypeRef f[4] = {cg->ptr, cg->i64, cg->i64, LLVMArrayType2(cg->i64, ATTNRT_MAX_RANK_CG)};
   return LLVMStructTypeInContext(cg->C, f, 4, 0);
 }
 
@@ -2360,14 +2360,14 @@ static LLVMValueRef tensor_descs(CG *cg, const char *what, int n, const char **n
   LLVMTypeRef ty = tensor_desc_ty(cg);
   LLVMValueRef *elems = NEW_ARRAY(LLVMValueRef, n);
   for (int i = 0; i < n; i++) {
-    LLVMValueRef dims[ATTN_MAX_RANK_CG];
-    for (int d = 0; d < ATTN_MAX_RANK_CG; d++) {
+    LLVMValueRef dims[ATTNRT_MAX_RANK_CG];
+    for (int d = 0; d < ATTNRT_MAX_RANK_CG; d++) {
       int64_t v = 0;
       if (d < types[i].rank) v = types[i].dims[d].sym < 0 ? types[i].dims[d].size : -(int64_t)types[i].dims[d].sym - 1;
       dims[d] = i64c(cg, v);
     }
     LLVMValueRef f[4] = {const_str(cg, names[i]), i64c(cg, types[i].dtype == DT_F32 ? 0 : 1), i64c(cg, types[i].rank),
-                         LLVMConstArray2(cg->i64, dims, ATTN_MAX_RANK_CG)};
+                         LLVMConstArray2(cg->i64, dims, ATTNRT_MAX_RANK_CG)};
     elems[i] = LLVMConstNamedStruct(ty, f, 4);
   }
   LLVMValueRef init = LLVMConstArray2(ty, elems, (uint64_t)n);
@@ -2439,7 +2439,7 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
   return gv;
 }
 
-/* attn_status NAME(attn_ctx *ctx, inputs..., outputs..., dims...) */
+/* attnrt_status NAME(attnrt_ctx *ctx, inputs..., outputs..., dims...) */
 static void emit_entry(CG *cg, LLVMValueRef desc) {
   const Model *m = cg->g->model;
   int np = 1 + m->ninputs + m->noutputs + m->nsyms;
@@ -2452,14 +2452,14 @@ static void emit_entry(CG *cg, LLVMValueRef desc) {
   LLVMValueRef ctx = LLVMGetParam(fn, 0);
 
   LLVMTypeRef model_ty = LLVMFunctionType(cg->ptr, &cg->ptr, 1, 0);
-  LLVMValueRef model_fn = LLVMGetNamedFunction(cg->M, "attn_ctx_model");
-  if (!model_fn) model_fn = LLVMAddFunction(cg->M, "attn_ctx_model", model_ty);
+  LLVMValueRef model_fn = LLVMGetNamedFunction(cg->M, "attnrt_ctx_model");
+  if (!model_fn) model_fn = LLVMAddFunction(cg->M, "attnrt_ctx_model", model_ty);
   LLVMTypeRef fail_ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->ptr}, 3, 0);
-  LLVMValueRef fail_fn = LLVMGetNamedFunction(cg->M, "attn_rt_fail");
-  if (!fail_fn) fail_fn = LLVMAddFunction(cg->M, "attn_rt_fail", fail_ty);
+  LLVMValueRef fail_fn = LLVMGetNamedFunction(cg->M, "attnrt_fail");
+  if (!fail_fn) fail_fn = LLVMAddFunction(cg->M, "attnrt_fail", fail_ty);
   LLVMTypeRef run_ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->ptr, cg->ptr, cg->ptr}, 4, 0);
-  LLVMValueRef run_fn = LLVMGetNamedFunction(cg->M, "attn_run");
-  if (!run_fn) run_fn = LLVMAddFunction(cg->M, "attn_run", run_ty);
+  LLVMValueRef run_fn = LLVMGetNamedFunction(cg->M, "attnrt_run");
+  if (!run_fn) run_fn = LLVMAddFunction(cg->M, "attnrt_run", run_ty);
 
   /* A ctx made for another model would run this body on its params. */
   LLVMBasicBlockRef null_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "null_ctx");

@@ -9,7 +9,7 @@
 
 #include "ir.h"
 
-#define ATTN_MAX_RANK_CG 4   /* attnrt.h's ATTN_MAX_RANK */
+#define ATTNRT_MAX_RANK_CG 4   /* attnrt.h's ATTNRT_MAX_RANK */
 
 typedef struct CodegenOptions {
   const char *module_name;

@@ -228,18 +228,18 @@ bool write_file_atomic(const char *path, const char *data, size_t len) {
 }
 
 void write_outputs(int n, const char *const *paths, const char *const *data, const size_t *lens) {
-  attn_outfile *f = NEW_ARRAY(attn_outfile, n);
+  attnrt_outfile *f = NEW_ARRAY(attnrt_outfile, n);
   char err[1024];
   for (int i = 0; i < n; i++) {
-    if (attn_out_open(&f[i], paths[i], err, sizeof err) != ATTN_OK ||
-        attn_out_write(&f[i], data[i], lens[i], err, sizeof err) != ATTN_OK) {
-      for (int k = 0; k < i; k++) attn_out_abort(&f[k]);
+    if (attnrt_out_open(&f[i], paths[i], err, sizeof err) != ATTNRT_OK ||
+        attnrt_out_write(&f[i], data[i], lens[i], err, sizeof err) != ATTNRT_OK) {
+      for (int k = 0; k < i; k++) attnrt_out_abort(&f[k]);
       fatal("%s", err);
     }
   }
   for (int i = 0; i < n; i++)
-    if (attn_out_commit(&f[i], err, sizeof err) != ATTN_OK) {
-      for (int k = i + 1; k < n; k++) attn_out_abort(&f[k]);
+    if (attnrt_out_commit(&f[i], err, sizeof err) != ATTNRT_OK) {
+      for (int k = i + 1; k < n; k++) attnrt_out_abort(&f[k]);
       fatal("%s", err);
     }
 }

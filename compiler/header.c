@@ -74,12 +74,12 @@ char *header_text(Graph **graphs, int ngraphs, const char *source_path, const ch
     for (int i = 0; i < m->nparams; i++)
       put(&b, " *   param   %s: %s%s\n", m->params[i].name, type_str(m, m->params[i].type),
           embedded ? " (embedded)" : "");
-    put(&b, " * %s(...) returns ATTN_OK, or an error status with the message in\n"
-            " * attn_ctx_error(ctx).  ctx comes from attn_ctx_new(&%s_model); its\n"
-            " * params are bound with attn_ctx_load_weights() or attn_ctx_bind_param(). */\n",
+    put(&b, " * %s(...) returns ATTNRT_OK, or an error status with the message in\n"
+            " * attnrt_ctx_error(ctx).  ctx comes from attnrt_ctx_new(&%s_model); its\n"
+            " * params are bound with attnrt_ctx_load_weights() or attnrt_ctx_bind_param(). */\n",
         m->name, m->name);
-    put(&b, "extern const attn_model_desc %s_model;\n", m->name);
-    put(&b, "attn_status %s(attn_ctx *ctx", m->name);
+    put(&b, "extern const attnrt_model_desc %s_model;\n", m->name);
+    put(&b, "attnrt_status %s(attnrt_ctx *ctx", m->name);
     for (int i = 0; i < m->ninputs; i++)
       put(&b, ", const %s *%s", m->inputs[i]->type.dtype == DT_F32 ? "float" : "int32_t", c_name(m->inputs[i]->name));
     for (int i = 0; i < m->noutputs; i++) put(&b, ", float *%s", c_name(m->outputs[i]->name));

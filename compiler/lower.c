@@ -421,8 +421,9 @@ static void check_c_name(const Model *m) {
   for (int i = 0; c_keywords[i]; i++)
     if (!strcmp(m->name, c_keywords[i]))
       user_error(m->name_loc, "model name `%s` cannot be used: it is reserved in C", m->name);
-  if (!strncmp(m->name, "attn_", 5) || !strncmp(m->name, "attnc", 5))
-    user_error(m->name_loc, "model name `%s` cannot be used: names starting with `attn` belong to the runtime", m->name);
+  if (!strncmp(m->name, "attnrt_", 7))
+    user_error(m->name_loc, "model name `%s` cannot be used: names starting with `attnrt_` belong to the runtime",
+               m->name);
 }
 
 Graph *lower_model(const Model *m) {

@@ -181,11 +181,11 @@ static void check_output_collisions(const Options *o) {
     add_role(in, &nin, o->inputs[i].path, arena_printf("--input %s", o->inputs[i].name));
   for (int i = 0; i < nout; i++) {
     for (int k = 0; k < nin; k++)
-      if (attn_same_file(out[i].path, in[k].path))
+      if (attnrt_same_file(out[i].path, in[k].path))
         usage_error("%s would overwrite %s: '%s' and '%s' are the same file", out[i].role, in[k].role, out[i].path,
                     in[k].path);
     for (int k = 0; k < i; k++)
-      if (attn_same_file(out[i].path, out[k].path))
+      if (attnrt_same_file(out[i].path, out[k].path))
         usage_error("%s and %s are the same file ('%s' and '%s')", out[k].role, out[i].role, out[k].path, out[i].path);
   }
 }
@@ -316,16 +316,16 @@ static void write_object(Graph **gs, int n, const Options *o, const char *bytes,
 }
 
 /* ---- --weights at compile time --------------------------------------------- */
-static int32_t never_called(struct attn_ctx *ctx, void *const *p, void *const *i, void *const *o,
+static int32_t never_called(struct attnrt_ctx *ctx, void *const *p, void *const *i, void *const *o,
                             const int64_t *d, void *s) {
-  return ATTN_E_ARG;
+  return ATTNRT_E_ARG;
 }
 
-static attn_ctx **weight_ctxs;
+static attnrt_ctx **weight_ctxs;
 static int n_weight_ctxs;
 
 static void free_weight_ctxs(void) {
-  for (int i = 0; i < n_weight_ctxs; i++) attn_ctx_free(weight_ctxs[i]);
+  for (int i = 0; i < n_weight_ctxs; i++) attnrt_ctx_free(weight_ctxs[i]);
   n_weight_ctxs = 0;
 }
 
@@ -335,43 +335,43 @@ static void free_weight_ctxs(void) {
  * exit; codegen copies it into the module. */
 static const void ***load_embedded_weights(Graph **gs, int n, const char *path) {
   const void ***data = NEW_ARRAY(const void **, n);
-  weight_ctxs = NEW_ARRAY(attn_ctx *, n);
+  weight_ctxs = NEW_ARRAY(attnrt_ctx *, n);
   atexit(free_weight_ctxs);
   for (int gi = 0; gi < n; gi++) {
     const Model *m = gs[gi]->model;
-    attn_tensor_desc *pd = NEW_ARRAY(attn_tensor_desc, m->nparams + 1);
+    attnrt_tensor_desc *pd = NEW_ARRAY(attnrt_tensor_desc, m->nparams + 1);
     for (int i = 0; i < m->nparams; i++) {
       pd[i].name = m->params[i].name;
-      pd[i].dtype = m->params[i].type.dtype == DT_F32 ? ATTN_F32 : ATTN_I32;
+      pd[i].dtype = m->params[i].type.dtype == DT_F32 ? ATTNRT_F32 : ATTNRT_I32;
       pd[i].rank = m->params[i].type.rank;
       for (int d = 0; d < m->params[i].type.rank; d++) pd[i].dims[d] = m->params[i].type.dims[d].size;
     }
-    attn_model_desc *desc = NEW(attn_model_desc);
-    desc->abi_version = ATTN_ABI_VERSION;
+    attnrt_model_desc *desc = NEW(attnrt_model_desc);
+    desc->abi_version = ATTNRT_ABI_VERSION;
     desc->name = m->name;
     desc->n_params = m->nparams;
     desc->params = pd;
     desc->body = never_called;
-    attn_ctx *ctx = attn_ctx_new(desc);
+    attnrt_ctx *ctx = attnrt_ctx_new(desc);
     if (!ctx) fatal("out of memory");
     weight_ctxs[n_weight_ctxs++] = ctx;
-    if (attn_ctx_load_weights(ctx, path) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
-    const char *w = attn_ctx_warnings(ctx);
+    if (attnrt_ctx_load_weights(ctx, path) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
+    const char *w = attnrt_ctx_warnings(ctx);
     if (*w) fprintf(stderr, "attnc: warning: %s\n", w);
     data[gi] = NEW_ARRAY(const void *, m->nparams + 1);
-    for (int i = 0; i < m->nparams; i++) data[gi][i] = attn_ctx_param_data(ctx, i);
+    for (int i = 0; i < m->nparams; i++) data[gi][i] = attnrt_ctx_param_data(ctx, i);
   }
   return data;
 }
 
 /* ---- --run ------------------------------------------------------------- */
-static const char *tensor_shape_str(const attn_tensor *t) {
-  char *s = arena_printf("%s[", t->dtype == ATTN_F32 ? "f32" : "i32");
+static const char *tensor_shape_str(const attnrt_tensor *t) {
+  char *s = arena_printf("%s[", t->dtype == ATTNRT_F32 ? "f32" : "i32");
   for (int i = 0; i < t->rank; i++) s = arena_printf("%s%s%lld", s, i ? ", " : "", (long long)t->dims[i]);
   return arena_printf("%s]", s);
 }
 
-static const char *name_list(const attn_tensor_desc *d, int64_t n) {
+static const char *name_list(const attnrt_tensor_desc *d, int64_t n) {
   char *s = "";
   for (int64_t i = 0; i < n; i++) s = arena_printf("%s%s%s", s, i ? ", " : "", d[i].name);
   return n ? s : "(none)";
@@ -380,23 +380,23 @@ static const char *name_list(const attn_tensor_desc *d, int64_t n) {
 /* What --run allocates outside the arena; freed at exit, also when an
  * error ends the run early. */
 static struct RunState {
-  attn_ctx *ctx;
-  attn_tensor *in, *out;
+  attnrt_ctx *ctx;
+  attnrt_tensor *in, *out;
   int64_t nin, nout;
 } run_state;
 
 static void run_cleanup(void) {
   struct RunState *r = &run_state;
   for (int64_t k = 0; k < r->nout; k++) free(r->out[k].data);
-  for (int64_t k = 0; k < r->nin; k++) attn_tensor_free(&r->in[k]);
-  attn_ctx_free(r->ctx);
+  for (int64_t k = 0; k < r->nin; k++) attnrt_tensor_free(&r->in[k]);
+  attnrt_ctx_free(r->ctx);
   memset(r, 0, sizeof *r);
 }
 
 static int run_model(Jit *jit, const Graph *g, const Options *o) {
   atexit(run_cleanup);
   struct RunState *rs = &run_state;
-  const attn_model_desc *desc = jit_lookup(jit, arena_printf("%s_model", g->model->name));
+  const attnrt_model_desc *desc = jit_lookup(jit, arena_printf("%s_model", g->model->name));
   char err[512];
   for (int i = 0; i < o->ninputs; i++) {
     bool found = false;
@@ -412,12 +412,12 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
       fatal("model `%s` has no output `%s`; its outputs are %s", desc->name, o->outputs[i].name,
             name_list(desc->outputs, desc->n_outputs));
   }
-  attn_ctx *ctx = rs->ctx = attn_ctx_new(desc);
+  attnrt_ctx *ctx = rs->ctx = attnrt_ctx_new(desc);
   if (!ctx) fatal("out of memory");
-  if (attn_ctx_set_threads(ctx, o->threads) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+  if (attnrt_ctx_set_threads(ctx, o->threads) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
   if (o->weights) {
-    if (attn_ctx_load_weights(ctx, o->weights) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
-    const char *w = attn_ctx_warnings(ctx);
+    if (attnrt_ctx_load_weights(ctx, o->weights) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
+    const char *w = attnrt_ctx_warnings(ctx);
     while (w && *w) {
       const char *nl = strchr(w, '\n');
       size_t n = nl ? (size_t)(nl - w) : strlen(w);
@@ -428,7 +428,7 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
     fatal("model `%s` has %lld params (%s): give them with --weights FILE.safetensors", desc->name,
           (long long)desc->n_params, name_list(desc->params, desc->n_params));
   }
-  attn_tensor *in = rs->in = NEW_ARRAY(attn_tensor, desc->n_inputs + 1);
+  attnrt_tensor *in = rs->in = NEW_ARRAY(attnrt_tensor, desc->n_inputs + 1);
   void **in_ptrs = NEW_ARRAY(void *, desc->n_inputs + 1);
   for (int64_t k = 0; k < desc->n_inputs; k++) {
     const char *path = NULL;
@@ -436,32 +436,32 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
       if (!strcmp(desc->inputs[k].name, o->inputs[i].name)) path = o->inputs[i].path;
     if (!path) fatal("model `%s` needs input `%s`: give it with --input %s=FILE.npy", desc->name, desc->inputs[k].name,
                      desc->inputs[k].name);
-    if (attn_npy_read(path, &in[k], err, sizeof err) != ATTN_OK) fatal("input `%s`: %s", desc->inputs[k].name, err);
+    if (attnrt_npy_read(path, &in[k], err, sizeof err) != ATTNRT_OK) fatal("input `%s`: %s", desc->inputs[k].name, err);
     rs->nin = k + 1;
     in_ptrs[k] = in[k].data;
   }
   int64_t dims[MAX_SYMS + 1] = {0};
-  if (attn_bind_dims(ctx, in, dims) != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
-  attn_tensor *out = rs->out = NEW_ARRAY(attn_tensor, desc->n_outputs + 1);
+  if (attnrt_bind_dims(ctx, in, dims) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
+  attnrt_tensor *out = rs->out = NEW_ARRAY(attnrt_tensor, desc->n_outputs + 1);
   void **out_ptrs = NEW_ARRAY(void *, desc->n_outputs + 1);
   for (int64_t k = 0; k < desc->n_outputs; k++) {
-    if (attn_output_shape(desc, (int)k, dims, &out[k]) != ATTN_OK) fatal("output `%s` is too large", desc->outputs[k].name);
-    int64_t numel = attn_tensor_numel(&out[k]);
+    if (attnrt_output_shape(desc, (int)k, dims, &out[k]) != ATTNRT_OK) fatal("output `%s` is too large", desc->outputs[k].name);
+    int64_t numel = attnrt_tensor_numel(&out[k]);
     out[k].data = numel >= 0 && (uint64_t)numel < ((uint64_t)1 << 40) ? calloc((size_t)(numel ? numel : 1), 4) : NULL;
     rs->nout = k + 1;
     if (!out[k].data) fatal("cannot allocate output `%s` (%s)", desc->outputs[k].name, tensor_shape_str(&out[k]));
     out_ptrs[k] = out[k].data;
   }
-  attn_status st = attn_run(ctx, in_ptrs, out_ptrs, dims);
-  if (st != ATTN_OK) fatal("%s", attn_ctx_error(ctx));
+  attnrt_status st = attnrt_run(ctx, in_ptrs, out_ptrs, dims);
+  if (st != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
   for (int64_t k = 0; k < desc->n_outputs; k++) {
     const char *path = NULL;
     for (int i = 0; i < o->noutputs; i++)
       if (!strcmp(desc->outputs[k].name, o->outputs[i].name)) path = o->outputs[i].path;
     if (path) {
-      if (attn_npy_write(path, &out[k], err, sizeof err) != ATTN_OK) fatal("output `%s`: %s", desc->outputs[k].name, err);
+      if (attnrt_npy_write(path, &out[k], err, sizeof err) != ATTNRT_OK) fatal("output `%s`: %s", desc->outputs[k].name, err);
     } else if (!o->noutputs) {
-      int64_t numel = attn_tensor_numel(&out[k]);
+      int64_t numel = attnrt_tensor_numel(&out[k]);
       printf("%s: %s = [", desc->outputs[k].name, tensor_shape_str(&out[k]));
       for (int64_t i = 0; i < numel && i < 8; i++) printf("%s%.6g", i ? ", " : "", ((float *)out[k].data)[i]);
       printf("%s]\n", numel > 8 ? ", ..." : "");
@@ -544,7 +544,7 @@ int main(int argc, char **argv) {
   if (o.run) return run_model(jit_create(mod, C, &target), graphs[0], &o);
   if (o.bench) {
     Jit *j = jit_create(mod, C, &target);
-    const attn_model_desc *desc = jit_lookup(j, arena_printf("%s_model", graphs[0]->model->name));
+    const attnrt_model_desc *desc = jit_lookup(j, arena_printf("%s_model", graphs[0]->model->name));
     BenchOptions bo = {.dims = o.dims, .ndims = o.ndims, .threads = o.threads, .weights = o.weights,
                        .fused = !o.no_fuse, .min_reps = 5, .min_seconds = 1.0,
                        .cpu_note = arena_printf(", cpu %s, %d-lane vectors", target.cpu_s, target.f32_lanes)};

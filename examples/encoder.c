@@ -34,13 +34,13 @@ int main(int argc, char **argv) {
   unsigned seed = 11;
   for (int i = 0; i < T * D; i++) x[i] = next_value(&seed);
 
-  attn_ctx *ctx = attn_ctx_new(&encoder_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&encoder_model);
   if (!ctx) return 1;
-  attn_status st = attn_ctx_load_weights(ctx, weights);
-  if (st == ATTN_OK) st = encoder(ctx, x, y, T);       /* dims: T */
-  if (st != ATTN_OK) {
-    fprintf(stderr, "encoder: %s: %s\n", attn_status_str(st), attn_ctx_error(ctx));
-    attn_ctx_free(ctx);
+  attnrt_status st = attnrt_ctx_load_weights(ctx, weights);
+  if (st == ATTNRT_OK) st = encoder(ctx, x, y, T);       /* dims: T */
+  if (st != ATTNRT_OK) {
+    fprintf(stderr, "encoder: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
+    attnrt_ctx_free(ctx);
     return 1;
   }
   printf("encoder: y = norm2(h + linear2(relu(linear1(h)))), h = norm1(x + self_attn(x, x, x, "
@@ -53,14 +53,14 @@ int main(int argc, char **argv) {
 
   int bad = 0;
   if (argc > 2) {
-    attn_safetensors *ref = reference_open(argv[2]);
+    attnrt_safetensors *ref = reference_open(argv[2]);
     if (!ref) bad = 1;
     else {
-      bad |= reference_check(ref, "x", ATTN_F32, x, T * D, 0, 0);
-      bad |= reference_check(ref, "y", ATTN_F32, y, T * D, 1e-4, 1e-4);
-      attn_st_close(ref);
+      bad |= reference_check(ref, "x", ATTNRT_F32, x, T * D, 0, 0);
+      bad |= reference_check(ref, "y", ATTNRT_F32, y, T * D, 1e-4, 1e-4);
+      attnrt_st_close(ref);
     }
   }
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
   return bad;
 }

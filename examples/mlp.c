@@ -3,9 +3,9 @@
  *   attnc mlp.attn -o mlp.o            # writes mlp.o and mlp.h
  *   cc mlp.c mlp.o -lattnrt -lm -lpthread -o mlp && ./mlp
  *
- * A trained model would load its params with attn_ctx_load_weights(ctx,
+ * A trained model would load its params with attnrt_ctx_load_weights(ctx,
  * "weights.safetensors"); here they are made up and bound one by one with
- * attn_ctx_bind_param, using the names and shapes the header lists. */
+ * attnrt_ctx_bind_param, using the names and shapes the header lists. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,9 +18,9 @@ static float next_value(unsigned *state) {
   return (float)((*state >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-static attn_status bind(attn_ctx *ctx, const char *name, float *data, int rank, int64_t d0, int64_t d1) {
-  attn_tensor t = {ATTN_F32, rank, {d0, d1, 0, 0}, data};
-  return attn_ctx_bind_param(ctx, name, &t);
+static attnrt_status bind(attnrt_ctx *ctx, const char *name, float *data, int rank, int64_t d0, int64_t d1) {
+  attnrt_tensor t = {ATTNRT_F32, rank, {d0, d1, 0, 0}, data};
+  return attnrt_ctx_bind_param(ctx, name, &t);
 }
 
 int main(void) {
@@ -35,9 +35,9 @@ int main(void) {
   for (int i = 0; i < D; i++) gamma[i] = 1.0f, beta[i] = 0.0f;
   for (int i = 0; i < B * T * D; i++) x[i] = next_value(&seed);
 
-  attn_ctx *ctx = attn_ctx_new(&mlp_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&mlp_model);
   if (!ctx) return 1;
-  attn_status st = ATTN_OK;
+  attnrt_status st = ATTNRT_OK;
   if (!st) st = bind(ctx, "fc1.weight", w1, 2, H, D);
   if (!st) st = bind(ctx, "fc1.bias", b1, 1, H, 0);
   if (!st) st = bind(ctx, "fc2.weight", w2, 2, D, H);
@@ -45,9 +45,9 @@ int main(void) {
   if (!st) st = bind(ctx, "norm.weight", gamma, 1, D, 0);
   if (!st) st = bind(ctx, "norm.bias", beta, 1, D, 0);
   if (!st) st = mlp(ctx, x, y, B, T);
-  if (st != ATTN_OK) {
-    fprintf(stderr, "mlp: %s\n", attn_ctx_error(ctx));
-    attn_ctx_free(ctx);
+  if (st != ATTNRT_OK) {
+    fprintf(stderr, "mlp: %s\n", attnrt_ctx_error(ctx));
+    attnrt_ctx_free(ctx);
     return 1;
   }
   printf("mlp: y = LayerNorm(x + fc2(gelu(fc1(x)))) for B=%d, T=%d, D=%d\n", B, T, D);
@@ -59,6 +59,6 @@ int main(void) {
     printf("  y[%d][%d] = [%8.5f, %8.5f, %8.5f, ...]  mean %+.1e  var %.4f\n", r / T, r % T, y[r * D],
            y[r * D + 1], y[r * D + 2], mean, var / D);
   }
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
   return 0;
 }

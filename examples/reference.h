@@ -18,21 +18,21 @@
 #include <attnrt.h>
 
 /* Check the tensor `name` of the reference file against n values at got
- * (f32, or i32 when dtype is ATTN_I32).  Prints one line; returns 0 if it
+ * (f32, or i32 when dtype is ATTNRT_I32).  Prints one line; returns 0 if it
  * matches, 1 if not. */
-static inline int reference_check(const attn_safetensors *st, const char *name, attn_dtype dtype,
+static inline int reference_check(const attnrt_safetensors *st, const char *name, attnrt_dtype dtype,
                                   const void *got, int64_t n, double atol, double rtol) {
-  int i = attn_st_find(st, name);
-  attn_tensor t;
-  if (i < 0 || attn_st_get(st, i, &t) != ATTN_OK || t.dtype != dtype ||
-      attn_tensor_numel(&t) != n) {
+  int i = attnrt_st_find(st, name);
+  attnrt_tensor t;
+  if (i < 0 || attnrt_st_get(st, i, &t) != ATTNRT_OK || t.dtype != dtype ||
+      attnrt_tensor_numel(&t) != n) {
     printf("  reference: %s: missing or of another dtype or size\n", name);
     return 1;
   }
   double worst = 0, worst_excess = 0;
   for (int64_t j = 0; j < n; j++) {
     double a, e;
-    if (dtype == ATTN_I32) {
+    if (dtype == ATTNRT_I32) {
       a = ((const int32_t *)got)[j];
       e = ((const int32_t *)t.data)[j];
     } else {
@@ -52,10 +52,10 @@ static inline int reference_check(const attn_safetensors *st, const char *name, 
   return !ok;
 }
 
-static inline attn_safetensors *reference_open(const char *path) {
-  attn_safetensors *st = NULL;
+static inline attnrt_safetensors *reference_open(const char *path) {
+  attnrt_safetensors *st = NULL;
   char err[256];
-  if (attn_st_open(path, &st, err, sizeof err) != ATTN_OK) {
+  if (attnrt_st_open(path, &st, err, sizeof err) != ATTNRT_OK) {
     fprintf(stderr, "reference: %s\n", err);
     return NULL;
   }

@@ -24,12 +24,12 @@ int main(void) {
   for (int i = 0; i < S * D; i++) k[i] = next_value(&seed);
   for (int i = 0; i < S * D; i++) v[i] = next_value(&seed);
 
-  attn_ctx *ctx = attn_ctx_new(&sdpa_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&sdpa_model);
   if (!ctx) return 1;
-  attn_status st = sdpa(ctx, q, k, v, o, T, S);     /* dims in the header's order: T, S */
-  if (st != ATTN_OK) {
-    fprintf(stderr, "sdpa: %s\n", attn_ctx_error(ctx));
-    attn_ctx_free(ctx);
+  attnrt_status st = sdpa(ctx, q, k, v, o, T, S);     /* dims in the header's order: T, S */
+  if (st != ATTNRT_OK) {
+    fprintf(stderr, "sdpa: %s\n", attnrt_ctx_error(ctx));
+    attnrt_ctx_free(ctx);
     return 1;
   }
   printf("sdpa: o = softmax(q k^T / 8) v for T=%d queries, S=%d keys, d=%d\n", T, S, D);
@@ -41,7 +41,7 @@ int main(void) {
 
   /* Wrong dims are refused with a message, never a crash. */
   st = sdpa(ctx, q, k, v, o, 0, S);
-  printf("  with T=0: status %d (%s): %s\n", st, attn_status_str(st), attn_ctx_error(ctx));
-  attn_ctx_free(ctx);
+  printf("  with T=0: status %d (%s): %s\n", st, attnrt_status_str(st), attnrt_ctx_error(ctx));
+  attnrt_ctx_free(ctx);
   return 0;
 }

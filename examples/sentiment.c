@@ -30,13 +30,13 @@ int main(int argc, char **argv) {
   unsigned seed = 5;
   for (int i = 0; i < T * IN; i++) x[i] = next_value(&seed);
 
-  attn_ctx *ctx = attn_ctx_new(&sentiment_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&sentiment_model);
   if (!ctx) return 1;
-  attn_status st = attn_ctx_load_weights(ctx, weights);
-  if (st == ATTN_OK) st = sentiment(ctx, x, p, a, T);   /* outputs p, weights; dims: T */
-  if (st != ATTN_OK) {
-    fprintf(stderr, "sentiment: %s: %s\n", attn_status_str(st), attn_ctx_error(ctx));
-    attn_ctx_free(ctx);
+  attnrt_status st = attnrt_ctx_load_weights(ctx, weights);
+  if (st == ATTNRT_OK) st = sentiment(ctx, x, p, a, T);   /* outputs p, weights; dims: T */
+  if (st != ATTNRT_OK) {
+    fprintf(stderr, "sentiment: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
+    attnrt_ctx_free(ctx);
     return 1;
   }
   printf("sentiment: an LSTM(32, 64) over T=%d steps, attention pooling, a score\n", T);
@@ -47,15 +47,15 @@ int main(int argc, char **argv) {
 
   int bad = 0;
   if (argc > 2) {
-    attn_safetensors *ref = reference_open(argv[2]);
+    attnrt_safetensors *ref = reference_open(argv[2]);
     if (!ref) bad = 1;
     else {
-      bad |= reference_check(ref, "x", ATTN_F32, x, T * IN, 0, 0);
-      bad |= reference_check(ref, "p", ATTN_F32, p, 1, 1e-4, 1e-4);
-      bad |= reference_check(ref, "weights", ATTN_F32, a, T, 1e-4, 1e-4);
-      attn_st_close(ref);
+      bad |= reference_check(ref, "x", ATTNRT_F32, x, T * IN, 0, 0);
+      bad |= reference_check(ref, "p", ATTNRT_F32, p, 1, 1e-4, 1e-4);
+      bad |= reference_check(ref, "weights", ATTNRT_F32, a, T, 1e-4, 1e-4);
+      attnrt_st_close(ref);
     }
   }
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
   return bad;
 }

@@ -32,13 +32,13 @@ int main(int argc, char **argv) {
     ids[i] = (int32_t)((state >> 8) % VOCAB);
   }
 
-  attn_ctx *ctx = attn_ctx_new(&tagger_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&tagger_model);
   if (!ctx) return 1;
-  attn_status st = attn_ctx_load_weights(ctx, weights);
-  if (st == ATTN_OK) st = tagger(ctx, ids, tags, T);    /* dims: T */
-  if (st != ATTN_OK) {
-    fprintf(stderr, "tagger: %s: %s\n", attn_status_str(st), attn_ctx_error(ctx));
-    attn_ctx_free(ctx);
+  attnrt_status st = attnrt_ctx_load_weights(ctx, weights);
+  if (st == ATTNRT_OK) st = tagger(ctx, ids, tags, T);    /* dims: T */
+  if (st != ATTNRT_OK) {
+    fprintf(stderr, "tagger: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
+    attnrt_ctx_free(ctx);
     return 1;
   }
   printf("tagger: %d token ids -> %d scores each; the best tag of each token:\n", T, TAGS);
@@ -52,12 +52,12 @@ int main(int argc, char **argv) {
 
   int bad = 0;
   if (argc > 2) {
-    attn_safetensors *ref = reference_open(argv[2]);
+    attnrt_safetensors *ref = reference_open(argv[2]);
     if (!ref) bad = 1;
     else {
-      bad |= reference_check(ref, "ids", ATTN_I32, ids, T, 0, 0);
-      bad |= reference_check(ref, "tags", ATTN_F32, tags, T * TAGS, 1e-4, 1e-4);
-      attn_st_close(ref);
+      bad |= reference_check(ref, "ids", ATTNRT_I32, ids, T, 0, 0);
+      bad |= reference_check(ref, "tags", ATTNRT_F32, tags, T * TAGS, 1e-4, 1e-4);
+      attnrt_st_close(ref);
     }
   }
 
@@ -65,10 +65,10 @@ int main(int argc, char **argv) {
   int32_t saved = ids[4];
   ids[4] = VOCAB;
   st = tagger(ctx, ids, tags, T);
-  printf("  with an id of %d: status %d (%s): %s\n", VOCAB, st, attn_status_str(st),
-         attn_ctx_error(ctx));
+  printf("  with an id of %d: status %d (%s): %s\n", VOCAB, st, attnrt_status_str(st),
+         attnrt_ctx_error(ctx));
   ids[4] = saved;
-  if (st == ATTN_OK) bad = 1;
-  attn_ctx_free(ctx);
+  if (st == ATTNRT_OK) bad = 1;
+  attnrt_ctx_free(ctx);
   return bad;
 }

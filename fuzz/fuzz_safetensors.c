@@ -1,5 +1,5 @@
-/* fuzz_safetensors.c: bytes as a .safetensors file -> attn_st_open and
- * every entry, then attn_ctx_load_weights for a model whose params the
+/* fuzz_safetensors.c: bytes as a .safetensors file -> attnrt_st_open and
+ * every entry, then attnrt_ctx_load_weights for a model whose params the
  * file may or may not hold.
  *
  * Properties: an open either fails with a message naming the file, or
@@ -13,17 +13,17 @@
 
 #include "fuzz.h"
 
-static int32_t no_body(struct attn_ctx *ctx, void *const *p, void *const *i, void *const *o,
+static int32_t no_body(struct attnrt_ctx *ctx, void *const *p, void *const *i, void *const *o,
                        const int64_t *d, void *s) {
-  return ATTN_E_ARG;
+  return ATTNRT_E_ARG;
 }
 
 /* Params named and shaped as the seeds' tensors, so that loads get past
  * the name lookup: f32 w [2, 3], f32 b [3], i32 ids [4]. */
-static const attn_tensor_desc params[] = {
-    {"w", ATTN_F32, 2, {2, 3}}, {"b", ATTN_F32, 1, {3}}, {"ids", ATTN_I32, 1, {4}}};
-static const attn_model_desc model = {
-    .abi_version = ATTN_ABI_VERSION, .name = "fuzz", .n_params = 3, .params = params,
+static const attnrt_tensor_desc params[] = {
+    {"w", ATTNRT_F32, 2, {2, 3}}, {"b", ATTNRT_F32, 1, {3}}, {"ids", ATTNRT_I32, 1, {4}}};
+static const attnrt_model_desc model = {
+    .abi_version = ATTNRT_ABI_VERSION, .name = "fuzz", .n_params = 3, .params = params,
     .body = no_body};
 
 static uint64_t le64(const uint8_t *p) {
@@ -32,21 +32,21 @@ static uint64_t le64(const uint8_t *p) {
   return v;
 }
 
-static void check_entries(const attn_safetensors *st, const uint8_t *data, size_t size) {
+static void check_entries(const attnrt_safetensors *st, const uint8_t *data, size_t size) {
   /* The data region: after the 8-byte length and the header. */
   size_t region = 8 + (size_t)le64(data);
-  for (int i = 0; i < attn_st_count(st); i++) {
-    const char *name = attn_st_name(st, i);
+  for (int i = 0; i < attnrt_st_count(st); i++) {
+    const char *name = attnrt_st_name(st, i);
     FUZZ_CHECK(name != NULL);
-    FUZZ_CHECK(attn_st_find(st, name) == i);
-    attn_tensor t;
-    FUZZ_CHECK(attn_st_get(st, i, &t) == ATTN_OK);
+    FUZZ_CHECK(attnrt_st_find(st, name) == i);
+    attnrt_tensor t;
+    FUZZ_CHECK(attnrt_st_get(st, i, &t) == ATTNRT_OK);
     if (t.rank < 0) {
       FUZZ_CHECK(t.data == NULL);
       continue;
     }
-    FUZZ_CHECK(t.rank <= ATTN_MAX_RANK);
-    int64_t n = attn_tensor_numel(&t);
+    FUZZ_CHECK(t.rank <= ATTNRT_MAX_RANK);
+    int64_t n = attnrt_tensor_numel(&t);
     FUZZ_CHECK(n >= 0 && (size_t)n * 4 <= size - region);
     /* The bytes are the file's, wherever they were copied to (searched
      * for only in small inputs: the search is quadratic). */
@@ -61,32 +61,32 @@ static void check_entries(const attn_safetensors *st, const uint8_t *data, size_
 }
 
 static void load_into_model(const char *path) {
-  attn_ctx *ctx = attn_ctx_new(&model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&model);
   FUZZ_CHECK(ctx != NULL);
-  if (attn_ctx_load_weights(ctx, path) == ATTN_OK) {
+  if (attnrt_ctx_load_weights(ctx, path) == ATTNRT_OK) {
     for (int i = 0; i < 3; i++) {
-      const float *p = attn_ctx_param_data(ctx, i);
+      const float *p = attnrt_ctx_param_data(ctx, i);
       FUZZ_CHECK(p != NULL);
       volatile float sum = 0;
       for (int64_t k = 0; k < params[i].dims[0] * (params[i].rank > 1 ? params[i].dims[1] : 1); k++)
         sum += p[k];
     }
   } else {
-    FUZZ_CHECK(strstr(attn_ctx_error(ctx), path) != NULL);
+    FUZZ_CHECK(strstr(attnrt_ctx_error(ctx), path) != NULL);
   }
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_bytes_as_file(data, size);
   char err[1024] = "";
-  attn_safetensors *st = NULL;
-  if (attn_st_open(path, &st, err, sizeof err) != ATTN_OK) {
+  attnrt_safetensors *st = NULL;
+  if (attnrt_st_open(path, &st, err, sizeof err) != ATTNRT_OK) {
     FUZZ_CHECK(st == NULL);
     FUZZ_CHECK(strstr(err, path) != NULL);
   } else {
     check_entries(st, data, size);
-    attn_st_close(st);
+    attnrt_st_close(st);
   }
   load_into_model(path);
   return 0;

@@ -1144,4 +1144,16 @@ void check_program(Program *prog) {
     check_model(m, &ops);
     table_put(&models, (Entry){m->name, NULL, -1, m->name_loc});
   }
+  /* Model `m` defines the C symbols m, m_model and m_scratch_size: a model
+   * named `m_model` would define m_model twice. */
+  static const char *const suffixes[] = {"_model", "_scratch_size"};
+  for (Model *m = prog->models; m; m = m->next)
+    for (int i = 0; i < 2; i++) {
+      size_t n = strlen(m->name), k = strlen(suffixes[i]);
+      if (n <= k || strcmp(m->name + n - k, suffixes[i]) != 0) continue;
+      Entry *other = table_find(&models, arena_printf("%.*s", (int)(n - k), m->name));
+      if (other)
+        user_error(m->name_loc, "model name `%s` cannot be used: model `%.*s` (line %d) defines the C symbol `%s`",
+                   m->name, (int)(n - k), m->name, other->loc.line, m->name);
+    }
 }

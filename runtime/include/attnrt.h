@@ -14,61 +14,61 @@
 extern "C" {
 #endif
 
-#define ATTN_ABI_VERSION 1
-#define ATTN_MAX_RANK 4
+#define ATTNRT_ABI_VERSION 1
+#define ATTNRT_MAX_RANK 4
 
 /* ---- status ----------------------------------------------------------- */
-typedef enum attn_status {
-  ATTN_OK = 0,
-  ATTN_E_ARG = 1,        /* a bad argument: NULL pointer, wrong dims, bad name */
-  ATTN_E_IO = 2,         /* a file could not be opened, mapped or written */
-  ATTN_E_FORMAT = 3,     /* a file is not a well-formed safetensors/npy file */
-  ATTN_E_MISSING = 4,    /* a required parameter is not bound */
-  ATTN_E_SHAPE = 5,      /* a tensor has the wrong shape */
-  ATTN_E_DTYPE = 6,      /* a tensor has the wrong dtype */
-  ATTN_E_RANGE = 7,      /* an id or index out of range */
-  ATTN_E_NOMEM = 8,      /* memory could not be allocated */
-  ATTN_E_LIMIT = 9       /* a size beyond what can be addressed */
-} attn_status;
+typedef enum attnrt_status {
+  ATTNRT_OK = 0,
+  ATTNRT_E_ARG = 1,        /* a bad argument: NULL pointer, wrong dims, bad name */
+  ATTNRT_E_IO = 2,         /* a file could not be opened, mapped or written */
+  ATTNRT_E_FORMAT = 3,     /* a file is not a well-formed safetensors/npy file */
+  ATTNRT_E_MISSING = 4,    /* a required parameter is not bound */
+  ATTNRT_E_SHAPE = 5,      /* a tensor has the wrong shape */
+  ATTNRT_E_DTYPE = 6,      /* a tensor has the wrong dtype */
+  ATTNRT_E_RANGE = 7,      /* an id or index out of range */
+  ATTNRT_E_NOMEM = 8,      /* memory could not be allocated */
+  ATTNRT_E_LIMIT = 9       /* a size beyond what can be addressed */
+} attnrt_status;
 
 /* A static description of a status ("shape mismatch"). */
-const char *attn_status_str(attn_status s);
+const char *attnrt_status_str(attnrt_status s);
 
 /* ---- tensor descriptors ------------------------------------------------ */
-typedef enum attn_dtype { ATTN_F32 = 0, ATTN_I32 = 1 } attn_dtype;
+typedef enum attnrt_dtype { ATTNRT_F32 = 0, ATTNRT_I32 = 1 } attnrt_dtype;
 
 /* A dim in a descriptor: >= 0 a fixed size; < 0 the symbolic dim number
- * -(d + 1) of the model (see attn_model_desc.dim_names). */
-typedef struct attn_tensor_desc {
+ * -(d + 1) of the model (see attnrt_model_desc.dim_names). */
+typedef struct attnrt_tensor_desc {
   const char *name;
-  int64_t dtype;                    /* attn_dtype */
+  int64_t dtype;                    /* attnrt_dtype */
   int64_t rank;
-  int64_t dims[ATTN_MAX_RANK];
-} attn_tensor_desc;
+  int64_t dims[ATTNRT_MAX_RANK];
+} attnrt_tensor_desc;
 
-struct attn_ctx;
+struct attnrt_ctx;
 
 /* The generated code's kernel signature: process rows [begin, end) of one
  * operation.  bufs holds a pointer per IR value, dims the symbolic dims. */
-typedef void (*attn_kernel_fn)(void *const *bufs, const int64_t *dims,
+typedef void (*attnrt_kernel_fn)(void *const *bufs, const int64_t *dims,
                                int64_t begin, int64_t end);
 
 /* What attnc emits for each model (as the constant NAME_model).  The field
  * order and types are the ABI: attnc's code generator lays out the same
  * struct. */
-typedef struct attn_model_desc {
-  int64_t abi_version;              /* ATTN_ABI_VERSION */
+typedef struct attnrt_model_desc {
+  int64_t abi_version;              /* ATTNRT_ABI_VERSION */
   const char *name;
   int64_t n_params, n_inputs, n_outputs, n_dims;
-  const attn_tensor_desc *params;   /* n_params entries (may be NULL if 0) */
-  const attn_tensor_desc *inputs;
-  const attn_tensor_desc *outputs;
+  const attnrt_tensor_desc *params;   /* n_params entries (may be NULL if 0) */
+  const attnrt_tensor_desc *inputs;
+  const attnrt_tensor_desc *outputs;
   const char *const *dim_names;     /* n_dims names, e.g. "T" */
   /* Runs the model.  params/inputs/outputs are arrays of data pointers in
    * descriptor order; dims holds n_dims values, already checked; scratch
-   * holds scratch_size(dims) bytes, 64-byte aligned.  Returns ATTN_OK or an
-   * error status after calling attn_rt_fail. */
-  int32_t (*body)(struct attn_ctx *ctx, void *const *params,
+   * holds scratch_size(dims) bytes, 64-byte aligned.  Returns ATTNRT_OK or an
+   * error status after calling attnrt_fail. */
+  int32_t (*body)(struct attnrt_ctx *ctx, void *const *params,
                   void *const *inputs, void *const *outputs,
                   const int64_t *dims, void *scratch);
   /* Bytes of scratch memory for these dims; -1 if they overflow. */
@@ -78,108 +78,108 @@ typedef struct attn_model_desc {
   /* Threads a new context starts with (attnc --threads): 0 means 1, -1
    * means all online CPUs. */
   int64_t default_threads;
-} attn_model_desc;
+} attnrt_model_desc;
 
 /* A tensor that the runtime has read, or that a caller describes. */
-typedef struct attn_tensor {
-  attn_dtype dtype;
+typedef struct attnrt_tensor {
+  attnrt_dtype dtype;
   int rank;
-  int64_t dims[ATTN_MAX_RANK];
-  void *data;                       /* borrowed (or owned, for attn_npy_read) */
-} attn_tensor;
+  int64_t dims[ATTNRT_MAX_RANK];
+  void *data;                       /* borrowed (or owned, for attnrt_npy_read) */
+} attnrt_tensor;
 
 /* Number of elements, or -1 if the product overflows int64. */
-int64_t attn_tensor_numel(const attn_tensor *t);
+int64_t attnrt_tensor_numel(const attnrt_tensor *t);
 
 /* ---- contexts ------------------------------------------------------- */
 /* A context runs one model: it holds the bound parameters (borrowed), the
  * scratch memory, the thread pool and the last error message.  Calls on
  * distinct contexts are safe from several threads at once; a context is
  * used by one thread at a time. */
-typedef struct attn_ctx attn_ctx;
+typedef struct attnrt_ctx attnrt_ctx;
 
 /* NULL only when out of memory.  Embedded weights, if any, are bound; the
  * thread count is the model's default (attnc --threads, else 1). */
-attn_ctx *attn_ctx_new(const attn_model_desc *model);
-void attn_ctx_free(attn_ctx *ctx);
-const attn_model_desc *attn_ctx_model(const attn_ctx *ctx);
+attnrt_ctx *attnrt_ctx_new(const attnrt_model_desc *model);
+void attnrt_ctx_free(attnrt_ctx *ctx);
+const attnrt_model_desc *attnrt_ctx_model(const attnrt_ctx *ctx);
 
 /* The message of the last error on this context ("" if none). */
-const char *attn_ctx_error(const attn_ctx *ctx);
+const char *attnrt_ctx_error(const attnrt_ctx *ctx);
 
 /* Threads for the generated code; 1 runs everything on the caller's thread.
  * 0 means the number of online CPUs. */
-attn_status attn_ctx_set_threads(attn_ctx *ctx, int n);
-int attn_ctx_threads(const attn_ctx *ctx);
+attnrt_status attnrt_ctx_set_threads(attnrt_ctx *ctx, int n);
+int attnrt_ctx_threads(const attnrt_ctx *ctx);
 
 /* Bind one parameter by name; data is borrowed and must outlive the ctx's
  * use.  Checks the name, dtype and shape against the descriptor. */
-attn_status attn_ctx_bind_param(attn_ctx *ctx, const char *name,
-                                const attn_tensor *t);
+attnrt_status attnrt_ctx_bind_param(attnrt_ctx *ctx, const char *name,
+                                const attnrt_tensor *t);
 
 /* Map a safetensors file and bind every parameter of the model from it.
  * Every name, dtype, shape, offset and length is checked before use; a
  * missing, mis-shaped or mis-typed tensor is an error that names it.
  * Tensors the model does not have are ignored: their names are reported
- * through attn_ctx_warnings().  The mapping lives as long as the ctx. */
-attn_status attn_ctx_load_weights(attn_ctx *ctx, const char *path);
+ * through attnrt_ctx_warnings().  The mapping lives as long as the ctx. */
+attnrt_status attnrt_ctx_load_weights(attnrt_ctx *ctx, const char *path);
 /* The data bound to parameter i (descriptor order), or NULL if unbound. */
-const void *attn_ctx_param_data(const attn_ctx *ctx, int i);
+const void *attnrt_ctx_param_data(const attnrt_ctx *ctx, int i);
 /* Newline-separated warnings of the last load ("" if none). */
-const char *attn_ctx_warnings(const attn_ctx *ctx);
+const char *attnrt_ctx_warnings(const attnrt_ctx *ctx);
 
 /* Scratch memory: by default the runtime allocates it on first use and
  * grows it when larger dims need more (never in a call whose dims fit).
  * A caller may give its own (64-byte aligned) buffer instead; its size for
- * given dims is NAME_scratch_size(...) or attn_scratch_size(). */
-attn_status attn_ctx_set_scratch(attn_ctx *ctx, void *buf, size_t size);
-int64_t attn_scratch_size(const attn_model_desc *model, const int64_t *dims);
+ * given dims is NAME_scratch_size(...) or attnrt_scratch_size(). */
+attnrt_status attnrt_ctx_set_scratch(attnrt_ctx *ctx, void *buf, size_t size);
+int64_t attnrt_scratch_size(const attnrt_model_desc *model, const int64_t *dims);
 
 /* Run the model: inputs/outputs are data pointers in descriptor order,
  * dims the symbolic dims in order.  Checks that the ctx runs this model,
  * that every param is bound, that every dim is in [1, 2^31) and that no
  * tensor's size overflows; then runs the body. */
-attn_status attn_run(attn_ctx *ctx, void *const *inputs, void *const *outputs,
+attnrt_status attnrt_run(attnrt_ctx *ctx, void *const *inputs, void *const *outputs,
                      const int64_t *dims);
 
 /* Bind the symbolic dims from the shapes of the given inputs (in
  * descriptor order).  Checks dtypes, ranks and fixed dims, and that a
  * symbolic dim gets one value; the message goes to ctx. */
-attn_status attn_bind_dims(attn_ctx *ctx, const attn_tensor *inputs,
+attnrt_status attnrt_bind_dims(attnrt_ctx *ctx, const attnrt_tensor *inputs,
                            int64_t *dims);
 /* The shape of output i for these dims. */
-attn_status attn_output_shape(const attn_model_desc *model, int i,
-                              const int64_t *dims, attn_tensor *shape);
+attnrt_status attnrt_output_shape(const attnrt_model_desc *model, int i,
+                              const int64_t *dims, attnrt_tensor *shape);
 
 /* ---- npy and safetensors ----------------------------------------------- */
 /* Read a .npy file: C order, little-endian <f4 or <i4, rank 0..4.  On
- * success t->data is malloc'ed and owned by the caller (attn_tensor_free).
+ * success t->data is malloc'ed and owned by the caller (attnrt_tensor_free).
  * On failure returns an error and writes a message to err (if not NULL). */
-attn_status attn_npy_read(const char *path, attn_tensor *t, char *err, size_t errlen);
+attnrt_status attnrt_npy_read(const char *path, attnrt_tensor *t, char *err, size_t errlen);
 /* Write a .npy file atomically: to a temporary file beside it, then rename. */
-attn_status attn_npy_write(const char *path, const attn_tensor *t, char *err, size_t errlen);
-void attn_tensor_free(attn_tensor *t);
+attnrt_status attnrt_npy_write(const char *path, const attnrt_tensor *t, char *err, size_t errlen);
+void attnrt_tensor_free(attnrt_tensor *t);
 
 /* A mapped safetensors file.  Every entry's dtype, shape and byte range are
  * checked when the file is opened. */
-typedef struct attn_safetensors attn_safetensors;
-attn_status attn_st_open(const char *path, attn_safetensors **out, char *err, size_t errlen);
-void attn_st_close(attn_safetensors *st);
-int attn_st_count(const attn_safetensors *st);
+typedef struct attnrt_safetensors attnrt_safetensors;
+attnrt_status attnrt_st_open(const char *path, attnrt_safetensors **out, char *err, size_t errlen);
+void attnrt_st_close(attnrt_safetensors *st);
+int attnrt_st_count(const attnrt_safetensors *st);
 /* Entry i: its name and tensor (data points into the mapping).  Entries of
  * dtypes other than F32/I32 are listed with rank -1 and data NULL. */
-const char *attn_st_name(const attn_safetensors *st, int i);
-attn_status attn_st_get(const attn_safetensors *st, int i, attn_tensor *t);
-int attn_st_find(const attn_safetensors *st, const char *name); /* -1 if absent */
+const char *attnrt_st_name(const attnrt_safetensors *st, int i);
+attnrt_status attnrt_st_get(const attnrt_safetensors *st, int i, attnrt_tensor *t);
+int attnrt_st_find(const attnrt_safetensors *st, const char *name); /* -1 if absent */
 
 /* ---- called by generated code only ------------------------------------ */
 /* Record an error on ctx and return status (for the body to return). */
-int32_t attn_rt_fail(struct attn_ctx *ctx, int32_t status, const char *msg);
+int32_t attnrt_fail(struct attnrt_ctx *ctx, int32_t status, const char *msg);
 /* Same, with a message and one integer detail ("... %lld ..."). */
-int32_t attn_rt_fail_i(struct attn_ctx *ctx, int32_t status, const char *fmt, int64_t v);
+int32_t attnrt_fail_i(struct attnrt_ctx *ctx, int32_t status, const char *fmt, int64_t v);
 /* Run fn over rows [0, n) split across the ctx's threads in chunks of at
  * least grain rows; returns when all are done. */
-void attn_rt_parallel_for(struct attn_ctx *ctx, attn_kernel_fn fn,
+void attnrt_parallel_for(struct attnrt_ctx *ctx, attnrt_kernel_fn fn,
                           void *const *bufs, const int64_t *dims,
                           int64_t n, int64_t grain);
 

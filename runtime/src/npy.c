@@ -70,12 +70,12 @@ typedef struct npy_header {
   char descr[DESCR_MAX + 1];
   bool fortran;
   int rank;
-  int64_t dims[ATTN_MAX_RANK];
+  int64_t dims[ATTNRT_MAX_RANK];
   bool have_descr, have_fortran, have_shape;
 } npy_header;
 
-static attn_status hfail(hparser *p, attn_status s, const char *what) {
-  attn_errf(p->err, p->errlen, "%s: bad npy header at offset %zu: %s", p->path, p->pos, what);
+static attnrt_status hfail(hparser *p, attnrt_status s, const char *what) {
+  attnrt_errf(p->err, p->errlen, "%s: bad npy header at offset %zu: %s", p->path, p->pos, what);
   return s;
 }
 
@@ -98,26 +98,26 @@ static bool hexpect(hparser *p, char c) {
 }
 
 /* A quoted Python string without escapes (numpy writes none) into out. */
-static attn_status hstring(hparser *p, char *out, size_t cap) {
+static attnrt_status hstring(hparser *p, char *out, size_t cap) {
   int q = hpeek(p);
   if (q != '\'' && q != '"')
-    return hfail(p, ATTN_E_FORMAT, "expected a quoted string");
+    return hfail(p, ATTNRT_E_FORMAT, "expected a quoted string");
   size_t start = ++p->pos;
   while (p->pos < p->len && p->s[p->pos] != q) {
     char c = p->s[p->pos];
     if (c == '\\' || (unsigned char)c < 0x20)
-      return hfail(p, ATTN_E_FORMAT, "unexpected character in string");
+      return hfail(p, ATTNRT_E_FORMAT, "unexpected character in string");
     p->pos++;
   }
   if (p->pos >= p->len)
-    return hfail(p, ATTN_E_FORMAT, "unterminated string");
+    return hfail(p, ATTNRT_E_FORMAT, "unterminated string");
   size_t n = p->pos - start;
   p->pos++;
   if (n >= cap)
-    return hfail(p, ATTN_E_FORMAT, "string too long");
+    return hfail(p, ATTNRT_E_FORMAT, "string too long");
   memcpy(out, p->s + start, n);
   out[n] = '\0';
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 static bool hword(hparser *p, const char *w) {
@@ -130,55 +130,55 @@ static bool hword(hparser *p, const char *w) {
 }
 
 /* A non-negative decimal integer; Python 2's numpy wrote a trailing L. */
-static attn_status hint(hparser *p, int64_t *out) {
+static attnrt_status hint(hparser *p, int64_t *out) {
   int c = hpeek(p);
   if (c < '0' || c > '9')
-    return hfail(p, ATTN_E_FORMAT, "expected a non-negative integer in shape");
+    return hfail(p, ATTNRT_E_FORMAT, "expected a non-negative integer in shape");
   int64_t v = 0;
   while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
     int digit = p->s[p->pos] - '0';
     if (v > (INT64_MAX - digit) / 10)
-      return hfail(p, ATTN_E_FORMAT, "dim too large in shape");
+      return hfail(p, ATTNRT_E_FORMAT, "dim too large in shape");
     v = v * 10 + digit;
     p->pos++;
   }
   if (p->pos < p->len && p->s[p->pos] == 'L')
     p->pos++;
   *out = v;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-static attn_status hshape(hparser *p, npy_header *h) {
+static attnrt_status hshape(hparser *p, npy_header *h) {
   if (!hexpect(p, '('))
-    return hfail(p, ATTN_E_FORMAT, "shape must be a tuple");
+    return hfail(p, ATTNRT_E_FORMAT, "shape must be a tuple");
   h->rank = 0;
   if (hexpect(p, ')'))
-    return ATTN_OK;
+    return ATTNRT_OK;
   for (;;) {
     int64_t v = 0;
-    if (h->rank == ATTN_MAX_RANK)
-      return hfail(p, ATTN_E_SHAPE, "rank above 4 is not supported");
-    attn_status s = hint(p, &v);
-    if (s != ATTN_OK)
+    if (h->rank == ATTNRT_MAX_RANK)
+      return hfail(p, ATTNRT_E_SHAPE, "rank above 4 is not supported");
+    attnrt_status s = hint(p, &v);
+    if (s != ATTNRT_OK)
       return s;
     h->dims[h->rank++] = v;
     if (hexpect(p, ')'))
-      return ATTN_OK;
+      return ATTNRT_OK;
     if (!hexpect(p, ','))
-      return hfail(p, ATTN_E_FORMAT, "expected ',' or ')' in shape");
+      return hfail(p, ATTNRT_E_FORMAT, "expected ',' or ')' in shape");
     if (hexpect(p, ')'))
-      return ATTN_OK;
+      return ATTNRT_OK;
   }
 }
 
-static attn_status hvalue(hparser *p, const char *key, npy_header *h) {
+static attnrt_status hvalue(hparser *p, const char *key, npy_header *h) {
   bool dup;
-  attn_status s = ATTN_OK;
+  attnrt_status s = ATTNRT_OK;
   if (strcmp(key, "descr") == 0) {
     dup = h->have_descr;
     h->have_descr = true;
     if (!dup && hpeek(p) != '\'' && hpeek(p) != '"')
-      return hfail(p, ATTN_E_DTYPE, "structured dtypes are not supported");
+      return hfail(p, ATTNRT_E_DTYPE, "structured dtypes are not supported");
     if (!dup)
       s = hstring(p, h->descr, sizeof h->descr);
   } else if (strcmp(key, "fortran_order") == 0) {
@@ -189,7 +189,7 @@ static attn_status hvalue(hparser *p, const char *key, npy_header *h) {
     else if (hword(p, "False"))
       h->fortran = false;
     else
-      return hfail(p, ATTN_E_FORMAT, "fortran_order must be True or False");
+      return hfail(p, ATTNRT_E_FORMAT, "fortran_order must be True or False");
   } else if (strcmp(key, "shape") == 0) {
     dup = h->have_shape;
     h->have_shape = true;
@@ -198,44 +198,44 @@ static attn_status hvalue(hparser *p, const char *key, npy_header *h) {
   } else {
     char msg[96];
     snprintf(msg, sizeof msg, "unknown key '%s'", key);
-    return hfail(p, ATTN_E_FORMAT, msg);
+    return hfail(p, ATTNRT_E_FORMAT, msg);
   }
-  if (s == ATTN_OK && dup) {
+  if (s == ATTNRT_OK && dup) {
     char msg[96];
     snprintf(msg, sizeof msg, "duplicate key '%s'", key);
-    return hfail(p, ATTN_E_FORMAT, msg);
+    return hfail(p, ATTNRT_E_FORMAT, msg);
   }
   return s;
 }
 
-static attn_status parse_dict(hparser *p, npy_header *h) {
+static attnrt_status parse_dict(hparser *p, npy_header *h) {
   memset(h, 0, sizeof *h);
   if (!hexpect(p, '{'))
-    return hfail(p, ATTN_E_FORMAT, "expected '{'");
+    return hfail(p, ATTNRT_E_FORMAT, "expected '{'");
   while (!hexpect(p, '}')) {
     char key[DESCR_MAX + 1];
-    attn_status s = hstring(p, key, sizeof key);
-    if (s != ATTN_OK)
+    attnrt_status s = hstring(p, key, sizeof key);
+    if (s != ATTNRT_OK)
       return s;
     if (!hexpect(p, ':'))
-      return hfail(p, ATTN_E_FORMAT, "expected ':'");
+      return hfail(p, ATTNRT_E_FORMAT, "expected ':'");
     s = hvalue(p, key, h);
-    if (s != ATTN_OK)
+    if (s != ATTNRT_OK)
       return s;
     if (hexpect(p, '}'))
       break;
     if (!hexpect(p, ','))
-      return hfail(p, ATTN_E_FORMAT, "expected ',' or '}'");
+      return hfail(p, ATTNRT_E_FORMAT, "expected ',' or '}'");
   }
   if (hpeek(p) >= 0)
-    return hfail(p, ATTN_E_FORMAT, "data after the header dict");
+    return hfail(p, ATTNRT_E_FORMAT, "data after the header dict");
   const char *missing = !h->have_descr ? "descr" : !h->have_fortran ? "fortran_order"
                       : !h->have_shape ? "shape" : NULL;
   if (missing != NULL) {
-    attn_errf(p->err, p->errlen, "%s: npy header has no '%s'", p->path, missing);
-    return ATTN_E_FORMAT;
+    attnrt_errf(p->err, p->errlen, "%s: npy header has no '%s'", p->path, missing);
+    return ATTNRT_E_FORMAT;
   }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 /* ---- reading ---------------------------------------------------------------- */
@@ -251,49 +251,49 @@ static const char *fmt_py_shape(char *buf, size_t len, const npy_header *h) {
 }
 
 /* Reads the fixed prefix and the header dict; *data_off is where data starts. */
-static attn_status read_header(int fd, int64_t size, const char *path, npy_header *h,
+static attnrt_status read_header(int fd, int64_t size, const char *path, npy_header *h,
                                int64_t *data_off, char *err, size_t errlen) {
   unsigned char pre[12];
   if (size < 10 || !read_full(fd, pre, 10)) {
-    attn_errf(err, errlen, "%s: file too short for an npy header", path);
-    return ATTN_E_FORMAT;
+    attnrt_errf(err, errlen, "%s: file too short for an npy header", path);
+    return ATTNRT_E_FORMAT;
   }
   if (memcmp(pre, MAGIC, sizeof MAGIC) != 0) {
-    attn_errf(err, errlen, "%s: not an npy file (bad magic)", path);
-    return ATTN_E_FORMAT;
+    attnrt_errf(err, errlen, "%s: not an npy file (bad magic)", path);
+    return ATTNRT_E_FORMAT;
   }
   int major = pre[6], minor = pre[7];
   if (minor != 0 || major < 1 || major > 3) {
-    attn_errf(err, errlen, "%s: unsupported npy version %d.%d", path, major, minor);
-    return ATTN_E_FORMAT;
+    attnrt_errf(err, errlen, "%s: unsupported npy version %d.%d", path, major, minor);
+    return ATTNRT_E_FORMAT;
   }
   int64_t prefix = major == 1 ? 10 : 12;
   if (major > 1 && (size < 12 || !read_full(fd, pre + 10, 2))) {
-    attn_errf(err, errlen, "%s: file too short for an npy header", path);
-    return ATTN_E_FORMAT;
+    attnrt_errf(err, errlen, "%s: file too short for an npy header", path);
+    return ATTNRT_E_FORMAT;
   }
   uint64_t hlen = major == 1 ? (uint64_t)pre[8] | (uint64_t)pre[9] << 8
                              : (uint64_t)pre[8] | (uint64_t)pre[9] << 8 |
                                    (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
   if (hlen > (uint64_t)(size - prefix)) {
-    attn_errf(err, errlen, "%s: header length %llu runs past the end of the file (%lld bytes)",
+    attnrt_errf(err, errlen, "%s: header length %llu runs past the end of the file (%lld bytes)",
               path, (unsigned long long)hlen, (long long)size);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   if (hlen > NPY_HEADER_MAX) {
-    attn_errf(err, errlen, "%s: header length %llu is above the limit of %u bytes", path,
+    attnrt_errf(err, errlen, "%s: header length %llu is above the limit of %u bytes", path,
               (unsigned long long)hlen, NPY_HEADER_MAX);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   char *text = malloc((size_t)hlen + 1);
   if (text == NULL) {
-    attn_errf(err, errlen, "%s: out of memory", path);
-    return ATTN_E_NOMEM;
+    attnrt_errf(err, errlen, "%s: out of memory", path);
+    return ATTNRT_E_NOMEM;
   }
-  attn_status s = ATTN_OK;
+  attnrt_status s = ATTNRT_OK;
   if (!read_full(fd, text, (size_t)hlen)) {
-    attn_errf(err, errlen, "%s: truncated npy header", path);
-    s = ATTN_E_FORMAT;
+    attnrt_errf(err, errlen, "%s: truncated npy header", path);
+    s = ATTNRT_E_FORMAT;
   } else {
     text[hlen] = '\0';
     hparser p = {text, (size_t)hlen, 0, path, err, errlen};
@@ -304,118 +304,118 @@ static attn_status read_header(int fd, int64_t size, const char *path, npy_heade
   return s;
 }
 
-static attn_status check_header(const npy_header *h, const char *path, attn_dtype *dtype,
+static attnrt_status check_header(const npy_header *h, const char *path, attnrt_dtype *dtype,
                                 int64_t *bytes, char *err, size_t errlen) {
   if (strcmp(h->descr, "<f4") == 0) {
-    *dtype = ATTN_F32;
+    *dtype = ATTNRT_F32;
   } else if (strcmp(h->descr, "<i4") == 0) {
-    *dtype = ATTN_I32;
+    *dtype = ATTNRT_I32;
   } else {
-    attn_errf(err, errlen, "%s: dtype '%s' is not supported (only '<f4' and '<i4')",
+    attnrt_errf(err, errlen, "%s: dtype '%s' is not supported (only '<f4' and '<i4')",
               path, h->descr);
-    return ATTN_E_DTYPE;
+    return ATTNRT_E_DTYPE;
   }
   if (h->fortran) {
-    attn_errf(err, errlen, "%s: Fortran-order arrays are not supported "
+    attnrt_errf(err, errlen, "%s: Fortran-order arrays are not supported "
               "(save a C-order array, e.g. with np.ascontiguousarray)", path);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   int64_t n = 4;
   for (int i = 0; i < h->rank; i++) {
-    if (!attn_mul_i64(n, h->dims[i], &n)) {
+    if (!attnrt_mul_i64(n, h->dims[i], &n)) {
       char shape[160];
-      attn_errf(err, errlen, "%s: shape %s is too large", path,
+      attnrt_errf(err, errlen, "%s: shape %s is too large", path,
                 fmt_py_shape(shape, sizeof shape, h));
-      return ATTN_E_FORMAT;
+      return ATTNRT_E_FORMAT;
     }
   }
   *bytes = n;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-static attn_status read_data(int fd, const char *path, int64_t bytes, int64_t avail,
+static attnrt_status read_data(int fd, const char *path, int64_t bytes, int64_t avail,
                              const npy_header *h, void **out, char *err, size_t errlen) {
   char shape[160];
   if (avail < bytes) {
-    attn_errf(err, errlen, "%s: truncated: %lld bytes of data, but %s of shape %s needs %lld",
+    attnrt_errf(err, errlen, "%s: truncated: %lld bytes of data, but %s of shape %s needs %lld",
               path, (long long)avail, h->descr, fmt_py_shape(shape, sizeof shape, h),
               (long long)bytes);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   if (avail > bytes) {
-    attn_errf(err, errlen, "%s: %lld trailing bytes after the data of shape %s",
+    attnrt_errf(err, errlen, "%s: %lld trailing bytes after the data of shape %s",
               path, (long long)(avail - bytes), fmt_py_shape(shape, sizeof shape, h));
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   if ((uint64_t)bytes > SIZE_MAX - 64) {
-    attn_errf(err, errlen, "%s: %lld bytes of data cannot be addressed", path, (long long)bytes);
-    return ATTN_E_LIMIT;
+    attnrt_errf(err, errlen, "%s: %lld bytes of data cannot be addressed", path, (long long)bytes);
+    return ATTNRT_E_LIMIT;
   }
   /* 64-byte aligned like scratch memory, for the generated vector loads;
    * aligned_alloc wants a multiple of the alignment and never 0. */
   size_t cap = ((size_t)bytes + 63) / 64 * 64;
   void *data = aligned_alloc(64, cap > 0 ? cap : 64);
   if (data == NULL) {
-    attn_errf(err, errlen, "%s: out of memory for %lld bytes of data", path, (long long)bytes);
-    return ATTN_E_NOMEM;
+    attnrt_errf(err, errlen, "%s: out of memory for %lld bytes of data", path, (long long)bytes);
+    return ATTNRT_E_NOMEM;
   }
   if (!read_full(fd, data, (size_t)bytes)) {
     free(data);
-    attn_errf(err, errlen, "%s: truncated while reading the data", path);
-    return ATTN_E_FORMAT;
+    attnrt_errf(err, errlen, "%s: truncated while reading the data", path);
+    return ATTNRT_E_FORMAT;
   }
   if (!host_is_le())
     swap4(data, bytes / 4);
   *out = data;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-static attn_status read_fd(int fd, const char *path, attn_tensor *t, char *err, size_t errlen) {
+static attnrt_status read_fd(int fd, const char *path, attnrt_tensor *t, char *err, size_t errlen) {
   char ebuf[128];
   struct stat sb;
   if (fstat(fd, &sb) != 0) {
-    attn_errf(err, errlen, "cannot stat %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
-    return ATTN_E_IO;
+    attnrt_errf(err, errlen, "cannot stat %s: %s", path, attnrt_errno_str(errno, ebuf, sizeof ebuf));
+    return ATTNRT_E_IO;
   }
   if (!S_ISREG(sb.st_mode)) {
-    attn_errf(err, errlen, "%s is not a regular file", path);
-    return ATTN_E_IO;
+    attnrt_errf(err, errlen, "%s is not a regular file", path);
+    return ATTNRT_E_IO;
   }
   npy_header h;
   int64_t off, bytes;
-  attn_dtype dtype;
-  attn_status s = read_header(fd, (int64_t)sb.st_size, path, &h, &off, err, errlen);
-  if (s == ATTN_OK)
+  attnrt_dtype dtype;
+  attnrt_status s = read_header(fd, (int64_t)sb.st_size, path, &h, &off, err, errlen);
+  if (s == ATTNRT_OK)
     s = check_header(&h, path, &dtype, &bytes, err, errlen);
   void *data = NULL;
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     s = read_data(fd, path, bytes, (int64_t)sb.st_size - off, &h, &data, err, errlen);
-  if (s != ATTN_OK)
+  if (s != ATTNRT_OK)
     return s;
   t->dtype = dtype;
   t->rank = h.rank;
   for (int i = 0; i < h.rank; i++)
     t->dims[i] = h.dims[i];
   t->data = data;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-attn_status attn_npy_read(const char *path, attn_tensor *t, char *err, size_t errlen) {
+attnrt_status attnrt_npy_read(const char *path, attnrt_tensor *t, char *err, size_t errlen) {
   if (t != NULL)
     memset(t, 0, sizeof *t);
   if (path == NULL || t == NULL) {
-    attn_errf(err, errlen, "attn_npy_read: %s is NULL", path == NULL ? "path" : "tensor");
-    return ATTN_E_ARG;
+    attnrt_errf(err, errlen, "attnrt_npy_read: %s is NULL", path == NULL ? "path" : "tensor");
+    return ATTNRT_E_ARG;
   }
   char ebuf[128];
   /* O_NONBLOCK: a FIFO given as the path fails the regular-file check
    * below instead of blocking here. */
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
-    attn_errf(err, errlen, "cannot open %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
-    return ATTN_E_IO;
+    attnrt_errf(err, errlen, "cannot open %s: %s", path, attnrt_errno_str(errno, ebuf, sizeof ebuf));
+    return ATTNRT_E_IO;
   }
-  attn_status s = read_fd(fd, path, t, err, errlen);
+  attnrt_status s = read_fd(fd, path, t, err, errlen);
   close(fd);
   return s;
 }
@@ -424,7 +424,7 @@ attn_status attn_npy_read(const char *path, attn_tensor *t, char *err, size_t er
 
 /* The magic, version 1.0, length and dict, padded so the data starts at a
  * multiple of 64 bytes.  Returns the total length, or 0 if it does not fit. */
-static size_t make_header(const attn_tensor *t, char *out, size_t cap) {
+static size_t make_header(const attnrt_tensor *t, char *out, size_t cap) {
   char shape[160];
   size_t pos = 0;
   pos += (size_t)snprintf(shape, sizeof shape, "(");
@@ -434,7 +434,7 @@ static size_t make_header(const attn_tensor *t, char *out, size_t cap) {
   snprintf(shape + pos, sizeof shape - pos, t->rank == 1 ? ",)" : ")");
   char dict[256];
   int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                   t->dtype == ATTN_F32 ? "<f4" : "<i4", shape);
+                   t->dtype == ATTNRT_F32 ? "<f4" : "<i4", shape);
   if (n < 0 || (size_t)n >= sizeof dict)
     return 0;
   size_t total = (10 + (size_t)n + 1 + 63) / 64 * 64; /* +1: the final '\n' */
@@ -452,68 +452,68 @@ static size_t make_header(const attn_tensor *t, char *out, size_t cap) {
   return total;
 }
 
-static attn_status check_writable(const attn_tensor *t, const char *path, int64_t *bytes,
+static attnrt_status check_writable(const attnrt_tensor *t, const char *path, int64_t *bytes,
                                   char *err, size_t errlen) {
-  if (t->dtype != ATTN_F32 && t->dtype != ATTN_I32) {
-    attn_errf(err, errlen, "cannot write %s: bad dtype %d", path, (int)t->dtype);
-    return ATTN_E_ARG;
+  if (t->dtype != ATTNRT_F32 && t->dtype != ATTNRT_I32) {
+    attnrt_errf(err, errlen, "cannot write %s: bad dtype %d", path, (int)t->dtype);
+    return ATTNRT_E_ARG;
   }
-  if (t->rank < 0 || t->rank > ATTN_MAX_RANK) {
-    attn_errf(err, errlen, "cannot write %s: bad rank %d", path, t->rank);
-    return ATTN_E_ARG;
+  if (t->rank < 0 || t->rank > ATTNRT_MAX_RANK) {
+    attnrt_errf(err, errlen, "cannot write %s: bad rank %d", path, t->rank);
+    return ATTNRT_E_ARG;
   }
   for (int i = 0; i < t->rank; i++) {
     if (t->dims[i] < 0) {
-      attn_errf(err, errlen, "cannot write %s: dim %d is negative", path, i);
-      return ATTN_E_ARG;
+      attnrt_errf(err, errlen, "cannot write %s: dim %d is negative", path, i);
+      return ATTNRT_E_ARG;
     }
   }
-  int64_t n = attn_tensor_numel(t);
-  if (n < 0 || !attn_mul_i64(n, 4, bytes) || (uint64_t)*bytes > SIZE_MAX) {
-    attn_errf(err, errlen, "cannot write %s: the shape is too large", path);
-    return ATTN_E_LIMIT;
+  int64_t n = attnrt_tensor_numel(t);
+  if (n < 0 || !attnrt_mul_i64(n, 4, bytes) || (uint64_t)*bytes > SIZE_MAX) {
+    attnrt_errf(err, errlen, "cannot write %s: the shape is too large", path);
+    return ATTNRT_E_LIMIT;
   }
   if (t->data == NULL && *bytes > 0) {
-    attn_errf(err, errlen, "cannot write %s: data is NULL", path);
-    return ATTN_E_ARG;
+    attnrt_errf(err, errlen, "cannot write %s: data is NULL", path);
+    return ATTNRT_E_ARG;
   }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-attn_status attn_npy_write(const char *path, const attn_tensor *t, char *err, size_t errlen) {
+attnrt_status attnrt_npy_write(const char *path, const attnrt_tensor *t, char *err, size_t errlen) {
   if (path == NULL || t == NULL) {
-    attn_errf(err, errlen, "attn_npy_write: %s is NULL", path == NULL ? "path" : "tensor");
-    return ATTN_E_ARG;
+    attnrt_errf(err, errlen, "attnrt_npy_write: %s is NULL", path == NULL ? "path" : "tensor");
+    return ATTNRT_E_ARG;
   }
   int64_t bytes;
-  attn_status s = check_writable(t, path, &bytes, err, errlen);
-  if (s != ATTN_OK)
+  attnrt_status s = check_writable(t, path, &bytes, err, errlen);
+  if (s != ATTNRT_OK)
     return s;
   char hdr[512];
   size_t hlen = make_header(t, hdr, sizeof hdr);
   if (hlen == 0) {
-    attn_errf(err, errlen, "cannot write %s: header too long", path);
-    return ATTN_E_ARG;
+    attnrt_errf(err, errlen, "cannot write %s: header too long", path);
+    return ATTNRT_E_ARG;
   }
-  attn_outfile f;
-  s = attn_out_open(&f, path, err, errlen);
-  if (s == ATTN_OK)
-    s = attn_out_write(&f, hdr, hlen, err, errlen);
-  if (s == ATTN_OK && host_is_le()) {
-    s = attn_out_write(&f, t->data, (size_t)bytes, err, errlen);
-  } else if (s == ATTN_OK) {
+  attnrt_outfile f;
+  s = attnrt_out_open(&f, path, err, errlen);
+  if (s == ATTNRT_OK)
+    s = attnrt_out_write(&f, hdr, hlen, err, errlen);
+  if (s == ATTNRT_OK && host_is_le()) {
+    s = attnrt_out_write(&f, t->data, (size_t)bytes, err, errlen);
+  } else if (s == ATTNRT_OK) {
     unsigned char *copy = malloc(bytes > 0 ? (size_t)bytes : 1);
     if (copy == NULL) {
-      attn_out_abort(&f);
-      attn_errf(err, errlen, "cannot write %s: out of memory", path);
-      return ATTN_E_NOMEM;
+      attnrt_out_abort(&f);
+      attnrt_errf(err, errlen, "cannot write %s: out of memory", path);
+      return ATTNRT_E_NOMEM;
     }
     memcpy(copy, t->data, (size_t)bytes);
     swap4(copy, bytes / 4);
-    s = attn_out_write(&f, copy, (size_t)bytes, err, errlen);
+    s = attnrt_out_write(&f, copy, (size_t)bytes, err, errlen);
     free(copy);
   }
-  if (s == ATTN_OK)
-    s = attn_out_commit(&f, err, errlen);
+  if (s == ATTNRT_OK)
+    s = attnrt_out_commit(&f, err, errlen);
   return s;
 }

@@ -1,5 +1,5 @@
 /* outfile.c: writing an output file the way a careful tool does, for
- * attn_npy_write and for every file attnc writes (object, header, IR).
+ * attnrt_npy_write and for every file attnc writes (object, header, IR).
  *
  * A regular file (or a name that does not exist yet) is written to a
  * temporary file in the same directory and renamed over the destination
@@ -9,8 +9,8 @@
  * socket is written in place (`-o /dev/null` discards, as with cc); a
  * directory is refused.
  *
- * Files are opened in two steps (attn_out_open, then attn_out_commit or
- * attn_out_abort) so that a program writing several outputs can create all
+ * Files are opened in two steps (attnrt_out_open, then attnrt_out_commit or
+ * attnrt_out_abort) so that a program writing several outputs can create all
  * of them before it renames any: both or neither. */
 #define _XOPEN_SOURCE 700
 #include "outfile.h"
@@ -43,11 +43,11 @@ static mode_t current_umask(void) {
   return mask;
 }
 
-static attn_status fail(attn_outfile *f, const char *what, int e, char *err, size_t errlen) {
+static attnrt_status fail(attnrt_outfile *f, const char *what, int e, char *err, size_t errlen) {
   char ebuf[128];
-  attn_errf(err, errlen, "cannot %s %s: %s", what, f->path, attn_errno_str(e, ebuf, sizeof ebuf));
-  attn_out_abort(f);
-  return ATTN_E_IO;
+  attnrt_errf(err, errlen, "cannot %s %s: %s", what, f->path, attnrt_errno_str(e, ebuf, sizeof ebuf));
+  attnrt_out_abort(f);
+  return ATTNRT_E_IO;
 }
 
 /* The temporary file is named .attnc-XXXXXX in the destination's directory,
@@ -65,13 +65,13 @@ static char *temp_name(const char *dest) {
   return t;
 }
 
-attn_status attn_out_open(attn_outfile *f, const char *path, char *err, size_t errlen) {
+attnrt_status attnrt_out_open(attnrt_outfile *f, const char *path, char *err, size_t errlen) {
   memset(f, 0, sizeof *f);
   f->fd = -1;
   f->path = path;
   if (path == NULL || path[0] == '\0') {
-    attn_errf(err, errlen, "cannot write a file with an empty name");
-    return ATTN_E_ARG;
+    attnrt_errf(err, errlen, "cannot write a file with an empty name");
+    return ATTNRT_E_ARG;
   }
   struct stat st;
   const char *dest = path;
@@ -84,7 +84,7 @@ attn_status attn_out_open(attn_outfile *f, const char *path, char *err, size_t e
       if (f->fd < 0)
         return fail(f, "write", errno, err, errlen);
       f->in_place = true;
-      return ATTN_OK;
+      return ATTNRT_OK;
     }
     dest = f->resolved;
   }
@@ -97,7 +97,7 @@ attn_status attn_out_open(attn_outfile *f, const char *path, char *err, size_t e
       if (f->fd < 0)
         return fail(f, "write", errno, err, errlen);
       f->in_place = true;
-      return ATTN_OK;
+      return ATTNRT_OK;
     }
   } else if (errno != ENOENT) {
     return fail(f, "write", errno, err, errlen);
@@ -116,10 +116,10 @@ attn_status attn_out_open(attn_outfile *f, const char *path, char *err, size_t e
   /* mkstemp makes the file 0600; an output gets the usual permissions. */
   if (fchmod(f->fd, 0666 & ~current_umask()) != 0)
     return fail(f, "write", errno, err, errlen);
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-attn_status attn_out_write(attn_outfile *f, const void *data, size_t n, char *err, size_t errlen) {
+attnrt_status attnrt_out_write(attnrt_outfile *f, const void *data, size_t n, char *err, size_t errlen) {
   const unsigned char *p = data;
   while (n > 0) {
     ssize_t w = write(f->fd, p, n);
@@ -130,17 +130,17 @@ attn_status attn_out_write(attn_outfile *f, const void *data, size_t n, char *er
     p += w;
     n -= (size_t)w;
   }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-attn_status attn_out_commit(attn_outfile *f, char *err, size_t errlen) {
+attnrt_status attnrt_out_commit(attnrt_outfile *f, char *err, size_t errlen) {
   if (f->in_place) {
     int fd = f->fd;
     f->fd = -1;
     if (close(fd) != 0)
       return fail(f, "write", errno, err, errlen);
-    attn_out_abort(f);
-    return ATTN_OK;
+    attnrt_out_abort(f);
+    return ATTNRT_OK;
   }
   /* Flushed before the rename, so a crash never leaves a short file under
    * the final name. */
@@ -158,11 +158,11 @@ attn_status attn_out_commit(attn_outfile *f, char *err, size_t errlen) {
     return fail(f, "write", errno, err, errlen);
   free(f->tmp);
   f->tmp = NULL;
-  attn_out_abort(f);
-  return ATTN_OK;
+  attnrt_out_abort(f);
+  return ATTNRT_OK;
 }
 
-void attn_out_abort(attn_outfile *f) {
+void attnrt_out_abort(attnrt_outfile *f) {
   if (f->fd >= 0)
     close(f->fd);
   f->fd = -1;
@@ -194,7 +194,7 @@ static char *canonical(const char *p) {
   return c;
 }
 
-bool attn_same_file(const char *a, const char *b) {
+bool attnrt_same_file(const char *a, const char *b) {
   struct stat sa, sb;
   int ea = stat(a, &sa), eb = stat(b, &sb);
   if (ea == 0 && eb == 0)

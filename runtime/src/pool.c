@@ -1,4 +1,4 @@
-/* pool.c: a context's persistent worker threads and attn_rt_parallel_for.
+/* pool.c: a context's persistent worker threads and attnrt_parallel_for.
  *
  * One job at a time: a context is used by one thread at a time, so the
  * caller that posts a job is the only one waiting for it.  Every shared field
@@ -16,7 +16,7 @@
  * rows, few enough that locking stays negligible. */
 #define CHUNKS_PER_THREAD 4
 
-struct attn_pool {
+struct attnrt_pool {
   pthread_mutex_t mu;
   pthread_cond_t work_cv;   /* a job was posted, or stop */
   pthread_cond_t done_cv;   /* the last rows of the job finished */
@@ -24,7 +24,7 @@ struct attn_pool {
   int nworkers;
   bool stop;
   /* The current job.  next == n means nothing is left to hand out. */
-  attn_kernel_fn fn;
+  attnrt_kernel_fn fn;
   void *const *bufs;
   const int64_t *dims;
   int64_t n, chunk, next;
@@ -32,11 +32,11 @@ struct attn_pool {
 };
 
 /* Called with mu held; returns with mu held once nothing is left to take. */
-static void run_chunks(struct attn_pool *p) {
+static void run_chunks(struct attnrt_pool *p) {
   while (p->next < p->n) {
     int64_t begin = p->next;
     int64_t end = p->n - begin > p->chunk ? begin + p->chunk : p->n;
-    attn_kernel_fn fn = p->fn;
+    attnrt_kernel_fn fn = p->fn;
     void *const *bufs = p->bufs;
     const int64_t *dims = p->dims;
     p->next = end;
@@ -50,7 +50,7 @@ static void run_chunks(struct attn_pool *p) {
 }
 
 static void *worker_main(void *arg) {
-  struct attn_pool *p = arg;
+  struct attnrt_pool *p = arg;
   pthread_mutex_lock(&p->mu);
   while (!p->stop) {
     if (p->next < p->n)
@@ -62,7 +62,7 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-static void join_workers(struct attn_pool *p) {
+static void join_workers(struct attnrt_pool *p) {
   pthread_mutex_lock(&p->mu);
   p->stop = true;
   pthread_cond_broadcast(&p->work_cv);
@@ -72,8 +72,8 @@ static void join_workers(struct attn_pool *p) {
   p->nworkers = 0;
 }
 
-struct attn_pool *attn_pool_new(int workers) {
-  struct attn_pool *p = calloc(1, sizeof *p);
+struct attnrt_pool *attnrt_pool_new(int workers) {
+  struct attnrt_pool *p = calloc(1, sizeof *p);
   if (p == NULL)
     return NULL;
   p->threads = calloc(workers > 0 ? (size_t)workers : 1, sizeof *p->threads);
@@ -98,7 +98,7 @@ struct attn_pool *attn_pool_new(int workers) {
   return p;
 }
 
-void attn_pool_free(struct attn_pool *p) {
+void attnrt_pool_free(struct attnrt_pool *p) {
   if (p == NULL)
     return;
   join_workers(p);
@@ -109,11 +109,11 @@ void attn_pool_free(struct attn_pool *p) {
   free(p);
 }
 
-int attn_pool_workers(const struct attn_pool *p) {
+int attnrt_pool_workers(const struct attnrt_pool *p) {
   return p ? p->nworkers : 0;
 }
 
-void attn_pool_run(struct attn_pool *p, attn_kernel_fn fn, void *const *bufs,
+void attnrt_pool_run(struct attnrt_pool *p, attnrt_kernel_fn fn, void *const *bufs,
                    const int64_t *dims, int64_t n, int64_t chunk) {
   pthread_mutex_lock(&p->mu);
   p->fn = fn;
@@ -135,7 +135,7 @@ void attn_pool_run(struct attn_pool *p, attn_kernel_fn fn, void *const *bufs,
   pthread_mutex_unlock(&p->mu);
 }
 
-void attn_rt_parallel_for(struct attn_ctx *ctx, attn_kernel_fn fn,
+void attnrt_parallel_for(struct attnrt_ctx *ctx, attnrt_kernel_fn fn,
                           void *const *bufs, const int64_t *dims,
                           int64_t n, int64_t grain) {
   if (fn == NULL || n <= 0)
@@ -148,8 +148,8 @@ void attn_rt_parallel_for(struct attn_ctx *ctx, attn_kernel_fn fn,
     return;
   }
   if (ctx->pool == NULL)
-    ctx->pool = attn_pool_new(threads - 1);
-  int participants = attn_pool_workers(ctx->pool) + 1;
+    ctx->pool = attnrt_pool_new(threads - 1);
+  int participants = attnrt_pool_workers(ctx->pool) + 1;
   if (participants == 1) {
     fn(bufs, dims, 0, n);
     return;
@@ -158,5 +158,5 @@ void attn_rt_parallel_for(struct attn_ctx *ctx, attn_kernel_fn fn,
   int64_t chunk = n / pieces + (n % pieces != 0);
   if (chunk < grain)
     chunk = grain;
-  attn_pool_run(ctx->pool, fn, bufs, dims, n, chunk);
+  attnrt_pool_run(ctx->pool, fn, bufs, dims, n, chunk);
 }

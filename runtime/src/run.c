@@ -1,4 +1,4 @@
-/* run.c: attn_run and the dims it needs: binding them from input shapes,
+/* run.c: attnrt_run and the dims it needs: binding them from input shapes,
  * checking them, output shapes and scratch memory. */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
@@ -6,125 +6,125 @@
 #include <stdlib.h>
 #include <string.h>
 
-static attn_status bad_model(attn_ctx *ctx) {
-  attn_check_model(ctx->model, ctx->err, sizeof ctx->err);
-  return ATTN_E_ARG;
+static attnrt_status bad_model(attnrt_ctx *ctx) {
+  attnrt_check_model(ctx->model, ctx->err, sizeof ctx->err);
+  return ATTNRT_E_ARG;
 }
 
-static const char *dim_name(const attn_model_desc *m, int64_t sym) {
+static const char *dim_name(const attnrt_model_desc *m, int64_t sym) {
   return m->dim_names[sym];
 }
 
 /* Every dim must be in [1, 2^31) so that generated index arithmetic on
  * products of a few dims stays far from overflow. */
-static attn_status check_dims(attn_ctx *ctx, const int64_t *dims) {
-  const attn_model_desc *m = ctx->model;
+static attnrt_status check_dims(attnrt_ctx *ctx, const int64_t *dims) {
+  const attnrt_model_desc *m = ctx->model;
   if (m->n_dims > 0 && dims == NULL)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "dims is NULL but model '%s' has %lld symbolic dims",
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "dims is NULL but model '%s' has %lld symbolic dims",
                          m->name, (long long)m->n_dims);
   for (int64_t d = 0; d < m->n_dims; d++)
-    if (dims[d] < 1 || dims[d] > ATTN_DIM_MAX)
-      return attn_ctx_fail(ctx, ATTN_E_ARG, "dim %s = %lld is out of range [1, %lld]",
-                           dim_name(m, d), (long long)dims[d], (long long)ATTN_DIM_MAX);
-  return ATTN_OK;
+    if (dims[d] < 1 || dims[d] > ATTNRT_DIM_MAX)
+      return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "dim %s = %lld is out of range [1, %lld]",
+                           dim_name(m, d), (long long)dims[d], (long long)ATTNRT_DIM_MAX);
+  return ATTNRT_OK;
 }
 
 /* Resolve a descriptor's dims; dims must be valid for the model. */
-static void resolve(const attn_tensor_desc *t, const int64_t *dims, int64_t *out) {
+static void resolve(const attnrt_tensor_desc *t, const int64_t *dims, int64_t *out) {
   for (int64_t a = 0; a < t->rank; a++)
     out[a] = t->dims[a] >= 0 ? t->dims[a] : dims[-(t->dims[a] + 1)];
 }
 
-static bool tensor_bytes(const attn_tensor_desc *t, const int64_t *dims, int64_t *bytes) {
-  int64_t shape[ATTN_MAX_RANK];
+static bool tensor_bytes(const attnrt_tensor_desc *t, const int64_t *dims, int64_t *bytes) {
+  int64_t shape[ATTNRT_MAX_RANK];
   resolve(t, dims, shape);
   int64_t n = 4; /* f32 and i32 alike */
   for (int64_t a = 0; a < t->rank; a++)
-    if (!attn_mul_i64(n, shape[a], &n))
+    if (!attnrt_mul_i64(n, shape[a], &n))
       return false;
   *bytes = n;
-  return n < ATTN_BYTES_MAX;
+  return n < ATTNRT_BYTES_MAX;
 }
 
-static attn_status check_sizes(attn_ctx *ctx, const char *kind,
-                               const attn_tensor_desc *t, int64_t n,
+static attnrt_status check_sizes(attnrt_ctx *ctx, const char *kind,
+                               const attnrt_tensor_desc *t, int64_t n,
                                const int64_t *dims) {
   for (int64_t i = 0; i < n; i++) {
     int64_t bytes;
     if (!tensor_bytes(&t[i], dims, &bytes)) {
       char sym[96];
-      int64_t shape[ATTN_MAX_RANK] = {0};
+      int64_t shape[ATTNRT_MAX_RANK] = {0};
       char num[96];
       resolve(&t[i], dims, shape);
-      return attn_ctx_fail(ctx, ATTN_E_LIMIT,
+      return attnrt_ctx_fail(ctx, ATTNRT_E_LIMIT,
                            "%s '%s' of shape %s = %s needs 2^62 bytes or more",
                            kind, t[i].name,
-                           attn_fmt_shape(sym, sizeof sym, (int)t[i].rank, t[i].dims, ctx->model),
-                           attn_fmt_shape(num, sizeof num, (int)t[i].rank, shape, NULL));
+                           attnrt_fmt_shape(sym, sizeof sym, (int)t[i].rank, t[i].dims, ctx->model),
+                           attnrt_fmt_shape(num, sizeof num, (int)t[i].rank, shape, NULL));
     }
   }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-static attn_status check_pointers(attn_ctx *ctx, const char *kind, const char *array_name,
-                                  const attn_tensor_desc *t, int64_t n,
+static attnrt_status check_pointers(attnrt_ctx *ctx, const char *kind, const char *array_name,
+                                  const attnrt_tensor_desc *t, int64_t n,
                                   void *const *ptrs) {
   if (n == 0)
-    return ATTN_OK;
+    return ATTNRT_OK;
   if (ptrs == NULL)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "%s is NULL but model '%s' has %lld %ss",
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "%s is NULL but model '%s' has %lld %ss",
                          array_name, ctx->model->name, (long long)n, kind);
   for (int64_t i = 0; i < n; i++)
     if (ptrs[i] == NULL)
-      return attn_ctx_fail(ctx, ATTN_E_ARG, "%s '%s' is NULL", kind, t[i].name);
-  return ATTN_OK;
+      return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "%s '%s' is NULL", kind, t[i].name);
+  return ATTNRT_OK;
 }
 
 /* Outputs are written while inputs are still being read, and kernels keep
  * partial results in outputs: an output that shares bytes with an input or
  * with another output would give wrong answers without any error.  Byte
  * ranges come from the dims (every size was checked above). */
-static attn_status check_overlaps(attn_ctx *ctx, void *const *inputs, void *const *outputs,
+static attnrt_status check_overlaps(attnrt_ctx *ctx, void *const *inputs, void *const *outputs,
                                   const int64_t *dims) {
-  const attn_model_desc *m = ctx->model;
+  const attnrt_model_desc *m = ctx->model;
   for (int64_t o = 0; o < m->n_outputs; o++) {
     int64_t ob = 0;
     tensor_bytes(&m->outputs[o], dims, &ob);
     uintptr_t lo = (uintptr_t)outputs[o], hi = lo + (uintptr_t)ob;
     for (int64_t k = 0; k < m->n_inputs + o; k++) {
       bool is_in = k < m->n_inputs;
-      const attn_tensor_desc *t = is_in ? &m->inputs[k] : &m->outputs[k - m->n_inputs];
+      const attnrt_tensor_desc *t = is_in ? &m->inputs[k] : &m->outputs[k - m->n_inputs];
       void *p = is_in ? inputs[k] : outputs[k - m->n_inputs];
       int64_t b = 0;
       tensor_bytes(t, dims, &b);
       uintptr_t plo = (uintptr_t)p, phi = plo + (uintptr_t)b;
       if (ob > 0 && b > 0 && lo < phi && plo < hi)
-        return attn_ctx_fail(ctx, ATTN_E_ARG,
+        return attnrt_ctx_fail(ctx, ATTNRT_E_ARG,
                              "output '%s' overlaps %s '%s' in memory; an output may not share "
                              "its buffer with an input or another output",
                              m->outputs[o].name, is_in ? "input" : "output", t->name);
     }
   }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 /* Scratch memory that holds need bytes: the caller's buffer if it set one,
  * else the context's own, grown only when need exceeds what it has. */
-static attn_status get_scratch(attn_ctx *ctx, int64_t need, void **out) {
-  if (need < 0 || need >= ATTN_BYTES_MAX)
-    return attn_ctx_fail(ctx, ATTN_E_LIMIT,
+static attnrt_status get_scratch(attnrt_ctx *ctx, int64_t need, void **out) {
+  if (need < 0 || need >= ATTNRT_BYTES_MAX)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_LIMIT,
                          "scratch memory for these dims overflows (%lld bytes)",
                          (long long)need);
   if ((uint64_t)need > SIZE_MAX - 64)
-    return attn_ctx_fail(ctx, ATTN_E_LIMIT, "scratch memory of %lld bytes cannot be addressed",
+    return attnrt_ctx_fail(ctx, ATTNRT_E_LIMIT, "scratch memory of %lld bytes cannot be addressed",
                          (long long)need);
   if (ctx->user_scratch != NULL) {
     if (ctx->user_scratch_size < (size_t)need)
-      return attn_ctx_fail(ctx, ATTN_E_ARG,
+      return attnrt_ctx_fail(ctx, ATTNRT_E_ARG,
                            "scratch buffer of %zu bytes is too small: these dims need %lld bytes",
                            ctx->user_scratch_size, (long long)need);
     *out = ctx->user_scratch;
-    return ATTN_OK;
+    return ATTNRT_OK;
   }
   if (ctx->scratch == NULL || ctx->scratch_cap < (size_t)need) {
     /* aligned_alloc wants a multiple of the alignment; never ask for 0. */
@@ -133,63 +133,63 @@ static attn_status get_scratch(attn_ctx *ctx, int64_t need, void **out) {
       cap = 64;
     void *p = aligned_alloc(64, cap);
     if (p == NULL)
-      return attn_ctx_fail(ctx, ATTN_E_NOMEM, "cannot allocate %zu bytes of scratch memory", cap);
+      return attnrt_ctx_fail(ctx, ATTNRT_E_NOMEM, "cannot allocate %zu bytes of scratch memory", cap);
     free(ctx->scratch);
     ctx->scratch = p;
     ctx->scratch_cap = cap;
   }
   *out = ctx->scratch;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-attn_status attn_run(attn_ctx *ctx, void *const *inputs, void *const *outputs,
+attnrt_status attnrt_run(attnrt_ctx *ctx, void *const *inputs, void *const *outputs,
                      const int64_t *dims) {
   if (ctx == NULL)
-    return ATTN_E_ARG;
+    return ATTNRT_E_ARG;
   ctx->err[0] = '\0';
   if (!ctx->model_ok)
     return bad_model(ctx);
-  const attn_model_desc *m = ctx->model;
+  const attnrt_model_desc *m = ctx->model;
   for (int64_t i = 0; i < m->n_params; i++)
     if (ctx->params[i] == NULL)
-      return attn_ctx_fail(ctx, ATTN_E_MISSING,
+      return attnrt_ctx_fail(ctx, ATTNRT_E_MISSING,
                            "parameter '%s' of model '%s' is not bound "
                            "(load a weights file or bind it)", m->params[i].name, m->name);
-  attn_status s = check_pointers(ctx, "input", "inputs", m->inputs, m->n_inputs, inputs);
-  if (s == ATTN_OK)
+  attnrt_status s = check_pointers(ctx, "input", "inputs", m->inputs, m->n_inputs, inputs);
+  if (s == ATTNRT_OK)
     s = check_pointers(ctx, "output", "outputs", m->outputs, m->n_outputs, outputs);
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     s = check_dims(ctx, dims);
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     s = check_sizes(ctx, "parameter", m->params, m->n_params, dims);
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     s = check_sizes(ctx, "input", m->inputs, m->n_inputs, dims);
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     s = check_sizes(ctx, "output", m->outputs, m->n_outputs, dims);
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     s = check_overlaps(ctx, inputs, outputs, dims);
-  if (s != ATTN_OK)
+  if (s != ATTNRT_OK)
     return s;
   int64_t need = m->scratch_size != NULL ? m->scratch_size(dims) : 0;
   void *scratch = NULL;
   s = get_scratch(ctx, need, &scratch);
-  if (s != ATTN_OK)
+  if (s != ATTNRT_OK)
     return s;
   int32_t r = m->body(ctx, ctx->params, inputs, outputs, dims, scratch);
-  if (r != ATTN_OK && ctx->err[0] == '\0')
-    attn_ctx_fail(ctx, (attn_status)r, "model '%s' failed: %s", m->name,
-                  attn_status_str((attn_status)r));
-  return (attn_status)r;
+  if (r != ATTNRT_OK && ctx->err[0] == '\0')
+    attnrt_ctx_fail(ctx, (attnrt_status)r, "model '%s' failed: %s", m->name,
+                  attnrt_status_str((attnrt_status)r));
+  return (attnrt_status)r;
 }
 
-int64_t attn_scratch_size(const attn_model_desc *model, const int64_t *dims) {
+int64_t attnrt_scratch_size(const attnrt_model_desc *model, const int64_t *dims) {
   char err[8];
-  if (!attn_check_model(model, err, sizeof err))
+  if (!attnrt_check_model(model, err, sizeof err))
     return -1;
   if (model->n_dims > 0 && dims == NULL)
     return -1;
   for (int64_t d = 0; d < model->n_dims; d++)
-    if (dims[d] < 1 || dims[d] > ATTN_DIM_MAX)
+    if (dims[d] < 1 || dims[d] > ATTNRT_DIM_MAX)
       return -1;
   if (model->scratch_size == NULL)
     return 0;
@@ -201,7 +201,7 @@ int64_t attn_scratch_size(const attn_model_desc *model, const int64_t *dims) {
 
 /* The first place (input, axis) where symbolic dim sym appears, scanning in
  * descriptor order; used to name who set a dim when another input disagrees. */
-static void first_use(const attn_model_desc *m, int64_t sym, int64_t *input, int64_t *axis) {
+static void first_use(const attnrt_model_desc *m, int64_t sym, int64_t *input, int64_t *axis) {
   for (int64_t i = 0; i < m->n_inputs; i++)
     for (int64_t a = 0; a < m->inputs[i].rank; a++)
       if (m->inputs[i].dims[a] == -(sym + 1)) {
@@ -211,110 +211,110 @@ static void first_use(const attn_model_desc *m, int64_t sym, int64_t *input, int
       }
 }
 
-static attn_status dim_conflict(attn_ctx *ctx, int64_t i, int64_t a, int64_t got,
+static attnrt_status dim_conflict(attnrt_ctx *ctx, int64_t i, int64_t a, int64_t got,
                                 int64_t sym, int64_t set) {
-  const attn_model_desc *m = ctx->model;
+  const attnrt_model_desc *m = ctx->model;
   int64_t fi = 0, fa = 0;
   first_use(m, sym, &fi, &fa);
   const char *name = dim_name(m, sym);
   if (fi == i)
-    return attn_ctx_fail(ctx, ATTN_E_SHAPE,
+    return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE,
                          "input '%s': dim %lld (%s) is %lld but dim %lld set %s = %lld",
                          m->inputs[i].name, (long long)a, name, (long long)got,
                          (long long)fa, name, (long long)set);
-  return attn_ctx_fail(ctx, ATTN_E_SHAPE,
+  return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE,
                        "input '%s': dim %lld (%s) is %lld but input '%s' set %s = %lld",
                        m->inputs[i].name, (long long)a, name, (long long)got,
                        m->inputs[fi].name, name, (long long)set);
 }
 
-static attn_status bind_input(attn_ctx *ctx, int64_t i, const attn_tensor *t, int64_t *dims) {
-  const attn_model_desc *m = ctx->model;
-  const attn_tensor_desc *d = &m->inputs[i];
+static attnrt_status bind_input(attnrt_ctx *ctx, int64_t i, const attnrt_tensor *t, int64_t *dims) {
+  const attnrt_model_desc *m = ctx->model;
+  const attnrt_tensor_desc *d = &m->inputs[i];
   char want[96], got[96];
-  if (t->dtype != (attn_dtype)d->dtype)
-    return attn_ctx_fail(ctx, ATTN_E_DTYPE, "input '%s' is %s but model '%s' expects %s",
-                         d->name, attn_dtype_name(t->dtype), m->name, attn_dtype_name(d->dtype));
-  if (t->rank < 0 || t->rank > ATTN_MAX_RANK)
-    return attn_ctx_fail(ctx, ATTN_E_SHAPE, "input '%s' has rank %d (must be 0 to %d)",
-                         d->name, t->rank, ATTN_MAX_RANK);
+  if (t->dtype != (attnrt_dtype)d->dtype)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_DTYPE, "input '%s' is %s but model '%s' expects %s",
+                         d->name, attnrt_dtype_name(t->dtype), m->name, attnrt_dtype_name(d->dtype));
+  if (t->rank < 0 || t->rank > ATTNRT_MAX_RANK)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE, "input '%s' has rank %d (must be 0 to %d)",
+                         d->name, t->rank, ATTNRT_MAX_RANK);
   if (t->rank != d->rank)
-    return attn_ctx_fail(ctx, ATTN_E_SHAPE,
+    return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE,
                          "input '%s' has rank %d %s but model '%s' expects rank %lld %s",
-                         d->name, t->rank, attn_fmt_shape(got, sizeof got, t->rank, t->dims, NULL),
+                         d->name, t->rank, attnrt_fmt_shape(got, sizeof got, t->rank, t->dims, NULL),
                          m->name, (long long)d->rank,
-                         attn_fmt_shape(want, sizeof want, (int)d->rank, d->dims, m));
+                         attnrt_fmt_shape(want, sizeof want, (int)d->rank, d->dims, m));
   for (int64_t a = 0; a < d->rank; a++) {
     int64_t v = t->dims[a], want_dim = d->dims[a];
     if (want_dim >= 0) {
       if (v != want_dim)
-        return attn_ctx_fail(ctx, ATTN_E_SHAPE,
+        return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE,
                              "input '%s': dim %lld is %lld but model '%s' expects %lld (shape %s)",
                              d->name, (long long)a, (long long)v, m->name, (long long)want_dim,
-                             attn_fmt_shape(want, sizeof want, (int)d->rank, d->dims, m));
+                             attnrt_fmt_shape(want, sizeof want, (int)d->rank, d->dims, m));
       continue;
     }
     int64_t sym = -(want_dim + 1);
-    if (v < 1 || v > ATTN_DIM_MAX)
-      return attn_ctx_fail(ctx, ATTN_E_SHAPE,
+    if (v < 1 || v > ATTNRT_DIM_MAX)
+      return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE,
                            "input '%s': dim %lld (%s) is %lld, out of range [1, %lld]",
                            d->name, (long long)a, dim_name(m, sym), (long long)v,
-                           (long long)ATTN_DIM_MAX);
+                           (long long)ATTNRT_DIM_MAX);
     if (dims[sym] == 0)
       dims[sym] = v;
     else if (dims[sym] != v)
       return dim_conflict(ctx, i, a, v, sym, dims[sym]);
   }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-attn_status attn_bind_dims(attn_ctx *ctx, const attn_tensor *inputs, int64_t *dims) {
+attnrt_status attnrt_bind_dims(attnrt_ctx *ctx, const attnrt_tensor *inputs, int64_t *dims) {
   if (ctx == NULL)
-    return ATTN_E_ARG;
+    return ATTNRT_E_ARG;
   ctx->err[0] = '\0';
   if (!ctx->model_ok)
     return bad_model(ctx);
-  const attn_model_desc *m = ctx->model;
+  const attnrt_model_desc *m = ctx->model;
   if (m->n_inputs > 0 && inputs == NULL)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "inputs is NULL but model '%s' has %lld inputs",
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "inputs is NULL but model '%s' has %lld inputs",
                          m->name, (long long)m->n_inputs);
   if (m->n_dims > 0 && dims == NULL)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "dims is NULL but model '%s' has %lld symbolic dims",
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "dims is NULL but model '%s' has %lld symbolic dims",
                          m->name, (long long)m->n_dims);
   /* 0 marks a dim no input has set yet: a bound dim is never 0. */
   for (int64_t d = 0; d < m->n_dims; d++)
     dims[d] = 0;
   for (int64_t i = 0; i < m->n_inputs; i++) {
-    attn_status s = bind_input(ctx, i, &inputs[i], dims);
-    if (s != ATTN_OK)
+    attnrt_status s = bind_input(ctx, i, &inputs[i], dims);
+    if (s != ATTNRT_OK)
       return s;
   }
   for (int64_t d = 0; d < m->n_dims; d++)
     if (dims[d] == 0)
-      return attn_ctx_fail(ctx, ATTN_E_ARG,
+      return attnrt_ctx_fail(ctx, ATTNRT_E_ARG,
                            "symbolic dim %s of model '%s' is not set by the shape of any input",
                            dim_name(m, d), m->name);
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-attn_status attn_output_shape(const attn_model_desc *model, int i,
-                              const int64_t *dims, attn_tensor *shape) {
+attnrt_status attnrt_output_shape(const attnrt_model_desc *model, int i,
+                              const int64_t *dims, attnrt_tensor *shape) {
   char err[8];
-  if (shape == NULL || !attn_check_model(model, err, sizeof err))
-    return ATTN_E_ARG;
+  if (shape == NULL || !attnrt_check_model(model, err, sizeof err))
+    return ATTNRT_E_ARG;
   if (i < 0 || i >= model->n_outputs)
-    return ATTN_E_RANGE;
+    return ATTNRT_E_RANGE;
   if (model->n_dims > 0 && dims == NULL)
-    return ATTN_E_ARG;
-  const attn_tensor_desc *t = &model->outputs[i];
+    return ATTNRT_E_ARG;
+  const attnrt_tensor_desc *t = &model->outputs[i];
   for (int64_t a = 0; a < t->rank; a++) {
     int64_t d = t->dims[a];
-    if (d < 0 && (dims[-(d + 1)] < 1 || dims[-(d + 1)] > ATTN_DIM_MAX))
-      return ATTN_E_ARG;
+    if (d < 0 && (dims[-(d + 1)] < 1 || dims[-(d + 1)] > ATTNRT_DIM_MAX))
+      return ATTNRT_E_ARG;
   }
   memset(shape, 0, sizeof *shape);
-  shape->dtype = (attn_dtype)t->dtype;
+  shape->dtype = (attnrt_dtype)t->dtype;
   shape->rank = (int)t->rank;
   resolve(t, dims, shape->dims);
-  return ATTN_OK;
+  return ATTNRT_OK;
 }

@@ -34,9 +34,9 @@
 typedef struct st_entry {
   const char *name;          /* in the arena */
   const char *dtype_str;     /* in the arena, as in the file */
-  int kind;                  /* ATTN_F32, ATTN_I32 or -1 for other dtypes */
+  int kind;                  /* ATTNRT_F32, ATTNRT_I32 or -1 for other dtypes */
   int rank;                  /* of the shape as written */
-  int64_t dims[ATTN_MAX_RANK];
+  int64_t dims[ATTNRT_MAX_RANK];
   int64_t numel;
   int64_t begin, end;
   void *data;                /* into the mapping, or owned (see owned) */
@@ -48,7 +48,7 @@ typedef struct name_ref {
   int index;
 } name_ref;
 
-struct attn_safetensors {
+struct attnrt_safetensors {
   void *map;
   size_t map_len;
   char *arena;               /* every unescaped string of the header */
@@ -71,7 +71,7 @@ typedef struct parser {
 
 static bool fail_at(parser *p, const char *what) {
   /* Report a file offset: it is what a hex dump of the file shows. */
-  attn_errf(p->err, p->errlen, "%s: bad safetensors header at byte %zu: %s",
+  attnrt_errf(p->err, p->errlen, "%s: bad safetensors header at byte %zu: %s",
             p->path, p->pos + 8, what);
   return false;
 }
@@ -101,9 +101,9 @@ static bool expect(parser *p, char c) {
   return fail_at(p, msg);
 }
 
-static attn_status format_error(parser *p, const char *what) {
+static attnrt_status format_error(parser *p, const char *what) {
   fail_at(p, what);
-  return ATTN_E_FORMAT;
+  return ATTNRT_E_FORMAT;
 }
 
 static bool arena_put(parser *p, const unsigned char *bytes, size_t n) {
@@ -456,85 +456,85 @@ static bool dtype_well_formed(const char *d) {
 }
 
 /* Checks one entry against the data region and fills e. */
-static attn_status make_entry(const char *path, const char *name, const raw_entry *r,
+static attnrt_status make_entry(const char *path, const char *name, const raw_entry *r,
                               int64_t data_len, st_entry *e, char *err, size_t errlen) {
   memset(e, 0, sizeof *e);
   e->name = name;
   e->dtype_str = r->dtype;
   if (!dtype_well_formed(r->dtype)) {
-    attn_errf(err, errlen, "%s: tensor '%s' has a malformed dtype", path, name);
-    return ATTN_E_FORMAT;
+    attnrt_errf(err, errlen, "%s: tensor '%s' has a malformed dtype", path, name);
+    return ATTNRT_E_FORMAT;
   }
-  e->kind = strcmp(r->dtype, "F32") == 0 ? ATTN_F32 : strcmp(r->dtype, "I32") == 0 ? ATTN_I32 : -1;
+  e->kind = strcmp(r->dtype, "F32") == 0 ? ATTNRT_F32 : strcmp(r->dtype, "I32") == 0 ? ATTNRT_I32 : -1;
   e->rank = r->rank;
-  if (e->kind >= 0 && r->rank > ATTN_MAX_RANK) {
-    attn_errf(err, errlen, "%s: tensor '%s' has rank %d; %s tensors of rank above %d are not supported",
-              path, name, r->rank, r->dtype, ATTN_MAX_RANK);
-    return ATTN_E_FORMAT;
+  if (e->kind >= 0 && r->rank > ATTNRT_MAX_RANK) {
+    attnrt_errf(err, errlen, "%s: tensor '%s' has rank %d; %s tensors of rank above %d are not supported",
+              path, name, r->rank, r->dtype, ATTNRT_MAX_RANK);
+    return ATTNRT_E_FORMAT;
   }
   int64_t numel = 1;
   for (int i = 0; i < r->rank; i++) {
-    if (i < ATTN_MAX_RANK)
+    if (i < ATTNRT_MAX_RANK)
       e->dims[i] = r->shape[i];
-    if (!attn_mul_i64(numel, r->shape[i], &numel)) {
-      attn_errf(err, errlen, "%s: tensor '%s': the element count of its shape overflows",
+    if (!attnrt_mul_i64(numel, r->shape[i], &numel)) {
+      attnrt_errf(err, errlen, "%s: tensor '%s': the element count of its shape overflows",
                 path, name);
-      return ATTN_E_FORMAT;
+      return ATTNRT_E_FORMAT;
     }
   }
   e->numel = numel;
   e->begin = r->offsets[0];
   e->end = r->offsets[1];
   if (e->begin > e->end || e->end > data_len) {
-    attn_errf(err, errlen,
+    attnrt_errf(err, errlen,
               "%s: tensor '%s': data_offsets [%lld, %lld] are outside the data region of %lld bytes",
               path, name, (long long)e->begin, (long long)e->end, (long long)data_len);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   int size = dtype_size(r->dtype);
   int64_t bytes = 0;
-  bool fits = attn_mul_i64(numel, size, &bytes);
+  bool fits = attnrt_mul_i64(numel, size, &bytes);
   if (size > 0 && !fits) {
-    attn_errf(err, errlen, "%s: tensor '%s': %lld elements of %s overflow a byte count",
+    attnrt_errf(err, errlen, "%s: tensor '%s': %lld elements of %s overflow a byte count",
               path, name, (long long)numel, r->dtype);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   if (size > 0 && bytes != e->end - e->begin) {
-    attn_errf(err, errlen,
+    attnrt_errf(err, errlen,
               "%s: tensor '%s': data_offsets [%lld, %lld] hold %lld bytes but %lld elements "
               "of %s need %lld",
               path, name, (long long)e->begin, (long long)e->end,
               (long long)(e->end - e->begin), (long long)numel, r->dtype, (long long)bytes);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-static attn_status add_entry(attn_safetensors *st, const st_entry *e, const char *path,
+static attnrt_status add_entry(attnrt_safetensors *st, const st_entry *e, const char *path,
                              char *err, size_t errlen) {
   if (st->count == st->cap) {
     if (st->cap >= INT_MAX / 2) {
-      attn_errf(err, errlen, "%s: too many tensors", path);
-      return ATTN_E_LIMIT;
+      attnrt_errf(err, errlen, "%s: too many tensors", path);
+      return ATTNRT_E_LIMIT;
     }
     int cap = st->cap ? st->cap * 2 : 16;
     st_entry *n = realloc(st->entries, (size_t)cap * sizeof *n);
     if (n == NULL) {
-      attn_errf(err, errlen, "%s: out of memory reading the header", path);
-      return ATTN_E_NOMEM;
+      attnrt_errf(err, errlen, "%s: out of memory reading the header", path);
+      return ATTNRT_E_NOMEM;
     }
     st->entries = n;
     st->cap = cap;
   }
   st->entries[st->count++] = *e;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 /* The top-level object: every tensor entry, and __metadata__ at most once. */
-static attn_status parse_header(parser *p, attn_safetensors *st, int64_t data_len) {
+static attnrt_status parse_header(parser *p, attnrt_safetensors *st, int64_t data_len) {
   bool seen_meta = false;
   if (!expect(p, '{'))
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   bool more = peek(p) != '}';
   if (!more)
     p->pos++;
@@ -542,7 +542,7 @@ static attn_status parse_header(parser *p, attn_safetensors *st, int64_t data_le
     const char *name;
     size_t len;
     if (!parse_string(p, &name, &len) || !expect(p, ':'))
-      return ATTN_E_FORMAT;
+      return ATTNRT_E_FORMAT;
     if (strlen(name) != len)
       return format_error(p, "tensor name contains a NUL character");
     if (key_is(name, len, "__metadata__")) {
@@ -550,24 +550,24 @@ static attn_status parse_header(parser *p, attn_safetensors *st, int64_t data_le
         return format_error(p, "duplicate __metadata__");
       seen_meta = true;
       if (!parse_metadata(p))
-        return ATTN_E_FORMAT;
+        return ATTNRT_E_FORMAT;
     } else {
       raw_entry r;
       st_entry e;
       if (!parse_entry(p, name, &r))
-        return ATTN_E_FORMAT;
-      attn_status s = make_entry(p->path, name, &r, data_len, &e, p->err, p->errlen);
-      if (s == ATTN_OK)
+        return ATTNRT_E_FORMAT;
+      attnrt_status s = make_entry(p->path, name, &r, data_len, &e, p->err, p->errlen);
+      if (s == ATTNRT_OK)
         s = add_entry(st, &e, p->path, p->err, p->errlen);
-      if (s != ATTN_OK)
+      if (s != ATTNRT_OK)
         return s;
     }
     if (!next_member(p, &more))
-      return ATTN_E_FORMAT;
+      return ATTNRT_E_FORMAT;
   }
   if (peek(p) >= 0)
     return format_error(p, "data after the header object");
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 static int cmp_name_ref(const void *a, const void *b) {
@@ -576,27 +576,27 @@ static int cmp_name_ref(const void *a, const void *b) {
   return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
 }
 
-static attn_status build_index(attn_safetensors *st, const char *path, char *err, size_t errlen) {
+static attnrt_status build_index(attnrt_safetensors *st, const char *path, char *err, size_t errlen) {
   st->sorted = malloc((st->count > 0 ? (size_t)st->count : 1) * sizeof *st->sorted);
   if (st->sorted == NULL) {
-    attn_errf(err, errlen, "%s: out of memory reading the header", path);
-    return ATTN_E_NOMEM;
+    attnrt_errf(err, errlen, "%s: out of memory reading the header", path);
+    return ATTNRT_E_NOMEM;
   }
   for (int i = 0; i < st->count; i++)
     st->sorted[i] = (name_ref){st->entries[i].name, i};
   qsort(st->sorted, (size_t)st->count, sizeof *st->sorted, cmp_name_ref);
   for (int i = 1; i < st->count; i++)
     if (strcmp(st->sorted[i - 1].name, st->sorted[i].name) == 0) {
-      attn_errf(err, errlen, "%s: duplicate tensor '%s'", path, st->sorted[i].name);
-      return ATTN_E_FORMAT;
+      attnrt_errf(err, errlen, "%s: duplicate tensor '%s'", path, st->sorted[i].name);
+      return ATTNRT_E_FORMAT;
     }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 /* Data pointers, once every entry is known to lie inside the data region.
  * Generated code loads floats directly, so a misaligned f32/i32 tensor gets
  * an aligned copy. */
-static attn_status place_data(attn_safetensors *st, const unsigned char *base,
+static attnrt_status place_data(attnrt_safetensors *st, const unsigned char *base,
                               const char *path, char *err, size_t errlen) {
   for (int i = 0; i < st->count; i++) {
     st_entry *e = &st->entries[i];
@@ -610,16 +610,16 @@ static attn_status place_data(attn_safetensors *st, const unsigned char *base,
     }
     e->data = malloc(bytes > 0 ? bytes : 1);
     if (e->data == NULL) {
-      attn_errf(err, errlen, "%s: out of memory copying tensor '%s'", path, e->name);
-      return ATTN_E_NOMEM;
+      attnrt_errf(err, errlen, "%s: out of memory copying tensor '%s'", path, e->name);
+      return ATTNRT_E_NOMEM;
     }
     memcpy(e->data, src, bytes);
     e->owned = true;
   }
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-void attn_st_close(attn_safetensors *st) {
+void attnrt_st_close(attnrt_safetensors *st) {
   if (st == NULL)
     return;
   for (int i = 0; i < st->count; i++)
@@ -641,35 +641,35 @@ static uint64_t read_le64(const unsigned char *b) {
 }
 
 /* Open and map path; sets st->map and st->map_len. */
-static attn_status map_file(attn_safetensors *st, const char *path, char *err, size_t errlen) {
+static attnrt_status map_file(attnrt_safetensors *st, const char *path, char *err, size_t errlen) {
   char ebuf[128];
   /* O_NONBLOCK: a FIFO given as the path fails the regular-file check
    * below instead of blocking here. */
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
-    attn_errf(err, errlen, "cannot open %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
-    return ATTN_E_IO;
+    attnrt_errf(err, errlen, "cannot open %s: %s", path, attnrt_errno_str(errno, ebuf, sizeof ebuf));
+    return ATTNRT_E_IO;
   }
   struct stat sb;
-  attn_status s = ATTN_OK;
+  attnrt_status s = ATTNRT_OK;
   if (fstat(fd, &sb) != 0) {
-    attn_errf(err, errlen, "cannot stat %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
-    s = ATTN_E_IO;
+    attnrt_errf(err, errlen, "cannot stat %s: %s", path, attnrt_errno_str(errno, ebuf, sizeof ebuf));
+    s = ATTNRT_E_IO;
   } else if (!S_ISREG(sb.st_mode)) {
-    attn_errf(err, errlen, "%s is not a regular file", path);
-    s = ATTN_E_IO;
+    attnrt_errf(err, errlen, "%s is not a regular file", path);
+    s = ATTNRT_E_IO;
   } else if (sb.st_size < 8) {
-    attn_errf(err, errlen, "%s: file of %lld bytes is too short for a safetensors header",
+    attnrt_errf(err, errlen, "%s: file of %lld bytes is too short for a safetensors header",
               path, (long long)sb.st_size);
-    s = ATTN_E_FORMAT;
+    s = ATTNRT_E_FORMAT;
   } else if ((uint64_t)sb.st_size > SIZE_MAX) {
-    attn_errf(err, errlen, "%s: file too large to map", path);
-    s = ATTN_E_LIMIT;
+    attnrt_errf(err, errlen, "%s: file too large to map", path);
+    s = ATTNRT_E_LIMIT;
   } else {
     void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED) {
-      attn_errf(err, errlen, "cannot map %s: %s", path, attn_errno_str(errno, ebuf, sizeof ebuf));
-      s = ATTN_E_IO;
+      attnrt_errf(err, errlen, "cannot map %s: %s", path, attnrt_errno_str(errno, ebuf, sizeof ebuf));
+      s = ATTNRT_E_IO;
     } else {
       st->map = m;
       st->map_len = (size_t)sb.st_size;
@@ -679,96 +679,96 @@ static attn_status map_file(attn_safetensors *st, const char *path, char *err, s
   return s;
 }
 
-static attn_status open_checked(attn_safetensors *st, const char *path, char *err, size_t errlen) {
-  attn_status s = map_file(st, path, err, errlen);
-  if (s != ATTN_OK)
+static attnrt_status open_checked(attnrt_safetensors *st, const char *path, char *err, size_t errlen) {
+  attnrt_status s = map_file(st, path, err, errlen);
+  if (s != ATTNRT_OK)
     return s;
   const unsigned char *bytes = st->map;
   uint64_t n = read_le64(bytes);
   if (n > st->map_len - 8) {
-    attn_errf(err, errlen, "%s: header length %llu runs past the end of the file (%zu bytes)",
+    attnrt_errf(err, errlen, "%s: header length %llu runs past the end of the file (%zu bytes)",
               path, (unsigned long long)n, st->map_len);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   if (n > HEADER_MAX) {
-    attn_errf(err, errlen, "%s: header length %llu is above the limit of %llu bytes",
+    attnrt_errf(err, errlen, "%s: header length %llu is above the limit of %llu bytes",
               path, (unsigned long long)n, (unsigned long long)HEADER_MAX);
-    return ATTN_E_FORMAT;
+    return ATTNRT_E_FORMAT;
   }
   /* Unescaping never lengthens a string and each string's quotes pay for its
    * NUL, so an arena the size of the header holds every string. */
   st->arena = malloc((size_t)n + 1);
   if (st->arena == NULL) {
-    attn_errf(err, errlen, "%s: out of memory reading the header", path);
-    return ATTN_E_NOMEM;
+    attnrt_errf(err, errlen, "%s: out of memory reading the header", path);
+    return ATTNRT_E_NOMEM;
   }
   parser p = {bytes + 8, (size_t)n, 0, st->arena, 0, (size_t)n + 1, path, err, errlen};
   int64_t data_len = (int64_t)(st->map_len - 8 - (size_t)n);
   s = parse_header(&p, st, data_len);
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     s = build_index(st, path, err, errlen);
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     s = place_data(st, bytes + 8 + n, path, err, errlen);
   return s;
 }
 
-attn_status attn_st_open(const char *path, attn_safetensors **out, char *err, size_t errlen) {
+attnrt_status attnrt_st_open(const char *path, attnrt_safetensors **out, char *err, size_t errlen) {
   if (out != NULL)
     *out = NULL;
   if (path == NULL || out == NULL) {
-    attn_errf(err, errlen, "attn_st_open: %s is NULL", path == NULL ? "path" : "out");
-    return ATTN_E_ARG;
+    attnrt_errf(err, errlen, "attnrt_st_open: %s is NULL", path == NULL ? "path" : "out");
+    return ATTNRT_E_ARG;
   }
-  attn_safetensors *st = calloc(1, sizeof *st);
+  attnrt_safetensors *st = calloc(1, sizeof *st);
   if (st == NULL) {
-    attn_errf(err, errlen, "%s: out of memory", path);
-    return ATTN_E_NOMEM;
+    attnrt_errf(err, errlen, "%s: out of memory", path);
+    return ATTNRT_E_NOMEM;
   }
-  attn_status s = open_checked(st, path, err, errlen);
-  if (s != ATTN_OK) {
-    attn_st_close(st);
+  attnrt_status s = open_checked(st, path, err, errlen);
+  if (s != ATTNRT_OK) {
+    attnrt_st_close(st);
     return s;
   }
   *out = st;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-int attn_st_count(const attn_safetensors *st) {
+int attnrt_st_count(const attnrt_safetensors *st) {
   return st != NULL ? st->count : 0;
 }
 
-const char *attn_st_name(const attn_safetensors *st, int i) {
+const char *attnrt_st_name(const attnrt_safetensors *st, int i) {
   if (st == NULL || i < 0 || i >= st->count)
     return NULL;
   return st->entries[i].name;
 }
 
-const char *attn_st_dtype(const attn_safetensors *st, int i) {
+const char *attnrt_st_dtype(const attnrt_safetensors *st, int i) {
   if (st == NULL || i < 0 || i >= st->count)
     return NULL;
   return st->entries[i].dtype_str;
 }
 
-attn_status attn_st_get(const attn_safetensors *st, int i, attn_tensor *t) {
+attnrt_status attnrt_st_get(const attnrt_safetensors *st, int i, attnrt_tensor *t) {
   if (st == NULL || t == NULL)
-    return ATTN_E_ARG;
+    return ATTNRT_E_ARG;
   if (i < 0 || i >= st->count)
-    return ATTN_E_RANGE;
+    return ATTNRT_E_RANGE;
   const st_entry *e = &st->entries[i];
   memset(t, 0, sizeof *t);
   if (e->kind < 0) {
     t->rank = -1;
-    return ATTN_OK;
+    return ATTNRT_OK;
   }
-  t->dtype = (attn_dtype)e->kind;
+  t->dtype = (attnrt_dtype)e->kind;
   t->rank = e->rank;
   for (int a = 0; a < e->rank; a++)
     t->dims[a] = e->dims[a];
   t->data = e->data;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-int attn_st_find(const attn_safetensors *st, const char *name) {
+int attnrt_st_find(const attnrt_safetensors *st, const char *name) {
   if (st == NULL || name == NULL)
     return -1;
   int lo = 0, hi = st->count - 1;

@@ -7,18 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *attn_status_str(attn_status s) {
+const char *attnrt_status_str(attnrt_status s) {
   switch (s) {
-  case ATTN_OK: return "ok";
-  case ATTN_E_ARG: return "bad argument";
-  case ATTN_E_IO: return "I/O error";
-  case ATTN_E_FORMAT: return "malformed file";
-  case ATTN_E_MISSING: return "missing parameter";
-  case ATTN_E_SHAPE: return "shape mismatch";
-  case ATTN_E_DTYPE: return "dtype mismatch";
-  case ATTN_E_RANGE: return "out of range";
-  case ATTN_E_NOMEM: return "out of memory";
-  case ATTN_E_LIMIT: return "size limit exceeded";
+  case ATTNRT_OK: return "ok";
+  case ATTNRT_E_ARG: return "bad argument";
+  case ATTNRT_E_IO: return "I/O error";
+  case ATTNRT_E_FORMAT: return "malformed file";
+  case ATTNRT_E_MISSING: return "missing parameter";
+  case ATTNRT_E_SHAPE: return "shape mismatch";
+  case ATTNRT_E_DTYPE: return "dtype mismatch";
+  case ATTNRT_E_RANGE: return "out of range";
+  case ATTNRT_E_NOMEM: return "out of memory";
+  case ATTNRT_E_LIMIT: return "size limit exceeded";
   }
   return "unknown status";
 }
@@ -49,10 +49,10 @@ static size_t safe_utf8(const unsigned char *p) {
 /* Messages carry names from files (tensor names in a safetensors header)
  * that may hold terminal escapes: every control byte, and every byte not
  * part of a safe UTF-8 character, is written as \xNN. */
-void attn_verrf(char *err, size_t errlen, const char *fmt, va_list ap) {
+void attnrt_verrf(char *err, size_t errlen, const char *fmt, va_list ap) {
   if (err == NULL || errlen == 0)
     return;
-  char raw[2 * ATTN_ERR_LEN];
+  char raw[2 * ATTNRT_ERR_LEN];
   if (vsnprintf(raw, sizeof raw, fmt, ap) < 0)
     raw[0] = '\0';
   size_t o = 0;
@@ -73,14 +73,14 @@ void attn_verrf(char *err, size_t errlen, const char *fmt, va_list ap) {
   err[o] = '\0';
 }
 
-void attn_errf(char *err, size_t errlen, const char *fmt, ...) {
+void attnrt_errf(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  attn_verrf(err, errlen, fmt, ap);
+  attnrt_verrf(err, errlen, fmt, ap);
   va_end(ap);
 }
 
-bool attn_mul_i64(int64_t a, int64_t b, int64_t *out) {
+bool attnrt_mul_i64(int64_t a, int64_t b, int64_t *out) {
   if (a < 0 || b < 0)
     return false;
   if (a != 0 && b > INT64_MAX / a)
@@ -89,34 +89,34 @@ bool attn_mul_i64(int64_t a, int64_t b, int64_t *out) {
   return true;
 }
 
-bool attn_add_i64(int64_t a, int64_t b, int64_t *out) {
+bool attnrt_add_i64(int64_t a, int64_t b, int64_t *out) {
   if (a < 0 || b < 0 || a > INT64_MAX - b)
     return false;
   *out = a + b;
   return true;
 }
 
-int64_t attn_tensor_numel(const attn_tensor *t) {
-  if (t == NULL || t->rank < 0 || t->rank > ATTN_MAX_RANK)
+int64_t attnrt_tensor_numel(const attnrt_tensor *t) {
+  if (t == NULL || t->rank < 0 || t->rank > ATTNRT_MAX_RANK)
     return -1;
   int64_t n = 1;
   for (int i = 0; i < t->rank; i++)
-    if (!attn_mul_i64(n, t->dims[i], &n))
+    if (!attnrt_mul_i64(n, t->dims[i], &n))
       return -1;
   return n;
 }
 
-void attn_tensor_free(attn_tensor *t) {
+void attnrt_tensor_free(attnrt_tensor *t) {
   if (t == NULL)
     return;
   free(t->data);
   t->data = NULL;
 }
 
-const char *attn_dtype_name(int64_t dtype) {
+const char *attnrt_dtype_name(int64_t dtype) {
   switch (dtype) {
-  case ATTN_F32: return "f32";
-  case ATTN_I32: return "i32";
+  case ATTNRT_F32: return "f32";
+  case ATTNRT_I32: return "i32";
   default: return "?";
   }
 }
@@ -133,14 +133,14 @@ static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...) {
     *pos += (size_t)n;
 }
 
-const char *attn_fmt_shape(char *buf, size_t len, int rank, const int64_t *dims,
-                           const attn_model_desc *model) {
+const char *attnrt_fmt_shape(char *buf, size_t len, int rank, const int64_t *dims,
+                           const attnrt_model_desc *model) {
   size_t pos = 0;
   if (len == 0)
     return buf;
   buf[0] = '\0';
   append(buf, len, &pos, "[");
-  for (int i = 0; i < rank && i < ATTN_MAX_RANK; i++) {
+  for (int i = 0; i < rank && i < ATTNRT_MAX_RANK; i++) {
     const char *sep = i ? ", " : "";
     int64_t d = dims[i];
     int64_t sym = -(d + 1);
@@ -155,7 +155,7 @@ const char *attn_fmt_shape(char *buf, size_t len, int rank, const int64_t *dims,
 }
 
 /* strerror is not thread-safe everywhere; the XSI strerror_r is. */
-const char *attn_errno_str(int e, char *buf, size_t len) {
+const char *attnrt_errno_str(int e, char *buf, size_t len) {
   if (strerror_r(e, buf, len) != 0)
     snprintf(buf, len, "error %d", e);
   return buf;

@@ -10,18 +10,18 @@
 /* Past this many "ignoring tensor" lines, a count says the rest. */
 #define WARNINGS_MAX 100
 
-static void clear_warnings(attn_ctx *ctx) {
+static void clear_warnings(attnrt_ctx *ctx) {
   free(ctx->warnings);
   ctx->warnings = NULL;
   ctx->warn_len = ctx->warn_cap = 0;
 }
 
 /* Appends one line; warnings are best effort, so out of memory drops it. */
-static void add_warning(attn_ctx *ctx, const char *fmt, ...) {
+static void add_warning(attnrt_ctx *ctx, const char *fmt, ...) {
   char line[512];
   va_list ap;
   va_start(ap, fmt);
-  attn_verrf(line, sizeof line, fmt, ap);
+  attnrt_verrf(line, sizeof line, fmt, ap);
   va_end(ap);
   size_t n = strlen(line) + (ctx->warn_len > 0); /* the separating '\n' */
   if (ctx->warn_len + n + 1 > ctx->warn_cap) {
@@ -40,14 +40,14 @@ static void add_warning(attn_ctx *ctx, const char *fmt, ...) {
   ctx->warn_len += strlen(line);
 }
 
-static bool has_symbolic_dim(const attn_tensor_desc *d) {
+static bool has_symbolic_dim(const attnrt_tensor_desc *d) {
   for (int64_t a = 0; a < d->rank; a++)
     if (d->dims[a] < 0)
       return true;
   return false;
 }
 
-static bool same_shape(const attn_tensor_desc *d, const attn_tensor *t) {
+static bool same_shape(const attnrt_tensor_desc *d, const attnrt_tensor *t) {
   if (t->rank != d->rank)
     return false;
   for (int a = 0; a < t->rank; a++)
@@ -56,7 +56,7 @@ static bool same_shape(const attn_tensor_desc *d, const attn_tensor *t) {
   return true;
 }
 
-static int64_t find_param(const attn_model_desc *m, const char *name) {
+static int64_t find_param(const attnrt_model_desc *m, const char *name) {
   for (int64_t i = 0; i < m->n_params; i++)
     if (strcmp(m->params[i].name, name) == 0)
       return i;
@@ -65,95 +65,95 @@ static int64_t find_param(const attn_model_desc *m, const char *name) {
 
 /* Name and shape checks shared by both ways of binding; where is " in
  * FILE" or "" and names the source in messages. */
-static attn_status check_fixed(attn_ctx *ctx, const attn_tensor_desc *d) {
+static attnrt_status check_fixed(attnrt_ctx *ctx, const attnrt_tensor_desc *d) {
   char shape[96];
   if (!has_symbolic_dim(d))
-    return ATTN_OK;
-  return attn_ctx_fail(ctx, ATTN_E_SHAPE, "parameter '%s' of model '%s' has a symbolic dim %s",
+    return ATTNRT_OK;
+  return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE, "parameter '%s' of model '%s' has a symbolic dim %s",
                        d->name, ctx->model->name,
-                       attn_fmt_shape(shape, sizeof shape, (int)d->rank, d->dims, ctx->model));
+                       attnrt_fmt_shape(shape, sizeof shape, (int)d->rank, d->dims, ctx->model));
 }
 
-static attn_status check_param(attn_ctx *ctx, const attn_tensor_desc *d, const attn_tensor *t,
+static attnrt_status check_param(attnrt_ctx *ctx, const attnrt_tensor_desc *d, const attnrt_tensor *t,
                                const char *where) {
-  const attn_model_desc *m = ctx->model;
+  const attnrt_model_desc *m = ctx->model;
   char want[96], got[96];
-  attn_status s = check_fixed(ctx, d);
-  if (s != ATTN_OK)
+  attnrt_status s = check_fixed(ctx, d);
+  if (s != ATTNRT_OK)
     return s;
-  if (t->dtype != (attn_dtype)d->dtype)
-    return attn_ctx_fail(ctx, ATTN_E_DTYPE,
+  if (t->dtype != (attnrt_dtype)d->dtype)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_DTYPE,
                          "parameter '%s'%s has dtype %s, but model '%s' expects %s",
-                         d->name, where, attn_dtype_name(t->dtype), m->name,
-                         attn_dtype_name(d->dtype));
-  if (t->rank < 0 || t->rank > ATTN_MAX_RANK)
-    return attn_ctx_fail(ctx, ATTN_E_SHAPE, "parameter '%s'%s has rank %d",
+                         d->name, where, attnrt_dtype_name(t->dtype), m->name,
+                         attnrt_dtype_name(d->dtype));
+  if (t->rank < 0 || t->rank > ATTNRT_MAX_RANK)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE, "parameter '%s'%s has rank %d",
                          d->name, where, t->rank);
   if (!same_shape(d, t))
-    return attn_ctx_fail(ctx, ATTN_E_SHAPE,
+    return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE,
                          "parameter '%s'%s has shape %s, but model '%s' expects %s",
-                         d->name, where, attn_fmt_shape(got, sizeof got, t->rank, t->dims, NULL),
-                         m->name, attn_fmt_shape(want, sizeof want, (int)d->rank, d->dims, m));
+                         d->name, where, attnrt_fmt_shape(got, sizeof got, t->rank, t->dims, NULL),
+                         m->name, attnrt_fmt_shape(want, sizeof want, (int)d->rank, d->dims, m));
   /* Generated code loads elements directly. */
   if ((uintptr_t)t->data % 4 != 0)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "data of parameter '%s'%s is not 4-byte aligned",
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "data of parameter '%s'%s is not 4-byte aligned",
                          d->name, where);
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
-attn_status attn_ctx_bind_param(attn_ctx *ctx, const char *name, const attn_tensor *t) {
+attnrt_status attnrt_ctx_bind_param(attnrt_ctx *ctx, const char *name, const attnrt_tensor *t) {
   if (ctx == NULL)
-    return ATTN_E_ARG;
+    return ATTNRT_E_ARG;
   ctx->err[0] = '\0';
   if (!ctx->model_ok) {
-    attn_check_model(ctx->model, ctx->err, sizeof ctx->err);
-    return ATTN_E_ARG;
+    attnrt_check_model(ctx->model, ctx->err, sizeof ctx->err);
+    return ATTNRT_E_ARG;
   }
-  const attn_model_desc *m = ctx->model;
+  const attnrt_model_desc *m = ctx->model;
   if (name == NULL || t == NULL)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "attn_ctx_bind_param: %s is NULL",
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "attnrt_ctx_bind_param: %s is NULL",
                          name == NULL ? "name" : "tensor");
   int64_t i = find_param(m, name);
   if (i < 0)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "model '%s' has no parameter '%s'", m->name, name);
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "model '%s' has no parameter '%s'", m->name, name);
   if (t->data == NULL)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "data of parameter '%s' is NULL", name);
-  attn_status s = check_param(ctx, &m->params[i], t, "");
-  if (s != ATTN_OK)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "data of parameter '%s' is NULL", name);
+  attnrt_status s = check_param(ctx, &m->params[i], t, "");
+  if (s != ATTNRT_OK)
     return s;
   ctx->params[i] = t->data;
-  return ATTN_OK;
+  return ATTNRT_OK;
 }
 
 /* Finds and checks param i in st; on success *data is where it lives. */
-static attn_status match_param(attn_ctx *ctx, const attn_safetensors *st, const char *path,
+static attnrt_status match_param(attnrt_ctx *ctx, const attnrt_safetensors *st, const char *path,
                                int64_t i, void **data) {
-  const attn_model_desc *m = ctx->model;
-  const attn_tensor_desc *d = &m->params[i];
-  char where[ATTN_ERR_LEN / 2];
+  const attnrt_model_desc *m = ctx->model;
+  const attnrt_tensor_desc *d = &m->params[i];
+  char where[ATTNRT_ERR_LEN / 2];
   snprintf(where, sizeof where, " in %s", path);
-  attn_status s = check_fixed(ctx, d);
-  if (s != ATTN_OK)
+  attnrt_status s = check_fixed(ctx, d);
+  if (s != ATTNRT_OK)
     return s;
-  int j = attn_st_find(st, d->name);
+  int j = attnrt_st_find(st, d->name);
   if (j < 0)
-    return attn_ctx_fail(ctx, ATTN_E_MISSING, "missing parameter '%s' in %s", d->name, path);
-  attn_tensor t;
-  attn_st_get(st, j, &t);
+    return attnrt_ctx_fail(ctx, ATTNRT_E_MISSING, "missing parameter '%s' in %s", d->name, path);
+  attnrt_tensor t;
+  attnrt_st_get(st, j, &t);
   /* The file's own spelling of its dtype ("F16") says best what is there. */
-  if (t.rank < 0 || t.dtype != (attn_dtype)d->dtype)
-    return attn_ctx_fail(ctx, ATTN_E_DTYPE,
+  if (t.rank < 0 || t.dtype != (attnrt_dtype)d->dtype)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_DTYPE,
                          "parameter '%s' in %s has dtype %s, but model '%s' expects %s",
-                         d->name, path, attn_st_dtype(st, j), m->name,
-                         d->dtype == ATTN_I32 ? "I32" : "F32");
+                         d->name, path, attnrt_st_dtype(st, j), m->name,
+                         d->dtype == ATTNRT_I32 ? "I32" : "F32");
   s = check_param(ctx, d, &t, where);
-  if (s == ATTN_OK)
+  if (s == ATTNRT_OK)
     *data = t.data;
   return s;
 }
 
-static void warn_extras(attn_ctx *ctx, const attn_safetensors *st, const bool *used) {
-  int n = attn_st_count(st), shown = 0, hidden = 0;
+static void warn_extras(attnrt_ctx *ctx, const attnrt_safetensors *st, const bool *used) {
+  int n = attnrt_st_count(st), shown = 0, hidden = 0;
   for (int j = 0; j < n; j++) {
     if (used[j])
       continue;
@@ -162,7 +162,7 @@ static void warn_extras(attn_ctx *ctx, const attn_safetensors *st, const bool *u
       continue;
     }
     add_warning(ctx, "ignoring tensor '%s' (not a parameter of model %s)",
-                attn_st_name(st, j), ctx->model->name);
+                attnrt_st_name(st, j), ctx->model->name);
     shown++;
   }
   if (hidden > 0)
@@ -171,25 +171,25 @@ static void warn_extras(attn_ctx *ctx, const attn_safetensors *st, const bool *u
 
 /* All params are checked before any is bound: a bad file leaves the
  * context as it was. */
-static attn_status bind_all(attn_ctx *ctx, attn_safetensors *st, const char *path) {
-  const attn_model_desc *m = ctx->model;
+static attnrt_status bind_all(attnrt_ctx *ctx, attnrt_safetensors *st, const char *path) {
+  const attnrt_model_desc *m = ctx->model;
   size_t np = m->n_params > 0 ? (size_t)m->n_params : 1;
-  int ne = attn_st_count(st);
+  int ne = attnrt_st_count(st);
   void **data = calloc(np, sizeof *data);
   bool *used = calloc(ne > 0 ? (size_t)ne : 1, sizeof *used);
-  attn_status s = ATTN_OK;
+  attnrt_status s = ATTNRT_OK;
   if (data == NULL || used == NULL)
-    s = attn_ctx_fail(ctx, ATTN_E_NOMEM, "out of memory loading %s", path);
-  for (int64_t i = 0; s == ATTN_OK && i < m->n_params; i++) {
+    s = attnrt_ctx_fail(ctx, ATTNRT_E_NOMEM, "out of memory loading %s", path);
+  for (int64_t i = 0; s == ATTNRT_OK && i < m->n_params; i++) {
     s = match_param(ctx, st, path, i, &data[i]);
-    if (s == ATTN_OK)
-      used[attn_st_find(st, m->params[i].name)] = true;
+    if (s == ATTNRT_OK)
+      used[attnrt_st_find(st, m->params[i].name)] = true;
   }
-  if (s == ATTN_OK) {
+  if (s == ATTNRT_OK) {
     warn_extras(ctx, st, used);
     memcpy(ctx->params, data, (size_t)m->n_params * sizeof *data);
     /* Every param now points into the new mapping, so the old one can go. */
-    attn_st_close(ctx->weights);
+    attnrt_st_close(ctx->weights);
     ctx->weights = st;
   }
   free(data);
@@ -197,23 +197,23 @@ static attn_status bind_all(attn_ctx *ctx, attn_safetensors *st, const char *pat
   return s;
 }
 
-attn_status attn_ctx_load_weights(attn_ctx *ctx, const char *path) {
+attnrt_status attnrt_ctx_load_weights(attnrt_ctx *ctx, const char *path) {
   if (ctx == NULL)
-    return ATTN_E_ARG;
+    return ATTNRT_E_ARG;
   ctx->err[0] = '\0';
   clear_warnings(ctx);
   if (!ctx->model_ok) {
-    attn_check_model(ctx->model, ctx->err, sizeof ctx->err);
-    return ATTN_E_ARG;
+    attnrt_check_model(ctx->model, ctx->err, sizeof ctx->err);
+    return ATTNRT_E_ARG;
   }
   if (path == NULL)
-    return attn_ctx_fail(ctx, ATTN_E_ARG, "weights path is NULL");
-  attn_safetensors *st = NULL;
-  attn_status s = attn_st_open(path, &st, ctx->err, sizeof ctx->err);
-  if (s != ATTN_OK)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "weights path is NULL");
+  attnrt_safetensors *st = NULL;
+  attnrt_status s = attnrt_st_open(path, &st, ctx->err, sizeof ctx->err);
+  if (s != ATTNRT_OK)
     return s;
   s = bind_all(ctx, st, path);
-  if (s != ATTN_OK)
-    attn_st_close(st);
+  if (s != ATTNRT_OK)
+    attnrt_st_close(st);
   return s;
 }

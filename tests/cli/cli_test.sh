@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# cli_test.sh ATTNC CASE: one check of attnc's command line (flags, outputs,
+# cli_test.sh ATTNC CASE [RUNTIME_LIB RUNTIME_INC CC]: one check of attnc's command line (flags, outputs,
 # exit statuses).  Each case fails loudly with what it expected.
 set -uo pipefail
 ATTNC=$1
 CASE=$2
+RUNTIME_LIB=${3:-}
+RUNTIME_INC=${4:-}
+CC=${5:-cc}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 sdpa=$root/examples/sdpa.attn
@@ -66,7 +69,7 @@ object)
   mkdir -p "$tmp/inc"
   expect 0 "$ATTNC" "$sdpa" -o "$tmp/m.o" --header "$tmp/inc/model.h"
   [[ -s $tmp/m.o && -s $tmp/inc/model.h && ! -e $tmp/m.h ]] || fail "--header did not put the header where asked"
-  has "$tmp/inc/model.h" "attn_status sdpa(attn_ctx \*ctx"
+  has "$tmp/inc/model.h" "attnrt_status sdpa(attnrt_ctx \*ctx"
   file "$tmp/m.o" 2>/dev/null | grep -q "relocatable" || od -c "$tmp/m.o" | head -1 | grep -q "E   L   F" || fail "not an ELF object" ;;
 no-half-written)
   printf 'model m {\n  input x: f32[T, 64]\n  output y = x @ x\n}\n' > "$tmp/bad.attn"
@@ -241,6 +244,46 @@ jobs)
     has "$tmp/stderr" "-j wants a number from 1 to 64"
   done
   [[ ! -e $tmp/bad.o ]] || fail "an object was written for a bad -j" ;;
+model-names)
+  # a model may take any identifier but a C keyword, main, the runtime's
+  # prefix attnrt_ and another model's symbols: attn, attn_block and
+  # attnc_x compile, link and run side by side
+  [[ -n $RUNTIME_LIB ]] || fail "needs RUNTIME_LIB RUNTIME_INC CC"
+  cat > "$tmp/names.attn" <<'ATTN'
+model attn {
+  input x: f32[T]
+  output y = x * 2
+}
+model attn_block {
+  input x: f32[T]
+  output y = x + 10
+}
+model attnc_x {
+  input x: f32[T]
+  output y = -x
+}
+ATTN
+  cat > "$tmp/main.c" <<'C'
+#include <stdio.h>
+#include "names.h"
+int main(void) {
+  const float x[3] = {1, 2, 3};
+  float a[3], b[3], c[3];
+  attnrt_ctx *ca = attnrt_ctx_new(&attn_model), *cb = attnrt_ctx_new(&attn_block_model),
+             *cc = attnrt_ctx_new(&attnc_x_model);
+  if (attn(ca, x, a, 3) != ATTNRT_OK || attn_block(cb, x, b, 3) != ATTNRT_OK || attnc_x(cc, x, c, 3) != ATTNRT_OK)
+    return 1;
+  printf("%g %g %g | %g %g %g | %g %g %g\n", a[0], a[1], a[2], b[0], b[1], b[2], c[0], c[1], c[2]);
+  attnrt_ctx_free(ca);
+  attnrt_ctx_free(cb);
+  attnrt_ctx_free(cc);
+  return attn_scratch_size(3) < 0;
+}
+C
+  expect 0 "$ATTNC" "$tmp/names.attn" -o "$tmp/names.o"
+  expect 0 "$CC" -std=c99 -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" "$tmp/names.o" "$RUNTIME_LIB" -lm -lpthread -o "$tmp/names"
+  expect 0 "$tmp/names"
+  has "$tmp/stdout" "^2 4 6 | 11 12 13 | -1 -2 -3$" ;;
 out-special)
   # only a regular file is replaced by a rename: a device or a FIFO is
   # written in place (-o /dev/null discards, as with cc), a symbolic link's

@@ -28,18 +28,18 @@
 #ifndef MODEL_DESC
 #error "compile with -DMODEL_DESC=<model>_model"
 #endif
-extern const attn_model_desc MODEL_DESC;
+extern const attnrt_model_desc MODEL_DESC;
 
 #define APP_THREADS 4
 #define ROUNDS 3
 #define RUNS 3
 
-static const attn_model_desc *model = &MODEL_DESC;
+static const attnrt_model_desc *model = &MODEL_DESC;
 static const char *weights_path;      /* NULL when the model has no params */
-static attn_tensor *in;               /* the inputs as read */
+static attnrt_tensor *in;               /* the inputs as read */
 static void **in_ptr;                 /* their data, shared by every thread, read-only */
 static int64_t dims[16];
-static attn_tensor *out_shape;        /* per output: dtype, rank, dims */
+static attnrt_tensor *out_shape;        /* per output: dtype, rank, dims */
 static int64_t *out_numel;
 static float *ref[3];                 /* [P]: every output one after another */
 static int64_t total;                 /* elements of all outputs */
@@ -50,24 +50,24 @@ static void die(const char *what, const char *msg) {
 }
 
 /* A context of its own, with its weights and P threads. */
-static attn_ctx *new_ctx(int threads, char *err, size_t errlen) {
-  attn_ctx *ctx = attn_ctx_new(model);
+static attnrt_ctx *new_ctx(int threads, char *err, size_t errlen) {
+  attnrt_ctx *ctx = attnrt_ctx_new(model);
   if (!ctx) {
-    snprintf(err, errlen, "attn_ctx_new: out of memory");
+    snprintf(err, errlen, "attnrt_ctx_new: out of memory");
     return NULL;
   }
-  attn_status s = attn_ctx_set_threads(ctx, threads);
-  if (s == ATTN_OK && weights_path) s = attn_ctx_load_weights(ctx, weights_path);
-  if (s != ATTN_OK) {
-    snprintf(err, errlen, "%s", attn_ctx_error(ctx));
-    attn_ctx_free(ctx);
+  attnrt_status s = attnrt_ctx_set_threads(ctx, threads);
+  if (s == ATTNRT_OK && weights_path) s = attnrt_ctx_load_weights(ctx, weights_path);
+  if (s != ATTNRT_OK) {
+    snprintf(err, errlen, "%s", attnrt_ctx_error(ctx));
+    attnrt_ctx_free(ctx);
     return NULL;
   }
   return ctx;
 }
 
 /* Runs the model once into buf (all outputs, one after another). */
-static attn_status run_into(attn_ctx *ctx, float *buf) {
+static attnrt_status run_into(attnrt_ctx *ctx, float *buf) {
   void *outs[64];
   float *p = buf;
   for (int64_t i = 0; i < model->n_outputs; i++) {
@@ -75,7 +75,7 @@ static attn_status run_into(attn_ctx *ctx, float *buf) {
     p += out_numel[i];
   }
   memset(buf, 0xff, (size_t)total * sizeof *buf);   /* NaNs: unwritten shows */
-  return attn_run(ctx, in_ptr, outs, dims);
+  return attnrt_run(ctx, in_ptr, outs, dims);
 }
 
 typedef struct Job { int id, threads; int mismatches; char err[512]; } Job;
@@ -85,19 +85,19 @@ static pthread_barrier_t start;
 static void *worker(void *arg) {
   Job *job = arg;
   pthread_barrier_wait(&start);
-  attn_ctx *ctx = new_ctx(job->threads, job->err, sizeof job->err);
+  attnrt_ctx *ctx = new_ctx(job->threads, job->err, sizeof job->err);
   if (!ctx) return NULL;
   float *buf = malloc((size_t)total * sizeof *buf);
   if (!buf) die("malloc", "out of memory");
   for (int r = 0; r < RUNS; r++) {
-    if (run_into(ctx, buf) != ATTN_OK) {
-      snprintf(job->err, sizeof job->err, "run %d: %s", r, attn_ctx_error(ctx));
+    if (run_into(ctx, buf) != ATTNRT_OK) {
+      snprintf(job->err, sizeof job->err, "run %d: %s", r, attnrt_ctx_error(ctx));
       break;
     }
     if (memcmp(buf, ref[job->threads], (size_t)total * sizeof *buf)) job->mismatches++;
   }
   free(buf);
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
   return NULL;
 }
 
@@ -108,19 +108,19 @@ static void read_inputs(const char *dir) {
   char path[4096], err[1024];
   for (int64_t i = 0; i < model->n_inputs; i++) {
     snprintf(path, sizeof path, "%s/in.%s.npy", dir, model->inputs[i].name);
-    if (attn_npy_read(path, &in[i], err, sizeof err) != ATTN_OK) die(path, err);
+    if (attnrt_npy_read(path, &in[i], err, sizeof err) != ATTNRT_OK) die(path, err);
     in_ptr[i] = in[i].data;
   }
-  attn_ctx *ctx = attn_ctx_new(model);
+  attnrt_ctx *ctx = attnrt_ctx_new(model);
   if (!ctx || model->n_dims > 16) die(model->name, "cannot make a context");
-  if (attn_bind_dims(ctx, in, dims) != ATTN_OK) die("attn_bind_dims", attn_ctx_error(ctx));
-  attn_ctx_free(ctx);
+  if (attnrt_bind_dims(ctx, in, dims) != ATTNRT_OK) die("attnrt_bind_dims", attnrt_ctx_error(ctx));
+  attnrt_ctx_free(ctx);
   out_shape = calloc((size_t)model->n_outputs, sizeof *out_shape);
   out_numel = calloc((size_t)model->n_outputs, sizeof *out_numel);
   if (!out_shape || !out_numel || model->n_outputs > 64) die("outputs", "too many");
   for (int64_t i = 0; i < model->n_outputs; i++) {
-    if (attn_output_shape(model, (int)i, dims, &out_shape[i]) != ATTN_OK) die("attn_output_shape", "failed");
-    out_numel[i] = attn_tensor_numel(&out_shape[i]);
+    if (attnrt_output_shape(model, (int)i, dims, &out_shape[i]) != ATTNRT_OK) die("attnrt_output_shape", "failed");
+    out_numel[i] = attnrt_tensor_numel(&out_shape[i]);
     total += out_numel[i];
   }
 }
@@ -139,12 +139,12 @@ int main(int argc, char **argv) {
 
   char err[512];
   for (int p = 1; p <= 2; p++) {
-    attn_ctx *ctx = new_ctx(p, err, sizeof err);
+    attnrt_ctx *ctx = new_ctx(p, err, sizeof err);
     if (!ctx) die("reference context", err);
     ref[p] = malloc((size_t)total * sizeof(float));
     if (!ref[p]) die("malloc", "out of memory");
-    if (run_into(ctx, ref[p]) != ATTN_OK) die("reference run", attn_ctx_error(ctx));
-    attn_ctx_free(ctx);
+    if (run_into(ctx, ref[p]) != ATTNRT_OK) die("reference run", attnrt_ctx_error(ctx));
+    attnrt_ctx_free(ctx);
     for (int64_t k = 0; k < total; k++)
       if (((uint32_t *)ref[p])[k] == 0xffffffffu) die("reference run", "an output element was never written");
   }
@@ -172,7 +172,7 @@ int main(int argc, char **argv) {
       }
     }
   }
-  for (int64_t i = 0; i < model->n_inputs; i++) attn_tensor_free(&in[i]);
+  for (int64_t i = 0; i < model->n_inputs; i++) attnrt_tensor_free(&in[i]);
   free(in);
   free(in_ptr);
   free(out_shape);

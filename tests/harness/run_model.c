@@ -7,7 +7,7 @@
  * For every input of the model's descriptor it reads DIR/in.<name>.npy, binds
  * the params from DIR/weights.safetensors (if the model has params and none
  * are embedded), binds the symbolic dims from the input shapes, allocates
- * each output from attn_output_shape, runs the model once and writes
+ * each output from attnrt_output_shape, runs the model once and writes
  * OUTDIR/out.<name>.npy.  Any failure prints a message (the context's error
  * where there is one) and exits 1.
  *
@@ -16,17 +16,17 @@
  * the end of an output (guard words), and the inputs are not modified.
  *
  * The model runs on 1 thread, then on RUN_THREADS (default 3, so that work
- * splits unevenly whatever the machine) through attn_run, again through
- * attn_run, and through the typed entry point (with -DTYPED_CALL).  The last
+ * splits unevenly whatever the machine) through attnrt_run, again through
+ * attnrt_run, and through the typed entry point (with -DTYPED_CALL).  The last
  * three must give identical bits.  The
  * serial results go to OUTDIR/out1.<name>.npy, the threaded ones to
  * OUTDIR/out.<name>.npy: both are compared with the expected values.
  *
  * With -DTYPED_CALL, the program is also linked with a generated function
- *   int typed_call(attn_ctx *, void *const *in, void *const *out, const int64_t *dims)
+ *   int typed_call(attnrt_ctx *, void *const *in, void *const *out, const int64_t *dims)
  * that calls the header's typed entry point NAME(ctx, inputs..., outputs...,
  * dims...); -DTYPED_NI/-DTYPED_NO/-DTYPED_ND give the counts it was made for.
- * Its results must be bit-identical to attn_run's. */
+ * Its results must be bit-identical to attnrt_run's. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,14 +43,14 @@
 #error "compile with -DMODEL_DESC=<model>_model"
 #endif
 
-extern const attn_model_desc MODEL_DESC;
+extern const attnrt_model_desc MODEL_DESC;
 
 #ifndef RUN_THREADS
 #define RUN_THREADS 3
 #endif
 
 #ifdef TYPED_CALL
-int typed_call(attn_ctx *ctx, void *const *in, void *const *out, const int64_t *dims);
+int typed_call(attnrt_ctx *ctx, void *const *in, void *const *out, const int64_t *dims);
 #endif
 
 #define GUARD 16                          /* floats after each output */
@@ -61,9 +61,9 @@ static void die(const char *what, const char *msg) {
   exit(1);
 }
 
-static void die_ctx(const char *what, attn_status s, attn_ctx *ctx) {
-  fprintf(stderr, "run_model: %s failed: %s: %s\n", what, attn_status_str(s),
-          ctx ? attn_ctx_error(ctx) : "");
+static void die_ctx(const char *what, attnrt_status s, attnrt_ctx *ctx) {
+  fprintf(stderr, "run_model: %s failed: %s: %s\n", what, attnrt_status_str(s),
+          ctx ? attnrt_ctx_error(ctx) : "");
   exit(1);
 }
 
@@ -76,7 +76,7 @@ static char *path_join(const char *dir, const char *prefix, const char *name,
   return p;
 }
 
-static size_t elem_size(attn_dtype d) { (void)d; return 4; } /* f32 and i32 */
+static size_t elem_size(attnrt_dtype d) { (void)d; return 4; } /* f32 and i32 */
 
 static uint32_t fill_word(int64_t j) { return (uint32_t)(GUARD_BITS >> (j & 1 ? 32 : 0)); }
 
@@ -87,8 +87,8 @@ static void fill(uint32_t *buf, int64_t n) {
 
 /* After a run: no guard word touched, every element written, the inputs as
  * they were.  Returns 1 if something is wrong. */
-static int check_run(const char *how, const attn_model_desc *m, const attn_tensor *out,
-                     const int64_t *nel, const attn_tensor *in, const attn_tensor *in_copy) {
+static int check_run(const char *how, const attnrt_model_desc *m, const attnrt_tensor *out,
+                     const int64_t *nel, const attnrt_tensor *in, const attnrt_tensor *in_copy) {
   int bad = 0;
   for (int i = 0; i < (int)m->n_outputs; i++) {
     const uint32_t *buf = out[i].data;
@@ -107,7 +107,7 @@ static int check_run(const char *how, const attn_model_desc *m, const attn_tenso
               "(never written?)\n", how, m->outputs[i].name, (long long)unwritten, (long long)nel[i]);
   }
   for (int i = 0; i < (int)m->n_inputs; i++) {
-    size_t bytes = (size_t)attn_tensor_numel(&in[i]) * elem_size(in[i].dtype);
+    size_t bytes = (size_t)attnrt_tensor_numel(&in[i]) * elem_size(in[i].dtype);
     if (memcmp(in[i].data, in_copy[i].data, bytes)) {
       fprintf(stderr, "run_model: %s: input %s was modified by the model\n", how, m->inputs[i].name);
       bad = 1;
@@ -122,12 +122,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *dir = argv[1], *outdir = argv[2];
-  const attn_model_desc *m = &MODEL_DESC;
+  const attnrt_model_desc *m = &MODEL_DESC;
   char err[512];
 
-  if (m->abi_version != ATTN_ABI_VERSION) {
+  if (m->abi_version != ATTNRT_ABI_VERSION) {
     fprintf(stderr, "run_model: %s: abi_version %lld, runtime has %d\n",
-            m->name ? m->name : "?", (long long)m->abi_version, ATTN_ABI_VERSION);
+            m->name ? m->name : "?", (long long)m->abi_version, ATTNRT_ABI_VERSION);
     return 1;
   }
   if (m->n_inputs < 0 || m->n_outputs < 1 || m->n_params < 0 || m->n_dims < 0 ||
@@ -136,10 +136,10 @@ int main(int argc, char **argv) {
     die(m->name ? m->name : "descriptor", "malformed model descriptor");
 
   int ni = (int)m->n_inputs, no = (int)m->n_outputs;
-  attn_tensor *in = calloc((size_t)ni + 1, sizeof *in);
-  attn_tensor *in_copy = calloc((size_t)ni + 1, sizeof *in_copy);
+  attnrt_tensor *in = calloc((size_t)ni + 1, sizeof *in);
+  attnrt_tensor *in_copy = calloc((size_t)ni + 1, sizeof *in_copy);
   void **in_ptr = calloc((size_t)ni + 1, sizeof *in_ptr);
-  attn_tensor *out = calloc((size_t)no, sizeof *out);
+  attnrt_tensor *out = calloc((size_t)no, sizeof *out);
   void **out_ptr = calloc((size_t)no, sizeof *out_ptr);
   int64_t *nel = calloc((size_t)no, sizeof *nel);
   int64_t *dims = calloc((size_t)m->n_dims + 1, sizeof *dims);
@@ -149,10 +149,10 @@ int main(int argc, char **argv) {
   /* inputs */
   for (int i = 0; i < ni; i++) {
     char *p = path_join(dir, "in.", m->inputs[i].name, ".npy");
-    attn_status s = attn_npy_read(p, &in[i], err, sizeof err);
-    if (s != ATTN_OK) die(p, err);
+    attnrt_status s = attnrt_npy_read(p, &in[i], err, sizeof err);
+    if (s != ATTNRT_OK) die(p, err);
     in_ptr[i] = in[i].data;
-    int64_t n = attn_tensor_numel(&in[i]);
+    int64_t n = attnrt_tensor_numel(&in[i]);
     size_t bytes = (size_t)n * elem_size(in[i].dtype);
     in_copy[i] = in[i];
     in_copy[i].data = malloc(bytes ? bytes : 1);
@@ -161,33 +161,33 @@ int main(int argc, char **argv) {
     free(p);
   }
 
-  attn_ctx *ctx = attn_ctx_new(m);
-  if (!ctx) die("attn_ctx_new", "out of memory");
-  if (attn_ctx_model(ctx) != m) die("attn_ctx_model", "does not return the model");
+  attnrt_ctx *ctx = attnrt_ctx_new(m);
+  if (!ctx) die("attnrt_ctx_new", "out of memory");
+  if (attnrt_ctx_model(ctx) != m) die("attnrt_ctx_model", "does not return the model");
 
   /* params */
   if (m->n_params > 0 && !m->embedded) {
     char *p = path_join(dir, "weights", "", ".safetensors");
-    attn_status s = attn_ctx_load_weights(ctx, p);
-    if (s != ATTN_OK) die_ctx("attn_ctx_load_weights", s, ctx);
-    const char *w = attn_ctx_warnings(ctx);
+    attnrt_status s = attnrt_ctx_load_weights(ctx, p);
+    if (s != ATTNRT_OK) die_ctx("attnrt_ctx_load_weights", s, ctx);
+    const char *w = attnrt_ctx_warnings(ctx);
     if (w && *w) fprintf(stderr, "run_model: weights warnings:\n%s\n", w);
     free(p);
   }
 
   /* dims */
-  attn_status s = attn_bind_dims(ctx, in, dims);
-  if (s != ATTN_OK) die_ctx("attn_bind_dims", s, ctx);
+  attnrt_status s = attnrt_bind_dims(ctx, in, dims);
+  if (s != ATTNRT_OK) die_ctx("attnrt_bind_dims", s, ctx);
   for (int d = 0; d < (int)m->n_dims; d++)
     fprintf(stderr, "run_model: %s = %lld\n", m->dim_names[d], (long long)dims[d]);
 
   /* outputs, each followed by guard words, filled with NaN */
   for (int i = 0; i < no; i++) {
-    s = attn_output_shape(m, i, dims, &out[i]);
-    if (s != ATTN_OK) die_ctx("attn_output_shape", s, ctx);
-    if (out[i].dtype != ATTN_F32)
+    s = attnrt_output_shape(m, i, dims, &out[i]);
+    if (s != ATTNRT_OK) die_ctx("attnrt_output_shape", s, ctx);
+    if (out[i].dtype != ATTNRT_F32)
       die(m->outputs[i].name, "output dtype is not f32");
-    nel[i] = attn_tensor_numel(&out[i]);
+    nel[i] = attnrt_tensor_numel(&out[i]);
     if (nel[i] < 0) die(m->outputs[i].name, "output size overflows");
     uint32_t *buf = malloc(((size_t)nel[i] + GUARD) * sizeof(float));
     if (!buf) die("malloc", "out of memory");
@@ -197,10 +197,10 @@ int main(int argc, char **argv) {
   }
 
   int bad = 0;
-  s = attn_ctx_set_threads(ctx, 1);
-  if (s != ATTN_OK) die_ctx("attn_ctx_set_threads", s, ctx);
-  s = attn_run(ctx, in_ptr, out_ptr, dims);
-  if (s != ATTN_OK) die_ctx("attn_run", s, ctx);
+  s = attnrt_ctx_set_threads(ctx, 1);
+  if (s != ATTNRT_OK) die_ctx("attnrt_ctx_set_threads", s, ctx);
+  s = attnrt_run(ctx, in_ptr, out_ptr, dims);
+  if (s != ATTNRT_OK) die_ctx("attnrt_run", s, ctx);
   bad |= check_run("run on 1 thread", m, out, nel, in, in_copy);
 
   /* the serial results, kept for OUTDIR/out1.<name>.npy */
@@ -215,11 +215,11 @@ int main(int argc, char **argv) {
   }
 
   /* a run on RUN_THREADS threads; its results go to OUTDIR/out.<name>.npy */
-  s = attn_ctx_set_threads(ctx, RUN_THREADS);
-  if (s != ATTN_OK) die_ctx("attn_ctx_set_threads", s, ctx);
+  s = attnrt_ctx_set_threads(ctx, RUN_THREADS);
+  if (s != ATTNRT_OK) die_ctx("attnrt_ctx_set_threads", s, ctx);
   for (int i = 0; i < no; i++) fill(out[i].data, nel[i]);
-  s = attn_run(ctx, in_ptr, out_ptr, dims);
-  if (s != ATTN_OK) die_ctx("attn_run (threads)", s, ctx);
+  s = attnrt_run(ctx, in_ptr, out_ptr, dims);
+  if (s != ATTNRT_OK) die_ctx("attnrt_run (threads)", s, ctx);
   bad |= check_run("run on threads", m, out, nel, in, in_copy);
   for (int i = 0; i < no; i++) {
     memcpy(par[i], out[i].data, (size_t)nel[i] * sizeof(float));
@@ -231,19 +231,19 @@ int main(int argc, char **argv) {
       }
       fprintf(stderr, "run_model: note: output %s on 1 thread and on %d differs (max abs diff %g); "
               "both are compared with the expected values\n",
-              m->outputs[i].name, attn_ctx_threads(ctx), worst);
+              m->outputs[i].name, attnrt_ctx_threads(ctx), worst);
     }
   }
 
   /* the same run again, and through the typed entry point: the same bits */
   for (int pass = 0; pass < 2; pass++) {
-    const char *how = pass == 0 ? "a second attn_run" : "the typed entry point";
+    const char *how = pass == 0 ? "a second attnrt_run" : "the typed entry point";
 #ifndef TYPED_CALL
     if (pass == 1) break;
 #endif
     for (int i = 0; i < no; i++) fill(out[i].data, nel[i]);
     if (pass == 0) {
-      s = attn_run(ctx, in_ptr, out_ptr, dims);
+      s = attnrt_run(ctx, in_ptr, out_ptr, dims);
     } else {
 #ifdef TYPED_CALL
       if (m->n_inputs != TYPED_NI || m->n_outputs != TYPED_NO || m->n_dims != TYPED_ND) {
@@ -252,15 +252,15 @@ int main(int argc, char **argv) {
                 (long long)m->n_outputs, (long long)m->n_dims, TYPED_NI, TYPED_NO, TYPED_ND);
         return 1;
       }
-      s = (attn_status)typed_call(ctx, in_ptr, out_ptr, dims);
+      s = (attnrt_status)typed_call(ctx, in_ptr, out_ptr, dims);
 #endif
     }
-    if (s != ATTN_OK) die_ctx(how, s, ctx);
+    if (s != ATTNRT_OK) die_ctx(how, s, ctx);
     bad |= check_run(how, m, out, nel, in, in_copy);
     for (int i = 0; i < no; i++)
       if (memcmp(par[i], out[i].data, (size_t)nel[i] * sizeof(float))) {
         fprintf(stderr, "run_model: output %s: %s gives other bits than the first run on %d threads\n",
-                m->outputs[i].name, how, attn_ctx_threads(ctx));
+                m->outputs[i].name, how, attnrt_ctx_threads(ctx));
         bad = 1;
       }
   }
@@ -268,15 +268,15 @@ int main(int argc, char **argv) {
   for (int i = 0; i < no; i++)
     for (int k = 0; k < 2; k++) {
       char *p = path_join(outdir, k ? "out1." : "out.", m->outputs[i].name, ".npy");
-      attn_tensor t = out[i];
+      attnrt_tensor t = out[i];
       t.data = k ? serial[i] : par[i];
-      s = attn_npy_write(p, &t, err, sizeof err);
-      if (s != ATTN_OK) die(p, err);
+      s = attnrt_npy_write(p, &t, err, sizeof err);
+      if (s != ATTNRT_OK) die(p, err);
       free(p);
     }
 
   for (int i = 0; i < ni; i++) {
-    attn_tensor_free(&in[i]);
+    attnrt_tensor_free(&in[i]);
     free(in_copy[i].data);
   }
   for (int i = 0; i < no; i++) {
@@ -284,7 +284,7 @@ int main(int argc, char **argv) {
     free(serial[i]);
     free(par[i]);
   }
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
   free(serial);
   free(par);
   free(in);

@@ -94,8 +94,8 @@ case $mode in
     cat > "$tmp/header_check.c" <<EOF
 #include "$model.h"
 #include "$model.h"
-const attn_model_desc *header_check_desc(void);
-const attn_model_desc *header_check_desc(void) { return &${model}_model; }
+const attnrt_model_desc *header_check_desc(void);
+const attnrt_model_desc *header_check_desc(void) { return &${model}_model; }
 EOF
     run "$CC" -std=c99 -Wall -Wextra -pedantic -Werror -I"$RUNTIME_INC" -I"$tmp" \
         -c "$tmp/header_check.c" -o "$tmp/header_check.o" \
@@ -119,8 +119,8 @@ EOF
       END { print ni + 0, no + 0, nd + 0 }' "$FILE")
     {
       echo "#include \"$model.h\""
-      echo "int typed_call(attn_ctx *ctx, void *const *in, void *const *out, const int64_t *dims);"
-      echo "int typed_call(attn_ctx *ctx, void *const *in, void *const *out, const int64_t *dims) {"
+      echo "int typed_call(attnrt_ctx *ctx, void *const *in, void *const *out, const int64_t *dims);"
+      echo "int typed_call(attnrt_ctx *ctx, void *const *in, void *const *out, const int64_t *dims) {"
       printf '  return (int)%s(ctx' "$model"
       for ((i = 0; i < ni; i++)); do printf ', in[%d]' $i; done
       for ((i = 0; i < no; i++)); do printf ', out[%d]' $i; done

@@ -18,18 +18,18 @@
 #include <string.h>
 
 static const char *const m_dim_names[] = {"T", "S"};
-static const attn_tensor_desc m_params[] = {
-  {"linear1.weight", ATTN_F32, 2, {4, 3}},
-  {"linear1.bias", ATTN_F32, 1, {4}},
-  {"scale", ATTN_I32, 0, {0}},
+static const attnrt_tensor_desc m_params[] = {
+  {"linear1.weight", ATTNRT_F32, 2, {4, 3}},
+  {"linear1.bias", ATTNRT_F32, 1, {4}},
+  {"scale", ATTNRT_I32, 0, {0}},
 };
-static const attn_tensor_desc m_inputs[] = {
-  {"q", ATTN_F32, 2, {-1, 3}},
-  {"k", ATTN_F32, 2, {-2, 3}},
-  {"v", ATTN_F32, 2, {-2, 3}},
+static const attnrt_tensor_desc m_inputs[] = {
+  {"q", ATTNRT_F32, 2, {-1, 3}},
+  {"k", ATTNRT_F32, 2, {-2, 3}},
+  {"v", ATTNRT_F32, 2, {-2, 3}},
 };
-static const attn_tensor_desc m_outputs[] = {
-  {"o", ATTN_F32, 2, {-1, 4}},
+static const attnrt_tensor_desc m_outputs[] = {
+  {"o", ATTNRT_F32, 2, {-1, 4}},
 };
 
 /* The scratch pointer the last body on this thread saw. */
@@ -57,15 +57,15 @@ static float m_extra(const float *k, const float *v, int64_t S, int32_t scale) {
   return (float)scale * s;
 }
 
-static int32_t m_body(struct attn_ctx *ctx, void *const *params, void *const *inputs,
+static int32_t m_body(struct attnrt_ctx *ctx, void *const *params, void *const *inputs,
                       void *const *outputs, const int64_t *dims, void *scratch) {
   int64_t T = dims[0], S = dims[1];
   m_last_scratch = scratch;
   memset(scratch, 0x5A, (size_t)(T * S * 4));
   float extra = m_extra(inputs[1], inputs[2], S, *(const int32_t *)params[2]);
   void *bufs[5] = {inputs[0], params[0], params[1], outputs[0], &extra};
-  attn_rt_parallel_for(ctx, m_kernel, bufs, dims, T, 1);
-  return ATTN_OK;
+  attnrt_parallel_for(ctx, m_kernel, bufs, dims, T, 1);
+  return ATTNRT_OK;
 }
 
 static int64_t m_scratch_size(const int64_t *dims) {
@@ -74,8 +74,8 @@ static int64_t m_scratch_size(const int64_t *dims) {
   return dims[0] * dims[1] * 4;
 }
 
-static const attn_model_desc m_model = {
-  ATTN_ABI_VERSION, "m", 3, 3, 1, 2, m_params, m_inputs, m_outputs, m_dim_names,
+static const attnrt_model_desc m_model = {
+  ATTNRT_ABI_VERSION, "m", 3, 3, 1, 2, m_params, m_inputs, m_outputs, m_dim_names,
   m_body, m_scratch_size, NULL, 0,
 };
 

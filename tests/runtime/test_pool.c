@@ -1,4 +1,4 @@
-/* test_pool: attn_rt_parallel_for over several thread counts, sizes and
+/* test_pool: attnrt_parallel_for over several thread counts, sizes and
  * grains, and contexts used from several threads at once.  Build with
  * -fsanitize=thread to check for races. */
 #include "test_util.h"
@@ -56,7 +56,7 @@ static int distinct_threads(const trace *tr) {
 
 /* Runs one parallel_for and checks every row ran once, chunks respected
  * the grain, and the arguments arrived unchanged. */
-static bool run_one(attn_ctx *ctx, int threads, int64_t n, int64_t grain, trace *tr) {
+static bool run_one(attnrt_ctx *ctx, int threads, int64_t n, int64_t grain, trace *tr) {
   static const int64_t dims[2] = {11, 22};
   tr->rows = calloc(n > 0 ? (size_t)n : 1, sizeof *tr->rows);
   tr->n = n;
@@ -64,7 +64,7 @@ static bool run_one(attn_ctx *ctx, int threads, int64_t n, int64_t grain, trace 
   tr->want_dims = dims;
   tr->bad_args = false;
   void *bufs[2] = {tr, (void *)0x1234};
-  attn_rt_parallel_for(ctx, count_rows, bufs, dims, n, grain);
+  attnrt_parallel_for(ctx, count_rows, bufs, dims, n, grain);
   bool ok = !tr->bad_args;
   for (int64_t i = 0; i < n; i++)
     ok = ok && tr->rows[i] == 1;
@@ -90,13 +90,13 @@ static bool run_one(attn_ctx *ctx, int threads, int64_t n, int64_t grain, trace 
 static void test_parallel_for(void) {
   static trace tr;
   pthread_mutex_init(&tr.mu, NULL);
-  attn_ctx *ctx = attn_ctx_new(&m_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
   const int thread_counts[] = {1, 2, 3, 4, 8, 0};
   const int64_t sizes[] = {0, 1, 7, 100, 1000, 100003};
   const int64_t grains[] = {0, 1, 16, 1000};
   for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
-    attn_ctx_set_threads(ctx, thread_counts[t]);
-    int threads = attn_ctx_threads(ctx);
+    attnrt_ctx_set_threads(ctx, thread_counts[t]);
+    int threads = attnrt_ctx_threads(ctx);
     int bad = 0, runs = 0;
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
       for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++) {
@@ -112,7 +112,7 @@ static void test_parallel_for(void) {
   }
 
   /* With slow chunks, the workers must really take part. */
-  attn_ctx_set_threads(ctx, 4);
+  attnrt_ctx_set_threads(ctx, 4);
   tr.sleep_us = 2000;
   bool ok = run_one(ctx, 4, 64, 1, &tr);
   tr.sleep_us = 0;
@@ -122,22 +122,22 @@ static void test_parallel_for(void) {
   int bad = 0;
   for (int i = 0; i < 2000; i++) {
     if (i % 500 == 0)
-      attn_ctx_set_threads(ctx, 2 + i / 500);
-    bad += !run_one(ctx, attn_ctx_threads(ctx), 37 + i % 50, 1, &tr);
+      attnrt_ctx_set_threads(ctx, 2 + i / 500);
+    bad += !run_one(ctx, attnrt_ctx_threads(ctx), 37 + i % 50, 1, &tr);
   }
   check(bad == 0, "2000 back-to-back parallel_for calls across thread-count changes");
 
   /* A NULL ctx or function is tolerated. */
   void *bufs[2] = {&tr, (void *)0x1234};
-  attn_rt_parallel_for(ctx, NULL, bufs, NULL, 10, 1);
+  attnrt_parallel_for(ctx, NULL, bufs, NULL, 10, 1);
   tr.rows = calloc(5, sizeof *tr.rows);
   tr.nchunks = 0;
   tr.want_dims = NULL;
   tr.bad_args = false;
-  attn_rt_parallel_for(NULL, count_rows, bufs, NULL, 5, 1);
+  attnrt_parallel_for(NULL, count_rows, bufs, NULL, 5, 1);
   check(tr.nchunks == 1 && tr.rows[4] == 1 && !tr.bad_args, "a NULL ctx runs on the caller's thread");
   free(tr.rows);
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
   pthread_mutex_destroy(&tr.mu);
 }
 
@@ -156,12 +156,12 @@ typedef struct worker {
 
 static void *ctx_worker(void *arg) {
   worker *w = arg;
-  attn_ctx *ctx = attn_ctx_new(&m_model);
-  if (ctx == NULL || attn_ctx_load_weights(ctx, g_weights) != ATTN_OK ||
-      attn_ctx_set_threads(ctx, 1 + w->id % 3) != ATTN_OK) {
-    snprintf(w->msg, sizeof w->msg, "setup: %s", attn_ctx_error(ctx));
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
+  if (ctx == NULL || attnrt_ctx_load_weights(ctx, g_weights) != ATTNRT_OK ||
+      attnrt_ctx_set_threads(ctx, 1 + w->id % 3) != ATTNRT_OK) {
+    snprintf(w->msg, sizeof w->msg, "setup: %s", attnrt_ctx_error(ctx));
     w->failures++;
-    attn_ctx_free(ctx);
+    attnrt_ctx_free(ctx);
     return NULL;
   }
   enum { TMAX = 97, SMAX = 13 };
@@ -174,19 +174,19 @@ static void *ctx_worker(void *arg) {
     for (int i = 0; i < S * 3; i++)
       k[i] = v[i] = (float)(i % 5) - 2.0f;
     int64_t dims[2];
-    attn_tensor in_t[3] = {{ATTN_F32, 2, {T, 3}, q}, {ATTN_F32, 2, {S, 3}, k}, {ATTN_F32, 2, {S, 3}, v}};
+    attnrt_tensor in_t[3] = {{ATTNRT_F32, 2, {T, 3}, q}, {ATTNRT_F32, 2, {S, 3}, k}, {ATTNRT_F32, 2, {S, 3}, v}};
     void *in[3] = {q, k, v};
     void *out[1] = {o};
-    attn_status s = attn_bind_dims(ctx, in_t, dims);
-    if (s == ATTN_OK)
-      s = attn_run(ctx, in, out, dims);
+    attnrt_status s = attnrt_bind_dims(ctx, in_t, dims);
+    if (s == ATTNRT_OK)
+      s = attnrt_run(ctx, in, out, dims);
     m_reference(q, k, v, W, BIAS, SCALE, T, S, want);
-    if (s != ATTN_OK || memcmp(o, want, (size_t)T * 4 * sizeof *o) != 0) {
-      snprintf(w->msg, sizeof w->msg, "iteration %d: %s", iter, attn_ctx_error(ctx));
+    if (s != ATTNRT_OK || memcmp(o, want, (size_t)T * 4 * sizeof *o) != 0) {
+      snprintf(w->msg, sizeof w->msg, "iteration %d: %s", iter, attnrt_ctx_error(ctx));
       w->failures++;
     }
   }
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
   return NULL;
 }
 

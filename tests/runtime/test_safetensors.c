@@ -1,4 +1,4 @@
-/* test_safetensors: attn_st_open on good files and on hostile ones, whose
+/* test_safetensors: attnrt_st_open on good files and on hostile ones, whose
  * every lie must be an error naming the file (and tensor), never a crash or
  * an out-of-bounds read (run this under ASan too). */
 #include "test_util.h"
@@ -28,56 +28,56 @@ static void test_good_file(void) {
                "}    ",
                d.p, d.len);
   free(d.p);
-  attn_safetensors *st = NULL;
-  attn_status s = attn_st_open(p, &st, err, sizeof err);
-  if (!check(s == ATTN_OK && st != NULL, "open a good file (%s)", err))
+  attnrt_safetensors *st = NULL;
+  attnrt_status s = attnrt_st_open(p, &st, err, sizeof err);
+  if (!check(s == ATTNRT_OK && st != NULL, "open a good file (%s)", err))
     return;
-  check(attn_st_count(st) == 5, "five entries (metadata is not one)");
-  check(strcmp(attn_st_name(st, 0), "a") == 0 && strcmp(attn_st_name(st, 1), "caf\xc3\xa9.b") == 0 &&
-            strcmp(attn_st_name(st, 2), "emoji\xf0\x9f\x98\x80") == 0,
+  check(attnrt_st_count(st) == 5, "five entries (metadata is not one)");
+  check(strcmp(attnrt_st_name(st, 0), "a") == 0 && strcmp(attnrt_st_name(st, 1), "caf\xc3\xa9.b") == 0 &&
+            strcmp(attnrt_st_name(st, 2), "emoji\xf0\x9f\x98\x80") == 0,
         "names in file order, \\u escapes and surrogate pairs decoded to UTF-8");
-  attn_tensor t;
-  s = attn_st_get(st, 0, &t);
-  check(s == ATTN_OK && t.dtype == ATTN_F32 && t.rank == 2 && t.dims[0] == 2 && t.dims[1] == 3 &&
+  attnrt_tensor t;
+  s = attnrt_st_get(st, 0, &t);
+  check(s == ATTNRT_OK && t.dtype == ATTNRT_F32 && t.rank == 2 && t.dims[0] == 2 && t.dims[1] == 3 &&
             memcmp(t.data, A, sizeof A) == 0,
         "F32 [2, 3] entry and its data");
   check((uintptr_t)t.data % 4 == 0, "F32 data is 4-byte aligned");
-  int j = attn_st_find(st, "caf\xc3\xa9.b");
-  s = attn_st_get(st, j, &t);
-  check(j == 1 && s == ATTN_OK && t.dtype == ATTN_I32 && t.rank == 1 && t.dims[0] == 4 &&
+  int j = attnrt_st_find(st, "caf\xc3\xa9.b");
+  s = attnrt_st_get(st, j, &t);
+  check(j == 1 && s == ATTNRT_OK && t.dtype == ATTNRT_I32 && t.rank == 1 && t.dims[0] == 4 &&
             memcmp(t.data, B, sizeof B) == 0,
         "find by UTF-8 name; I32 [4] entry and its data");
-  s = attn_st_get(st, 2, &t);
-  check(s == ATTN_OK && t.rank == -1 && t.data == NULL, "F16 entry listed with rank -1, no data");
-  s = attn_st_get(st, 3, &t);
-  check(s == ATTN_OK && t.rank == 0 && *(float *)t.data == 1.0f, "rank-0 entry");
-  s = attn_st_get(st, 4, &t);
-  check(s == ATTN_OK && t.rank == 2 && t.dims[0] == 0 && t.dims[1] == 5, "zero-size entry");
-  check(attn_st_find(st, "nope") == -1 && attn_st_find(st, "") == -1 && attn_st_find(st, NULL) == -1,
+  s = attnrt_st_get(st, 2, &t);
+  check(s == ATTNRT_OK && t.rank == -1 && t.data == NULL, "F16 entry listed with rank -1, no data");
+  s = attnrt_st_get(st, 3, &t);
+  check(s == ATTNRT_OK && t.rank == 0 && *(float *)t.data == 1.0f, "rank-0 entry");
+  s = attnrt_st_get(st, 4, &t);
+  check(s == ATTNRT_OK && t.rank == 2 && t.dims[0] == 0 && t.dims[1] == 5, "zero-size entry");
+  check(attnrt_st_find(st, "nope") == -1 && attnrt_st_find(st, "") == -1 && attnrt_st_find(st, NULL) == -1,
         "find of an absent name is -1");
-  check(attn_st_get(st, 5, &t) == ATTN_E_RANGE && attn_st_get(st, -1, &t) == ATTN_E_RANGE,
-        "get out of range is ATTN_E_RANGE");
-  check(attn_st_name(st, 5) == NULL, "name out of range is NULL");
-  attn_st_close(st);
+  check(attnrt_st_get(st, 5, &t) == ATTNRT_E_RANGE && attnrt_st_get(st, -1, &t) == ATTNRT_E_RANGE,
+        "get out of range is ATTNRT_E_RANGE");
+  check(attnrt_st_name(st, 5) == NULL, "name out of range is NULL");
+  attnrt_st_close(st);
 
   /* Overlapping byte ranges are allowed: two names for the same bytes. */
   write_st_raw(p,
                "{\"x\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [0, 24]},"
                " \"y\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}}",
                A, sizeof A);
-  s = attn_st_open(p, &st, err, sizeof err);
-  check(s == ATTN_OK, "overlapping data_offsets are accepted (%s)", err);
-  if (s == ATTN_OK) {
-    attn_st_get(st, 1, &t);
+  s = attnrt_st_open(p, &st, err, sizeof err);
+  check(s == ATTNRT_OK, "overlapping data_offsets are accepted (%s)", err);
+  if (s == ATTNRT_OK) {
+    attnrt_st_get(st, 1, &t);
     check(((float *)t.data)[0] == 3.0f, "overlapping entry reads the shared bytes");
-    attn_st_close(st);
+    attnrt_st_close(st);
   }
 
   write_st_raw(p, "{}", NULL, 0);
-  s = attn_st_open(p, &st, err, sizeof err);
-  check(s == ATTN_OK && attn_st_count(st) == 0, "an empty header {} is a file of no tensors");
-  attn_st_close(st);
-  attn_st_close(NULL);
+  s = attnrt_st_open(p, &st, err, sizeof err);
+  check(s == ATTNRT_OK && attnrt_st_count(st) == 0, "an empty header {} is a file of no tensors");
+  attnrt_st_close(st);
+  attnrt_st_close(NULL);
 }
 
 /* A header whose length puts the data region at an odd address: the F32
@@ -93,105 +93,105 @@ static void test_misaligned(void) {
   put(&d, B, sizeof B);
   write_st_raw(p, h, d.p, d.len);
   free(d.p);
-  attn_safetensors *st = NULL;
-  attn_status s = attn_st_open(p, &st, err, sizeof err);
-  if (!check(s == ATTN_OK, "open a file with misaligned tensors (%s)", err))
+  attnrt_safetensors *st = NULL;
+  attnrt_status s = attnrt_st_open(p, &st, err, sizeof err);
+  if (!check(s == ATTNRT_OK, "open a file with misaligned tensors (%s)", err))
     return;
-  attn_tensor t, u;
-  attn_st_get(st, 0, &t);
-  attn_st_get(st, 1, &u);
+  attnrt_tensor t, u;
+  attnrt_st_get(st, 0, &t);
+  attnrt_st_get(st, 1, &u);
   check((uintptr_t)t.data % 4 == 0 && memcmp(t.data, A, sizeof A) == 0,
         "misaligned F32 data is copied to an aligned buffer");
   check((uintptr_t)u.data % 4 == 0 && memcmp(u.data, B, sizeof B) == 0,
         "misaligned I32 data is copied to an aligned buffer");
-  attn_st_close(st);
+  attnrt_st_close(st);
 }
 
 static void expect_bad(const char *label, const char *header, const void *data, size_t dlen,
-                       attn_status want, const char *frag) {
+                       attnrt_status want, const char *frag) {
   char err[512] = "";
   const char *p = tpath("bad.safetensors");
   write_st_raw(p, header, data, dlen);
-  attn_safetensors *st = (attn_safetensors *)&err; /* must be reset to NULL */
-  attn_status s = attn_st_open(p, &st, err, sizeof err);
+  attnrt_safetensors *st = (attnrt_safetensors *)&err; /* must be reset to NULL */
+  attnrt_status s = attnrt_st_open(p, &st, err, sizeof err);
   check_err_has(label, s, want, err, p, frag, NULL);
   check(st == NULL, "%s: no handle is returned", label);
-  if (s == ATTN_OK)
-    attn_st_close(st);
+  if (s == ATTNRT_OK)
+    attnrt_st_close(st);
 }
 
 static void expect_bad_exact(const char *label, const char *header, const void *data, size_t dlen,
-                             attn_status want, const char *msg_after_path) {
+                             attnrt_status want, const char *msg_after_path) {
   char err[512] = "", want_msg[1024];
   const char *p = tpath("bad.safetensors");
   write_st_raw(p, header, data, dlen);
-  attn_safetensors *st = NULL;
-  attn_status s = attn_st_open(p, &st, err, sizeof err);
+  attnrt_safetensors *st = NULL;
+  attnrt_status s = attnrt_st_open(p, &st, err, sizeof err);
   snprintf(want_msg, sizeof want_msg, "%s: %s", p, msg_after_path);
   check_err(label, s, want, err, want_msg);
-  attn_st_close(st);
+  attnrt_st_close(st);
 }
 
 static void test_hostile_entries(void) {
   expect_bad_exact("offsets past the data region: exact message",
                    "{\"w\": {\"dtype\": \"F32\", \"shape\": [25], \"data_offsets\": [0, 100]}}",
-                   A, sizeof A, ATTN_E_FORMAT,
+                   A, sizeof A, ATTNRT_E_FORMAT,
                    "tensor 'w': data_offsets [0, 100] are outside the data region of 24 bytes");
   expect_bad_exact("byte count and shape disagree: exact message",
                    "{\"w\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 24]}}",
-                   A, sizeof A, ATTN_E_FORMAT,
+                   A, sizeof A, ATTNRT_E_FORMAT,
                    "tensor 'w': data_offsets [0, 24] hold 24 bytes but 4 elements of F32 need 16");
   expect_bad("begin after end",
              "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 4]}}",
-             A, sizeof A, ATTN_E_FORMAT, "tensor 'w': data_offsets [8, 4] are outside");
+             A, sizeof A, ATTNRT_E_FORMAT, "tensor 'w': data_offsets [8, 4] are outside");
   expect_bad("F16 byte count is checked too",
              "{\"h\": {\"dtype\": \"F16\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
-             A, sizeof A, ATTN_E_FORMAT, "tensor 'h'");
+             A, sizeof A, ATTNRT_E_FORMAT, "tensor 'h'");
   expect_bad("element count overflows",
              "{\"w\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296, 4294967296], "
-             "\"data_offsets\": [0, 0]}}", A, sizeof A, ATTN_E_FORMAT, "tensor 'w'");
+             "\"data_offsets\": [0, 0]}}", A, sizeof A, ATTNRT_E_FORMAT, "tensor 'w'");
   expect_bad("byte count overflows",
              "{\"w\": {\"dtype\": \"F32\", \"shape\": [4611686018427387904, 2], "
-             "\"data_offsets\": [0, 0]}}", A, sizeof A, ATTN_E_FORMAT, "tensor 'w'");
+             "\"data_offsets\": [0, 0]}}", A, sizeof A, ATTNRT_E_FORMAT, "tensor 'w'");
   expect_bad("offset beyond int64",
              "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 18446744073709551620]}}",
-             A, sizeof A, ATTN_E_FORMAT, "integer too large");
+             A, sizeof A, ATTNRT_E_FORMAT, "integer too large");
   expect_bad_exact("duplicate names: exact message",
                    "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
                    " \"v\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
                    " \"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}}",
-                   A, sizeof A, ATTN_E_FORMAT, "duplicate tensor 'w'");
+                   A, sizeof A, ATTNRT_E_FORMAT, "duplicate tensor 'w'");
   expect_bad("F32 of rank 5",
              "{\"w\": {\"dtype\": \"F32\", \"shape\": [1, 1, 1, 1, 1], \"data_offsets\": [0, 4]}}",
-             A, sizeof A, ATTN_E_FORMAT, "tensor 'w' has rank 5");
+             A, sizeof A, ATTNRT_E_FORMAT, "tensor 'w' has rank 5");
   expect_bad("missing data_offsets", "{\"w\": {\"dtype\": \"F32\", \"shape\": [1]}}", A, sizeof A,
-             ATTN_E_FORMAT, "tensor 'w' has no 'data_offsets'");
-  expect_bad("empty entry", "{\"w\": {}}", A, sizeof A, ATTN_E_FORMAT, "tensor 'w' has no 'dtype'");
+             ATTNRT_E_FORMAT, "tensor 'w' has no 'data_offsets'");
+  expect_bad("empty entry", "{\"w\": {}}", A, sizeof A, ATTNRT_E_FORMAT, "tensor 'w' has no 'dtype'");
   expect_bad("unknown key in an entry",
              "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4], \"x\": 1}}",
-             A, sizeof A, ATTN_E_FORMAT, "tensor 'w': unknown key 'x'");
+             A, sizeof A, ATTNRT_E_FORMAT, "tensor 'w': unknown key 'x'");
   expect_bad("duplicate key in an entry",
              "{\"w\": {\"dtype\": \"F32\", \"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}",
-             A, sizeof A, ATTN_E_FORMAT, "tensor 'w': duplicate key 'dtype'");
+             A, sizeof A, ATTNRT_E_FORMAT, "tensor 'w': duplicate key 'dtype'");
   expect_bad("three data_offsets",
              "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4, 8]}}",
-             A, sizeof A, ATTN_E_FORMAT, "data_offsets must be [begin, end]");
+             A, sizeof A, ATTNRT_E_FORMAT, "data_offsets must be [begin, end]");
   expect_bad("one data_offset", "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0]}}",
-             A, sizeof A, ATTN_E_FORMAT, "data_offsets must be [begin, end]");
+             A, sizeof A, ATTNRT_E_FORMAT, "data_offsets must be [begin, end]");
   expect_bad("dtype not a string", "{\"w\": {\"dtype\": 4, \"shape\": [1], \"data_offsets\": [0, 4]}}",
-             A, sizeof A, ATTN_E_FORMAT, "dtype must be a string");
+             A, sizeof A, ATTNRT_E_FORMAT, "dtype must be a string");
   expect_bad("malformed dtype",
              "{\"w\": {\"dtype\": \"f32 \", \"shape\": [1], \"data_offsets\": [0, 4]}}",
-             A, sizeof A, ATTN_E_FORMAT, "tensor 'w' has a malformed dtype");
+             A, sizeof A, ATTNRT_E_FORMAT, "tensor 'w' has a malformed dtype");
   expect_bad("negative dim", "{\"w\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}",
-             A, sizeof A, ATTN_E_FORMAT, "non-negative");
+             A, sizeof A, ATTNRT_E_FORMAT, "non-negative");
   expect_bad("a name with a NUL",
              "{\"w\\u0000x\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}",
-             A, sizeof A, ATTN_E_FORMAT, "NUL character");
+             A, sizeof A, ATTNRT_E_FORMAT, "NUL character");
   expect_bad("metadata values must be strings", "{\"__metadata__\": {\"n\": 1}}", NULL, 0,
-             ATTN_E_FORMAT, "__metadata__ values must be strings");
+             ATTNRT_E_FORMAT, "__metadata__ values must be strings");
   expect_bad("duplicate metadata", "{\"__metadata__\": {}, \"__metadata__\": {}}", NULL, 0,
-             ATTN_E_FORMAT, "duplicate __metadata__");
+             ATTNRT_E_FORMAT, "duplicate __metadata__");
 }
 
 static void test_bad_json(void) {
@@ -227,7 +227,7 @@ static void test_bad_json(void) {
     {"data after the object", "{} {}", "data after the header object"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    expect_bad(cases[i].label, cases[i].header, A, sizeof A, ATTN_E_FORMAT, cases[i].frag);
+    expect_bad(cases[i].label, cases[i].header, A, sizeof A, ATTNRT_E_FORMAT, cases[i].frag);
 
   /* A NUL byte inside the header (strlen would stop at it). */
   char err[512] = "";
@@ -237,11 +237,11 @@ static void test_bad_json(void) {
   put(&b, "{}\0", 3);
   write_bytes(p, b.p, b.len);
   free(b.p);
-  attn_safetensors *st = NULL;
-  attn_status s = attn_st_open(p, &st, err, sizeof err);
-  check_err_has("NUL byte after the object", s, ATTN_E_FORMAT, err, "data after the header object",
+  attnrt_safetensors *st = NULL;
+  attnrt_status s = attnrt_st_open(p, &st, err, sizeof err);
+  check_err_has("NUL byte after the object", s, ATTNRT_E_FORMAT, err, "data after the header object",
                 NULL);
-  attn_st_close(st);
+  attnrt_st_close(st);
 }
 
 /* Deep nesting must fail fast without recursion (no stack overflow). */
@@ -264,7 +264,7 @@ static void test_deep_nesting(void) {
       put_str(&h, cases[c].close);
     put_str(&h, cases[c].suffix);
     put(&h, "", 1);
-    expect_bad(cases[c].label, (const char *)h.p, A, sizeof A, ATTN_E_FORMAT, cases[c].frag);
+    expect_bad(cases[c].label, (const char *)h.p, A, sizeof A, ATTNRT_E_FORMAT, cases[c].frag);
     free(h.p);
   }
 }
@@ -272,28 +272,28 @@ static void test_deep_nesting(void) {
 static void test_bad_files(void) {
   char err[512] = "", want[1024];
   const char *p = tpath("short.safetensors");
-  attn_safetensors *st = NULL;
+  attnrt_safetensors *st = NULL;
 
   bytes b = {0};
   put_u64le(&b, 1000);
   put_str(&b, "{}");
   write_bytes(p, b.p, b.len);
   free(b.p);
-  attn_status s = attn_st_open(p, &st, err, sizeof err);
+  attnrt_status s = attnrt_st_open(p, &st, err, sizeof err);
   snprintf(want, sizeof want, "%s: header length 1000 runs past the end of the file (10 bytes)", p);
-  check_err("header length past the end: exact message", s, ATTN_E_FORMAT, err, want);
+  check_err("header length past the end: exact message", s, ATTNRT_E_FORMAT, err, want);
 
   b = (bytes){0};
   put_u64le(&b, UINT64_MAX);
   put_str(&b, "{}");
   write_bytes(p, b.p, b.len);
   free(b.p);
-  s = attn_st_open(p, &st, err, sizeof err);
-  check_err_has("header length 2^64-1", s, ATTN_E_FORMAT, err, "runs past the end", NULL);
+  s = attnrt_st_open(p, &st, err, sizeof err);
+  check_err_has("header length 2^64-1", s, ATTNRT_E_FORMAT, err, "runs past the end", NULL);
 
   write_bytes(p, "\x02\0\0\0\0\0\0", 7);
-  s = attn_st_open(p, &st, err, sizeof err);
-  check_err_has("a file of 7 bytes", s, ATTN_E_FORMAT, err, "too short", NULL);
+  s = attnrt_st_open(p, &st, err, sizeof err);
+  check_err_has("a file of 7 bytes", s, ATTNRT_E_FORMAT, err, "too short", NULL);
 
   /* A sparse file larger than the header limit, claiming a huge header. */
   uint64_t big = (UINT64_C(100) << 20) + 1;
@@ -303,23 +303,23 @@ static void test_bad_files(void) {
   write_bytes(p, b.p, b.len);
   free(b.p);
   if (truncate(p, (off_t)(big + 8 + 16)) == 0) {
-    s = attn_st_open(p, &st, err, sizeof err);
-    check_err_has("header above 100 MiB", s, ATTN_E_FORMAT, err, "above the limit of 104857600", NULL);
+    s = attnrt_st_open(p, &st, err, sizeof err);
+    check_err_has("header above 100 MiB", s, ATTNRT_E_FORMAT, err, "above the limit of 104857600", NULL);
   }
   unlink(p);
 
-  s = attn_st_open(tpath("absent.safetensors"), &st, err, sizeof err);
-  check_err_has("missing file", s, ATTN_E_IO, err, "cannot open", "absent.safetensors", NULL);
-  s = attn_st_open(g_tmpdir, &st, err, sizeof err);
-  check_err_has("a directory", s, ATTN_E_IO, err, "not a regular file", NULL);
+  s = attnrt_st_open(tpath("absent.safetensors"), &st, err, sizeof err);
+  check_err_has("missing file", s, ATTNRT_E_IO, err, "cannot open", "absent.safetensors", NULL);
+  s = attnrt_st_open(g_tmpdir, &st, err, sizeof err);
+  check_err_has("a directory", s, ATTNRT_E_IO, err, "not a regular file", NULL);
   const char *fifo = tpath("fifo.safetensors");
   if (mkfifo(fifo, 0600) == 0) {
-    s = attn_st_open(fifo, &st, err, sizeof err);
-    check_err_has("a FIFO (must not block)", s, ATTN_E_IO, err, "not a regular file", NULL);
+    s = attnrt_st_open(fifo, &st, err, sizeof err);
+    check_err_has("a FIFO (must not block)", s, ATTNRT_E_IO, err, "not a regular file", NULL);
   }
-  check(attn_st_open(NULL, &st, err, sizeof err) == ATTN_E_ARG, "NULL path is ATTN_E_ARG");
-  check(attn_st_open(p, NULL, NULL, 0) == ATTN_E_ARG, "NULL out, NULL err is ATTN_E_ARG");
-  check(attn_st_count(NULL) == 0 && attn_st_find(NULL, "a") == -1 && attn_st_name(NULL, 0) == NULL,
+  check(attnrt_st_open(NULL, &st, err, sizeof err) == ATTNRT_E_ARG, "NULL path is ATTNRT_E_ARG");
+  check(attnrt_st_open(p, NULL, NULL, 0) == ATTNRT_E_ARG, "NULL out, NULL err is ATTNRT_E_ARG");
+  check(attnrt_st_count(NULL) == 0 && attnrt_st_find(NULL, "a") == -1 && attnrt_st_name(NULL, 0) == NULL,
         "queries on a NULL handle are safe");
 }
 
@@ -338,11 +338,11 @@ static void test_every_truncation(void) {
   int bad = 0;
   for (size_t len = 0; len < n; len++) {
     char err[512];
-    attn_safetensors *st = NULL;
+    attnrt_safetensors *st = NULL;
     write_bytes(q, buf, len);
-    if (attn_st_open(q, &st, err, sizeof err) == ATTN_OK || st != NULL || strstr(err, q) == NULL)
+    if (attnrt_st_open(q, &st, err, sizeof err) == ATTNRT_OK || st != NULL || strstr(err, q) == NULL)
       bad++;
-    attn_st_close(st);
+    attnrt_st_close(st);
   }
   check(n > 0 && bad == 0, "all %zu truncations of a good file are errors naming the file", n);
 }

@@ -36,7 +36,7 @@ static inline bool check(bool ok, const char *fmt, ...) {
 }
 
 /* Status and exact message. */
-static inline bool check_err(const char *what, attn_status got, attn_status want,
+static inline bool check_err(const char *what, attnrt_status got, attnrt_status want,
                       const char *msg, const char *want_msg) {
   bool ok = got == want && strcmp(msg, want_msg) == 0;
   check(ok, "%s", what);
@@ -46,7 +46,7 @@ static inline bool check_err(const char *what, attn_status got, attn_status want
 }
 
 /* Status, and a message that contains every given fragment (NULL-ended). */
-static inline bool check_err_has(const char *what, attn_status got, attn_status want,
+static inline bool check_err_has(const char *what, attnrt_status got, attnrt_status want,
                           const char *msg, ...) {
   va_list ap;
   bool ok = got == want;

@@ -1,4 +1,4 @@
-/* test_weights: attn_ctx_load_weights and attn_ctx_bind_param, with the
+/* test_weights: attnrt_ctx_load_weights and attnrt_ctx_bind_param, with the
  * exact messages for missing, mis-shaped, mis-typed and extra tensors. */
 #include "test_util.h"
 #include "test_model.h"
@@ -25,13 +25,13 @@ static st_tensor scale(void) {
 }
 
 /* Runs m on Q, K, V and compares with the reference for weights w. */
-static bool run_matches(attn_ctx *ctx, const float *w) {
+static bool run_matches(attnrt_ctx *ctx, const float *w) {
   float o[8], want[8];
   int64_t dims[2] = {2, 3};
   void *in[3] = {(void *)Q, (void *)K, (void *)V};
   void *out[1] = {o};
-  if (attn_run(ctx, in, out, dims) != ATTN_OK) {
-    printf("     run failed: %s\n", attn_ctx_error(ctx));
+  if (attnrt_run(ctx, in, out, dims) != ATTNRT_OK) {
+    printf("     run failed: %s\n", attnrt_ctx_error(ctx));
     return false;
   }
   m_reference(Q, K, V, w, BIAS, SCALE[0], 2, 3, want);
@@ -40,16 +40,16 @@ static bool run_matches(attn_ctx *ctx, const float *w) {
 
 static void test_good_load(void) {
   char want[1024];
-  attn_ctx *ctx = attn_ctx_new(&m_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
   const char *p = tpath("w.safetensors");
   float junk[2] = {0};
   st_tensor ts[] = {{"foo", "F32", 1, {2}, junk, 8}, weight(W1), bias(),
                     {"bar", "F16", 1, {2}, junk, 4}, scale()};
   write_st(p, ts, 5);
-  attn_status s = attn_ctx_load_weights(ctx, p);
-  check(s == ATTN_OK && strcmp(attn_ctx_error(ctx), "") == 0, "load a file with every parameter (%s)",
-        attn_ctx_error(ctx));
-  check(strcmp(attn_ctx_warnings(ctx),
+  attnrt_status s = attnrt_ctx_load_weights(ctx, p);
+  check(s == ATTNRT_OK && strcmp(attnrt_ctx_error(ctx), "") == 0, "load a file with every parameter (%s)",
+        attnrt_ctx_error(ctx));
+  check(strcmp(attnrt_ctx_warnings(ctx),
                "ignoring tensor 'foo' (not a parameter of model m)\n"
                "ignoring tensor 'bar' (not a parameter of model m)") == 0,
         "extra tensors are warnings, in file order: exact text");
@@ -59,37 +59,37 @@ static void test_good_load(void) {
   const char *p2 = tpath("w2.safetensors");
   st_tensor ts2[] = {scale(), bias(), weight(W2)};
   write_st(p2, ts2, 3);
-  s = attn_ctx_load_weights(ctx, p2);
-  check(s == ATTN_OK && strcmp(attn_ctx_warnings(ctx), "") == 0, "reload: no warnings left over");
+  s = attnrt_ctx_load_weights(ctx, p2);
+  check(s == ATTNRT_OK && strcmp(attnrt_ctx_warnings(ctx), "") == 0, "reload: no warnings left over");
   check(run_matches(ctx, W2), "run uses the reloaded weights");
 
   /* A bad file leaves the context as it was. */
   const char *p3 = tpath("w3.safetensors");
   st_tensor ts3[] = {weight(W1), scale()};
   write_st(p3, ts3, 2);
-  s = attn_ctx_load_weights(ctx, p3);
+  s = attnrt_ctx_load_weights(ctx, p3);
   snprintf(want, sizeof want, "missing parameter 'linear1.bias' in %s", p3);
-  check_err("missing parameter: exact message", s, ATTN_E_MISSING, attn_ctx_error(ctx), want);
+  check_err("missing parameter: exact message", s, ATTNRT_E_MISSING, attnrt_ctx_error(ctx), want);
   check(run_matches(ctx, W2), "after a failed load the previous weights are still bound");
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
 }
 
-static void expect_load(const char *label, const st_tensor *ts, int n, attn_status want,
+static void expect_load(const char *label, const st_tensor *ts, int n, attnrt_status want,
                         const char *fmt_with_path) {
   char want_msg[1024];
-  attn_ctx *ctx = attn_ctx_new(&m_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
   const char *p = tpath("bad.safetensors");
   write_st(p, ts, n);
-  attn_status s = attn_ctx_load_weights(ctx, p);
+  attnrt_status s = attnrt_ctx_load_weights(ctx, p);
   snprintf(want_msg, sizeof want_msg, fmt_with_path, p);
-  check_err(label, s, want, attn_ctx_error(ctx), want_msg);
+  check_err(label, s, want, attnrt_ctx_error(ctx), want_msg);
   void *in[3] = {(void *)Q, (void *)K, (void *)V};
   float o[8];
   void *out[1] = {o};
   int64_t dims[2] = {2, 3};
-  s = attn_run(ctx, in, out, dims);
-  check(s == ATTN_E_MISSING, "%s: nothing is bound after the failed load", label);
-  attn_ctx_free(ctx);
+  s = attnrt_run(ctx, in, out, dims);
+  check(s == ATTNRT_E_MISSING, "%s: nothing is bound after the failed load", label);
+  attnrt_ctx_free(ctx);
 }
 
 static void test_bad_loads(void) {
@@ -97,38 +97,38 @@ static void test_bad_loads(void) {
   int32_t i12[12] = {0};
   uint16_t h4[4] = {0};
   st_tensor shape[] = {{"linear1.weight", "F32", 2, {3, 4}, w34, 48}, bias(), scale()};
-  expect_load("mis-shaped parameter: exact message", shape, 3, ATTN_E_SHAPE,
+  expect_load("mis-shaped parameter: exact message", shape, 3, ATTNRT_E_SHAPE,
               "parameter 'linear1.weight' in %s has shape [3, 4], but model 'm' expects [4, 3]");
   st_tensor rank[] = {weight(W1), bias(), {"scale", "I32", 1, {1}, SCALE, 4}};
-  expect_load("rank-1 tensor for a scalar: exact message", rank, 3, ATTN_E_SHAPE,
+  expect_load("rank-1 tensor for a scalar: exact message", rank, 3, ATTNRT_E_SHAPE,
               "parameter 'scale' in %s has shape [1], but model 'm' expects []");
   st_tensor type[] = {{"linear1.weight", "I32", 2, {4, 3}, i12, 48}, bias(), scale()};
-  expect_load("mis-typed parameter: exact message", type, 3, ATTN_E_DTYPE,
+  expect_load("mis-typed parameter: exact message", type, 3, ATTNRT_E_DTYPE,
               "parameter 'linear1.weight' in %s has dtype I32, but model 'm' expects F32");
   st_tensor f16[] = {weight(W1), {"linear1.bias", "F16", 1, {4}, h4, 8}, scale()};
-  expect_load("F16 tensor bound to an f32 parameter: exact message", f16, 3, ATTN_E_DTYPE,
+  expect_load("F16 tensor bound to an f32 parameter: exact message", f16, 3, ATTNRT_E_DTYPE,
               "parameter 'linear1.bias' in %s has dtype F16, but model 'm' expects F32");
   st_tensor bf16[] = {weight(W1), bias(), {"scale", "BF16", 0, {0}, h4, 2}};
-  expect_load("BF16 tensor bound to an i32 parameter: exact message", bf16, 3, ATTN_E_DTYPE,
+  expect_load("BF16 tensor bound to an i32 parameter: exact message", bf16, 3, ATTNRT_E_DTYPE,
               "parameter 'scale' in %s has dtype BF16, but model 'm' expects I32");
   st_tensor none[] = {{"linear1.weights", "F32", 2, {4, 3}, W1, 48}};
-  expect_load("missing parameter, near miss present: exact message", none, 1, ATTN_E_MISSING,
+  expect_load("missing parameter, near miss present: exact message", none, 1, ATTNRT_E_MISSING,
               "missing parameter 'linear1.weight' in %s");
 
   char want[1024];
-  attn_ctx *ctx = attn_ctx_new(&m_model);
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
   const char *p = tpath("hostile.safetensors");
   write_st_raw(p, "{\"linear1.weight\": {\"dtype\": \"F32\", \"shape\": [4, 3], \"data_offsets\": [0, 480]}}",
                W1, sizeof W1);
-  attn_status s = attn_ctx_load_weights(ctx, p);
+  attnrt_status s = attnrt_ctx_load_weights(ctx, p);
   snprintf(want, sizeof want,
            "%s: tensor 'linear1.weight': data_offsets [0, 480] are outside the data region of 48 bytes", p);
-  check_err("a lying file: the reader's message", s, ATTN_E_FORMAT, attn_ctx_error(ctx), want);
-  s = attn_ctx_load_weights(ctx, tpath("absent.safetensors"));
-  check_err_has("a missing file", s, ATTN_E_IO, attn_ctx_error(ctx), "cannot open", "absent", NULL);
-  check(attn_ctx_load_weights(ctx, NULL) == ATTN_E_ARG, "NULL path is ATTN_E_ARG");
-  check(attn_ctx_load_weights(NULL, p) == ATTN_E_ARG, "NULL ctx is ATTN_E_ARG");
-  attn_ctx_free(ctx);
+  check_err("a lying file: the reader's message", s, ATTNRT_E_FORMAT, attnrt_ctx_error(ctx), want);
+  s = attnrt_ctx_load_weights(ctx, tpath("absent.safetensors"));
+  check_err_has("a missing file", s, ATTNRT_E_IO, attnrt_ctx_error(ctx), "cannot open", "absent", NULL);
+  check(attnrt_ctx_load_weights(ctx, NULL) == ATTNRT_E_ARG, "NULL path is ATTNRT_E_ARG");
+  check(attnrt_ctx_load_weights(NULL, p) == ATTNRT_E_ARG, "NULL ctx is ATTNRT_E_ARG");
+  attnrt_ctx_free(ctx);
 }
 
 /* Tensor names come from the file: escapes, BEL and bidi overrides in them
@@ -142,24 +142,24 @@ static void test_escaped_names(void) {
                     weight(W1), bias(), scale()};
   const char *p = tpath("escapes.safetensors");
   write_st(p, ts, 6);
-  attn_ctx *ctx = attn_ctx_new(&m_model);
-  attn_status s = attn_ctx_load_weights(ctx, p);
-  check(s == ATTN_OK &&
-            strcmp(attn_ctx_warnings(ctx),
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
+  attnrt_status s = attnrt_ctx_load_weights(ctx, p);
+  check(s == ATTNRT_OK &&
+            strcmp(attnrt_ctx_warnings(ctx),
                    "ignoring tensor '\\x1b[31mred' (not a parameter of model m)\n"
                    "ignoring tensor 'bell\\x07\\xe2\\x80\\xaeevil' (not a parameter of model m)\n"
                    "ignoring tensor 'caf\xc3\xa9' (not a parameter of model m)") == 0,
         "control bytes and bidi overrides in names are escaped in warnings: exact text (%s)",
-        attn_ctx_warnings(ctx));
+        attnrt_ctx_warnings(ctx));
   st_tensor bad[] = {{"linear1.weight", "F32", 2, {4, 3}, W1, 48}, bias(), scale(),
                      {"\\u001b]0;title\\u0007", "F32", 1, {3}, &x, 4}};
   const char *p2 = tpath("escapes2.safetensors");
   write_st(p2, bad, 4);
-  s = attn_ctx_load_weights(ctx, p2);
-  const char *e = attn_ctx_error(ctx);
-  check(s == ATTN_E_FORMAT && strstr(e, "tensor '\\x1b]0;title\\x07'") != NULL && strchr(e, 0x1b) == NULL,
+  s = attnrt_ctx_load_weights(ctx, p2);
+  const char *e = attnrt_ctx_error(ctx);
+  check(s == ATTNRT_E_FORMAT && strstr(e, "tensor '\\x1b]0;title\\x07'") != NULL && strchr(e, 0x1b) == NULL,
         "an error naming a tensor escapes its name (%s)", e);
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
 }
 
 static void test_many_extras(void) {
@@ -176,72 +176,72 @@ static void test_many_extras(void) {
   ts[N + 2] = scale();
   const char *p = tpath("extras.safetensors");
   write_st(p, ts, N + 3);
-  attn_ctx *ctx = attn_ctx_new(&m_model);
-  attn_status s = attn_ctx_load_weights(ctx, p);
-  const char *w = attn_ctx_warnings(ctx);
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
+  attnrt_status s = attnrt_ctx_load_weights(ctx, p);
+  const char *w = attnrt_ctx_warnings(ctx);
   int lines = 1;
   for (const char *c = w; *c; c++)
     lines += *c == '\n';
   const char *last = strrchr(w, '\n');
-  check(s == ATTN_OK && lines == 101 && last != NULL && strcmp(last + 1, "ignoring 50 more tensors") == 0 &&
+  check(s == ATTNRT_OK && lines == 101 && last != NULL && strcmp(last + 1, "ignoring 50 more tensors") == 0 &&
             strstr(w, "ignoring tensor 'extra099' (not a parameter of model m)\n") != NULL,
         "150 extra tensors: 100 warning lines and a count of the rest");
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
 }
 
 static void test_bind_param(void) {
-  attn_ctx *ctx = attn_ctx_new(&m_model);
-  attn_tensor w = {ATTN_F32, 2, {4, 3}, (void *)W1};
-  attn_tensor b = {ATTN_F32, 1, {4}, (void *)BIAS};
-  attn_tensor sc = {ATTN_I32, 0, {0}, (void *)SCALE};
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
+  attnrt_tensor w = {ATTNRT_F32, 2, {4, 3}, (void *)W1};
+  attnrt_tensor b = {ATTNRT_F32, 1, {4}, (void *)BIAS};
+  attnrt_tensor sc = {ATTNRT_I32, 0, {0}, (void *)SCALE};
   int64_t dims[2] = {2, 3};
   float o[8];
   void *in[3] = {(void *)Q, (void *)K, (void *)V};
   void *out[1] = {o};
-  attn_status s = attn_ctx_bind_param(ctx, "linear1.weight", &w);
-  check(s == ATTN_OK, "bind one parameter");
-  s = attn_run(ctx, in, out, dims);
-  check_err("run with a parameter unbound: exact message", s, ATTN_E_MISSING, attn_ctx_error(ctx),
+  attnrt_status s = attnrt_ctx_bind_param(ctx, "linear1.weight", &w);
+  check(s == ATTNRT_OK, "bind one parameter");
+  s = attnrt_run(ctx, in, out, dims);
+  check_err("run with a parameter unbound: exact message", s, ATTNRT_E_MISSING, attnrt_ctx_error(ctx),
             "parameter 'linear1.bias' of model 'm' is not bound (load a weights file or bind it)");
-  attn_ctx_bind_param(ctx, "linear1.bias", &b);
-  attn_ctx_bind_param(ctx, "scale", &sc);
+  attnrt_ctx_bind_param(ctx, "linear1.bias", &b);
+  attnrt_ctx_bind_param(ctx, "scale", &sc);
   check(run_matches(ctx, W1), "run with every parameter bound by name");
 
-  s = attn_ctx_bind_param(ctx, "linear2.weight", &w);
-  check_err("bind an unknown name: exact message", s, ATTN_E_ARG, attn_ctx_error(ctx),
+  s = attnrt_ctx_bind_param(ctx, "linear2.weight", &w);
+  check_err("bind an unknown name: exact message", s, ATTNRT_E_ARG, attnrt_ctx_error(ctx),
             "model 'm' has no parameter 'linear2.weight'");
-  attn_tensor bad = {ATTN_F32, 2, {3, 4}, (void *)W1};
-  s = attn_ctx_bind_param(ctx, "linear1.weight", &bad);
-  check_err("bind a mis-shaped tensor: exact message", s, ATTN_E_SHAPE, attn_ctx_error(ctx),
+  attnrt_tensor bad = {ATTNRT_F32, 2, {3, 4}, (void *)W1};
+  s = attnrt_ctx_bind_param(ctx, "linear1.weight", &bad);
+  check_err("bind a mis-shaped tensor: exact message", s, ATTNRT_E_SHAPE, attnrt_ctx_error(ctx),
             "parameter 'linear1.weight' has shape [3, 4], but model 'm' expects [4, 3]");
-  bad = (attn_tensor){ATTN_I32, 2, {4, 3}, (void *)W1};
-  s = attn_ctx_bind_param(ctx, "linear1.weight", &bad);
-  check_err("bind a mis-typed tensor: exact message", s, ATTN_E_DTYPE, attn_ctx_error(ctx),
+  bad = (attnrt_tensor){ATTNRT_I32, 2, {4, 3}, (void *)W1};
+  s = attnrt_ctx_bind_param(ctx, "linear1.weight", &bad);
+  check_err("bind a mis-typed tensor: exact message", s, ATTNRT_E_DTYPE, attnrt_ctx_error(ctx),
             "parameter 'linear1.weight' has dtype i32, but model 'm' expects f32");
-  bad = (attn_tensor){ATTN_F32, 2, {4, 3}, (char *)W1 + 2};
-  s = attn_ctx_bind_param(ctx, "linear1.weight", &bad);
-  check_err("bind misaligned data: exact message", s, ATTN_E_ARG, attn_ctx_error(ctx),
+  bad = (attnrt_tensor){ATTNRT_F32, 2, {4, 3}, (char *)W1 + 2};
+  s = attnrt_ctx_bind_param(ctx, "linear1.weight", &bad);
+  check_err("bind misaligned data: exact message", s, ATTNRT_E_ARG, attnrt_ctx_error(ctx),
             "data of parameter 'linear1.weight' is not 4-byte aligned");
-  bad = (attn_tensor){ATTN_F32, 2, {4, 3}, NULL};
-  s = attn_ctx_bind_param(ctx, "linear1.weight", &bad);
-  check_err("bind NULL data: exact message", s, ATTN_E_ARG, attn_ctx_error(ctx),
+  bad = (attnrt_tensor){ATTNRT_F32, 2, {4, 3}, NULL};
+  s = attnrt_ctx_bind_param(ctx, "linear1.weight", &bad);
+  check_err("bind NULL data: exact message", s, ATTNRT_E_ARG, attnrt_ctx_error(ctx),
             "data of parameter 'linear1.weight' is NULL");
-  bad = (attn_tensor){ATTN_F32, 9, {4, 3}, (void *)W1};
-  s = attn_ctx_bind_param(ctx, "linear1.weight", &bad);
-  check(s == ATTN_E_SHAPE, "bind a tensor of rank 9 is ATTN_E_SHAPE");
-  check(attn_ctx_bind_param(ctx, NULL, &w) == ATTN_E_ARG && attn_ctx_bind_param(ctx, "scale", NULL) == ATTN_E_ARG &&
-            attn_ctx_bind_param(NULL, "scale", &sc) == ATTN_E_ARG,
-        "NULL name, tensor or ctx is ATTN_E_ARG");
+  bad = (attnrt_tensor){ATTNRT_F32, 9, {4, 3}, (void *)W1};
+  s = attnrt_ctx_bind_param(ctx, "linear1.weight", &bad);
+  check(s == ATTNRT_E_SHAPE, "bind a tensor of rank 9 is ATTNRT_E_SHAPE");
+  check(attnrt_ctx_bind_param(ctx, NULL, &w) == ATTNRT_E_ARG && attnrt_ctx_bind_param(ctx, "scale", NULL) == ATTNRT_E_ARG &&
+            attnrt_ctx_bind_param(NULL, "scale", &sc) == ATTNRT_E_ARG,
+        "NULL name, tensor or ctx is ATTNRT_E_ARG");
   check(run_matches(ctx, W1), "failed binds leave the bound parameters alone");
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
 }
 
 /* A model whose parameter has a symbolic dim: never bindable. */
 static void test_symbolic_param(void) {
   static const char *const names[] = {"T"};
-  static const attn_tensor_desc params[] = {{"w", ATTN_F32, 2, {-1, 4}}};
-  static const attn_tensor_desc inputs[] = {{"x", ATTN_F32, 1, {-1}}};
-  attn_model_desc sym = m_model;
+  static const attnrt_tensor_desc params[] = {{"w", ATTNRT_F32, 2, {-1, 4}}};
+  static const attnrt_tensor_desc inputs[] = {{"x", ATTNRT_F32, 1, {-1}}};
+  attnrt_model_desc sym = m_model;
   sym.name = "sym";
   sym.n_params = 1;
   sym.n_inputs = 1;
@@ -250,34 +250,34 @@ static void test_symbolic_param(void) {
   sym.params = params;
   sym.inputs = inputs;
   sym.dim_names = names;
-  attn_ctx *ctx = attn_ctx_new(&sym);
+  attnrt_ctx *ctx = attnrt_ctx_new(&sym);
   float w[8] = {0};
   const char *p = tpath("sym.safetensors");
   st_tensor ts[] = {{"w", "F32", 2, {2, 4}, w, 32}};
   write_st(p, ts, 1);
-  attn_status s = attn_ctx_load_weights(ctx, p);
-  check_err("load a parameter with a symbolic dim: exact message", s, ATTN_E_SHAPE, attn_ctx_error(ctx),
+  attnrt_status s = attnrt_ctx_load_weights(ctx, p);
+  check_err("load a parameter with a symbolic dim: exact message", s, ATTNRT_E_SHAPE, attnrt_ctx_error(ctx),
             "parameter 'w' of model 'sym' has a symbolic dim [T, 4]");
-  attn_tensor t = {ATTN_F32, 2, {2, 4}, w};
-  s = attn_ctx_bind_param(ctx, "w", &t);
-  check_err("bind a parameter with a symbolic dim: exact message", s, ATTN_E_SHAPE, attn_ctx_error(ctx),
+  attnrt_tensor t = {ATTNRT_F32, 2, {2, 4}, w};
+  s = attnrt_ctx_bind_param(ctx, "w", &t);
+  check_err("bind a parameter with a symbolic dim: exact message", s, ATTNRT_E_SHAPE, attnrt_ctx_error(ctx),
             "parameter 'w' of model 'sym' has a symbolic dim [T, 4]");
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
 }
 
 static void test_embedded(void) {
   static const void *const embedded[] = {W2, BIAS, SCALE};
-  attn_model_desc emb = m_model;
+  attnrt_model_desc emb = m_model;
   emb.embedded = embedded;
-  attn_ctx *ctx = attn_ctx_new(&emb);
-  check(ctx != NULL && attn_ctx_model(ctx) == &emb, "ctx for a model with embedded weights");
+  attnrt_ctx *ctx = attnrt_ctx_new(&emb);
+  check(ctx != NULL && attnrt_ctx_model(ctx) == &emb, "ctx for a model with embedded weights");
   check(run_matches(ctx, W2), "embedded weights are bound at creation");
   const char *p = tpath("override.safetensors");
   st_tensor ts[] = {weight(W1), bias(), scale()};
   write_st(p, ts, 3);
-  check(attn_ctx_load_weights(ctx, p) == ATTN_OK && run_matches(ctx, W1),
+  check(attnrt_ctx_load_weights(ctx, p) == ATTNRT_OK && run_matches(ctx, W1),
         "a weights file overrides embedded weights");
-  attn_ctx_free(ctx);
+  attnrt_ctx_free(ctx);
 }
 
 int main(void) {

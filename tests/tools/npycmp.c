@@ -41,8 +41,8 @@ static bool parse_tol(const char *s, double *out) {
   return true;
 }
 
-static double element(const attn_tensor *t, int64_t i) {
-  if (t->dtype == ATTN_I32)
+static double element(const attnrt_tensor *t, int64_t i) {
+  if (t->dtype == ATTNRT_I32)
     return (double)((const int32_t *)t->data)[i];
   return (double)((const float *)t->data)[i];
 }
@@ -71,14 +71,14 @@ static void note_worst(mismatch *worst, int *n, mismatch m) {
   worst[pos] = m;
 }
 
-static void print_shape(FILE *f, const attn_tensor *t) {
-  fprintf(f, "%s[", t->dtype == ATTN_I32 ? "i32" : "f32");
+static void print_shape(FILE *f, const attnrt_tensor *t) {
+  fprintf(f, "%s[", t->dtype == ATTNRT_I32 ? "i32" : "f32");
   for (int i = 0; i < t->rank; i++)
     fprintf(f, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
   fprintf(f, "]");
 }
 
-static bool same_shape(const attn_tensor *a, const attn_tensor *b) {
+static bool same_shape(const attnrt_tensor *a, const attnrt_tensor *b) {
   if (a->rank != b->rank)
     return false;
   for (int i = 0; i < a->rank; i++)
@@ -87,7 +87,7 @@ static bool same_shape(const attn_tensor *a, const attn_tensor *b) {
   return true;
 }
 
-static int compare(const attn_tensor *a, const attn_tensor *e, double atol, double rtol) {
+static int compare(const attnrt_tensor *a, const attnrt_tensor *e, double atol, double rtol) {
   if (a->dtype != e->dtype || !same_shape(a, e)) {
     printf("npycmp: %s differs: actual ", a->dtype != e->dtype ? "dtype" : "shape");
     print_shape(stdout, a);
@@ -96,7 +96,7 @@ static int compare(const attn_tensor *a, const attn_tensor *e, double atol, doub
     printf("\n");
     return 1;
   }
-  int64_t n = attn_tensor_numel(e), bad = 0;
+  int64_t n = attnrt_tensor_numel(e), bad = 0;
   mismatch worst[WORST_SHOWN];
   int nworst = 0;
   double max_diff = 0;
@@ -148,19 +148,19 @@ int main(int argc, char **argv) {
   }
   if (npaths != 2)
     return usage("need an actual and an expected file");
-  attn_tensor a, e;
+  attnrt_tensor a, e;
   char err[1024];
-  if (attn_npy_read(paths[0], &a, err, sizeof err) != ATTN_OK) {
+  if (attnrt_npy_read(paths[0], &a, err, sizeof err) != ATTNRT_OK) {
     fprintf(stderr, "npycmp: %s\n", err);
     return 2;
   }
-  if (attn_npy_read(paths[1], &e, err, sizeof err) != ATTN_OK) {
+  if (attnrt_npy_read(paths[1], &e, err, sizeof err) != ATTNRT_OK) {
     fprintf(stderr, "npycmp: %s\n", err);
-    attn_tensor_free(&a);
+    attnrt_tensor_free(&a);
     return 2;
   }
   int rc = compare(&a, &e, atol, rtol);
-  attn_tensor_free(&a);
-  attn_tensor_free(&e);
+  attnrt_tensor_free(&a);
+  attnrt_tensor_free(&e);
   return rc;
 }

@@ -22,11 +22,11 @@ int main(int argc, char **argv) {
     state = state * 1664525u + 1013904223u;
     data[i] = (float)(state >> 8) / 8388608.0f - 1.0f;
   }
-  attn_tensor t = {ATTN_F32, 2, {rows, cols, 0, 0}, data};
+  attnrt_tensor t = {ATTNRT_F32, 2, {rows, cols, 0, 0}, data};
   char err[256];
-  attn_status s = attn_npy_write(argv[1], &t, err, sizeof err);
+  attnrt_status s = attnrt_npy_write(argv[1], &t, err, sizeof err);
   free(data);
-  if (s != ATTN_OK) {
+  if (s != ATTNRT_OK) {
     fprintf(stderr, "randnpy: %s\n", err);
     return 1;
   }

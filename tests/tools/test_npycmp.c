@@ -1,5 +1,5 @@
 /* test_npycmp: runs the npycmp tool (path in argv[1]) on files made with
- * attn_npy_write and checks its exit status and report. */
+ * attnrt_npy_write and checks its exit status and report. */
 #define _XOPEN_SOURCE 700
 #include "attnrt.h"
 
@@ -41,9 +41,9 @@ static const char *path(const char *name) {
 }
 
 static void write_f32(const char *name, int rank, int64_t d0, int64_t d1, const float *data) {
-  attn_tensor t = {ATTN_F32, rank, {d0, d1}, (void *)data};
+  attnrt_tensor t = {ATTNRT_F32, rank, {d0, d1}, (void *)data};
   char err[512];
-  if (attn_npy_write(path(name), &t, err, sizeof err) != ATTN_OK) {
+  if (attnrt_npy_write(path(name), &t, err, sizeof err) != ATTNRT_OK) {
     fprintf(stderr, "%s\n", err);
     exit(2);
   }
@@ -97,9 +97,9 @@ int main(int argc, char **argv) {
   write_f32("ni2.npy", 1, 6, 0, other_inf);
   write_f32("ni3.npy", 1, 6, 0, nan_vs_num);
   int32_t ids[6] = {1, 2, 3, 4, 5, 6};
-  attn_tensor it = {ATTN_I32, 2, {2, 3}, ids};
+  attnrt_tensor it = {ATTNRT_I32, 2, {2, 3}, ids};
   char err[512];
-  attn_npy_write(path("i.npy"), &it, err, sizeof err);
+  attnrt_npy_write(path("i.npy"), &it, err, sizeof err);
 
   int rc = run(path("e.npy"), path("e.npy"), NULL, NULL, NULL, NULL);
   check(rc == 0 && strstr(g_out, "ok: 6 elements match") != NULL, "identical files match (exit 0)");
