@@ -9,12 +9,49 @@
 
 #include "ir.h"
 
+/* An expression lowered already: its node, or for a call each result's. */
+typedef struct Lowered {
+  const Expr *e;
+  int *res;
+} Lowered;
+
 typedef struct Lower {
   Graph *g;
   const Model *m;
   int *param_node;    /* per model param, created on first use */
   Vec decl_nodes;     /* pairs (Decl*, node id + 1) */
+  Lowered *memo;      /* open addressing by Expr pointer: an expression
+                         shared by several uses (a layer array's arguments,
+                         the call of `let a, b = f(x)`) is lowered once */
+  int memo_cap, memo_len;
 } Lower;
+
+static Lowered *memo_slot(Lower *L, const Expr *e) {
+  uintptr_t h = ((uintptr_t)e >> 4) * 0x9E3779B97F4A7C15u;
+  int i = (int)(h >> 40) & (L->memo_cap - 1);
+  while (L->memo[i].e && L->memo[i].e != e) i = (i + 1) & (L->memo_cap - 1);
+  return &L->memo[i];
+}
+
+static int *memo_find(Lower *L, const Expr *e) {
+  if (!L->memo_cap) return NULL;
+  Lowered *s = memo_slot(L, e);
+  return s->e ? s->res : NULL;
+}
+
+static void memo_put(Lower *L, const Expr *e, int *res) {
+  if (2 * (L->memo_len + 1) > L->memo_cap) {
+    Lowered *old = L->memo;
+    int cap = L->memo_cap;
+    L->memo_cap = cap ? 2 * cap : 256;
+    L->memo = NEW_ARRAY(Lowered, L->memo_cap);
+    for (int i = 0; i < cap; i++)
+      if (old[i].e) *memo_slot(L, old[i].e) = old[i];
+  }
+  Lowered *s = memo_slot(L, e);
+  if (!s->e) L->memo_len++;
+  *s = (Lowered){e, res};
+}
 
 /* Every value lowering makes, not only those the source names, stays within
  * the 2^60 elements the checker allows a written type, so that every size
@@ -75,6 +112,7 @@ static Type drop_axis(Type t, int axis) {
 }
 
 static int lower_expr(Lower *L, Expr *e);
+static int lower_expr1(Lower *L, Expr *e);
 
 static int reduce(Lower *L, Op op, Expr *e, int x) {
   Type t = L->g->nodes[x].type;
@@ -157,8 +195,9 @@ static int linear(Lower *L, Loc loc, int x, int w, int b) {
 }
 
 /* softmax(q @ k^T * scale + mask) @ v over the last two dims, with rows
- * whose keys are all masked giving zeros. */
-static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, bool causal, double scale) {
+ * whose keys are all masked giving zeros; *probs (if not NULL) gets the
+ * softmax. */
+static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, bool causal, double scale, int *probs) {
   Type tq = type_of(L, q), tk = type_of(L, k), tv = type_of(L, v);
   Dim d[MAX_RANK];
   int nb = broadcast_batch(tq, tk, 2, d);
@@ -174,6 +213,7 @@ static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, bool
   pn->axis = ts.rank - 1;
   pn->causal = causal;
   pn->safe = true;
+  if (probs) *probs = p;
   nb = broadcast_batch(ts, tv, 2, d);
   d[nb] = ts.dims[ts.rank - 2];
   d[nb + 1] = tv.dims[tv.rank - 1];
@@ -210,7 +250,11 @@ static int merge_heads(Lower *L, Loc loc, int x) {
   return view(L, loc, x, m, 0);
 }
 
-static int lower_mha(Lower *L, Expr *e, Decl *layer) {
+/* MultiheadAttention: attn_output, and attn_weights, the attention
+ * probabilities averaged over the heads (PyTorch's need_weights=True).  An
+ * unused weights node goes in dead-code elimination, and the attention
+ * fuses; a used one keeps the probabilities, and fusion says why not. */
+static void lower_mha(Lower *L, Expr *e, Decl *layer, int *res) {
   int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]), v = lower_expr(L, e->operand[2]);
   int64_t d = layer->largs[0], heads = layer->largs[1];
   int p = layer->param0;
@@ -233,11 +277,16 @@ static int lower_mha(Lower *L, Expr *e, Decl *layer) {
     Type mt = type_of(L, mask);
     if (mt.rank > 2) mask = view(L, e->loc, mask, insert_one(mt, mt.rank - 2), 0);
   }
-  int o = attention_core(L, e->loc, ids[0], ids[1], ids[2], mask, e->causal, e->fval);
-  return linear(L, e->loc, merge_heads(L, e->loc, o), wo, bo);
+  int probs;
+  int o = attention_core(L, e->loc, ids[0], ids[1], ids[2], mask, e->causal, e->fval, &probs);
+  res[0] = linear(L, e->loc, merge_heads(L, e->loc, o), wo, bo);
+  int w8 = add(L, OP_MEAN, e->loc, e->rtypes[1], probs, -1, -1);
+  L->g->nodes[w8].axis = type_of(L, probs).rank - 3;
+  res[1] = w8;
 }
 
-static int lower_additive(Lower *L, Expr *e, Decl *layer) {
+/* AdditiveAttention: the context, and the weights (the softmax). */
+static void lower_additive(Lower *L, Expr *e, Decl *layer, int *res) {
   int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]);
   /* without values= the checker passes the keys' expression again */
   int v = e->noperands > 2 && e->operand[2] != e->operand[1] ? lower_expr(L, e->operand[2]) : k;
@@ -260,7 +309,8 @@ static int lower_additive(Lower *L, Expr *e, Decl *layer) {
   int s = add(L, OP_MATMUL, e->loc, ts, t, vv, -1);
   int p = add(L, OP_SOFTMAX, e->loc, ts, s, -1, -1);
   L->g->nodes[p].axis = ts.rank - 1;
-  return add(L, OP_MATMUL, e->loc, e->type, p, v, -1);
+  res[0] = add(L, OP_MATMUL, e->loc, e->type, p, v, -1);
+  res[1] = p;
 }
 
 static int lower_recurrent(Lower *L, Expr *e, Decl *layer) {
@@ -301,11 +351,59 @@ static int lower_recurrent(Lower *L, Expr *e, Decl *layer) {
   return x;
 }
 
+static int *lower_results(Lower *L, Expr *e);
+
+/* A block's call: its inputs bound to the arguments, its body lowered in
+ * place (the inlining blocks.c's per-call copies make possible). */
+static void lower_block_call(Lower *L, Expr *e, int *res) {
+  BlockCall *bc = e->bcall;
+  for (int i = 0; i < bc->ninputs; i++) bind_decl(L, bc->inputs[i], lower_expr(L, bc->args[i]));
+  diag_push_context(e->loc, arena_printf("in this call of `%s`, an instance of block `%s`", e->inst_name,
+                                         e->decl->block->name));
+  for (Decl *d = bc->decls; d; d = d->next) {
+    int id = lower_expr(L, d->value);
+    Op op = L->g->nodes[id].op;
+    if (!L->g->nodes[id].name && op != OP_INPUT && op != OP_PARAM) L->g->nodes[id].name = d->name;
+    bind_decl(L, d, id);
+  }
+  for (int i = 0; i < bc->noutputs; i++) res[i] = decl_node(L, bc->outputs[i]);
+  diag_pop_context();
+}
+
+/* ids[0..n) stacked along a new first dim into t [n, ...]: each a view with
+ * a leading 1, joined by a balanced tree of concats (each element is copied
+ * log2(n) times at most). */
+static int stack(Lower *L, Loc loc, Type t, const int *ids, int n) {
+  if (n == 1) return view(L, loc, ids[0], (t.dims[0] = fixed(1), t), 0);
+  int h = n / 2;
+  Type ta = t, tb = t;
+  ta.dims[0] = fixed(h);
+  tb.dims[0] = fixed(n - h);
+  int a = stack(L, loc, ta, ids, h), b = stack(L, loc, tb, ids + h, n - h);
+  t.dims[0] = fixed(n);
+  int id = add(L, OP_CONCAT, loc, t, a, b, -1);
+  L->g->nodes[id].axis = 0;
+  return id;
+}
+
+/* A layer array called as a whole: the instances in turn (each call's
+ * first argument is the previous call's first result); the last first
+ * result, then each further result stacked over the instances. */
+static void lower_scan(Lower *L, Expr *e, int *res) {
+  ArrayScan *sc = e->scan;
+  int **r = NEW_ARRAY(int *, sc->n);
+  for (int i = 0; i < sc->n; i++) r[i] = lower_results(L, sc->calls[i]);
+  res[0] = r[sc->n - 1][0];
+  int *ids = NEW_ARRAY(int, sc->n);
+  for (int k = 1; k < e->nresults; k++) {
+    for (int i = 0; i < sc->n; i++) ids[i] = r[i][k];
+    res[k] = stack(L, e->loc, e->rtypes[k], ids, sc->n);
+  }
+}
+
 static int lower_layer_call(Lower *L, Expr *e) {
   Decl *layer = e->decl;
   switch (layer->layer) {
-  case L_MHA: return lower_mha(L, e, layer);
-  case L_ADDITIVE: return lower_additive(L, e, layer);
   case L_LSTM: case L_GRU: return lower_recurrent(L, e, layer);
   default: break;
   }
@@ -339,7 +437,7 @@ static int lower_call(Lower *L, Expr *e) {
   case B_ATTENTION: {
     int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]), v = lower_expr(L, e->operand[2]);
     int mask = e->mask ? lower_expr(L, e->mask) : -1;
-    return attention_core(L, e->loc, q, k, v, mask, e->causal, e->fval);
+    return attention_core(L, e->loc, q, k, v, mask, e->causal, e->fval, NULL);
   }
   case B_CONCAT: {
     int a = lower_expr(L, e->operand[0]), b = lower_expr(L, e->operand[1]);
@@ -384,7 +482,40 @@ static int lower_call(Lower *L, Expr *e) {
   }
 }
 
+/* Every result of the call e, lowered once. */
+static int *lower_results(Lower *L, Expr *e) {
+  int *res = memo_find(L, e);
+  if (res) return res;
+  res = NEW_ARRAY(int, e->nresults > 1 ? e->nresults : 1);
+  if (e->scan) lower_scan(L, e, res);
+  else if (e->bcall) lower_block_call(L, e, res);
+  else if (e->decl && e->decl->layer == L_MHA) lower_mha(L, e, e->decl, res);
+  else if (e->decl && e->decl->layer == L_ADDITIVE) lower_additive(L, e, e->decl, res);
+  else res[0] = lower_call(L, e);
+  memo_put(L, e, res);
+  return res;
+}
+
 static int lower_expr(Lower *L, Expr *e) {
+  int *done = e->kind != E_CALL ? memo_find(L, e) : NULL;
+  if (done) return done[0];
+  int id;
+  switch (e->kind) {
+  case E_CALL:
+    return lower_results(L, e)[0];
+  case E_RESULT:
+    return lower_results(L, e->lhs)[e->index];
+  default:
+    id = lower_expr1(L, e);
+    break;
+  }
+  int *res = NEW(int);
+  *res = id;
+  memo_put(L, e, res);
+  return id;
+}
+
+static int lower_expr1(Lower *L, Expr *e) {
   switch (e->kind) {
   case E_NUM:
     return add_const(L, e->loc, e->num);
@@ -403,10 +534,11 @@ static int lower_expr(Lower *L, Expr *e) {
           : e->op == '*' ? OP_MUL : OP_DIV;
     return add(L, op, e->loc, e->type, a, b, -1);
   }
-  case E_CALL:
-    return lower_call(L, e);
   case E_INDEX:
     return view(L, e->loc, lower_expr(L, e->lhs), e->type, e->index);
+  case E_CALL:
+  case E_RESULT:
+    break;
   }
   internal_error("unknown expression kind %d", e->kind);
 }

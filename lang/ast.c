@@ -109,6 +109,19 @@ Expr *ast_call_args(Loc name_loc, const char *name, int len, Vec *args) {
   return ast_call(ast_name(name_loc, name, len), arr, args->len);
 }
 
+Expr *ast_call_on(Expr *callee, Vec *args) {
+  Arg *arr = NEW_ARRAY(Arg, args->len + 1);
+  for (int i = 0; i < args->len; i++) arr[i] = *(Arg *)args->items[i];
+  if (callee->kind == E_NAME) return ast_call(callee, arr, args->len);
+  if (callee->kind == E_INDEX && callee->lhs->kind == E_NAME) {
+    Expr *e = ast_call(callee->lhs, arr, args->len);
+    e->callee_index = callee->rhs;
+    e->depth = max_int(e->depth, callee->depth + 1);
+    return e;
+  }
+  user_error(callee->loc, "only a function, a layer or an element of a layer array (`layers[0](x)`) can be called");
+}
+
 /* ---- declarations ------------------------------------------------------ */
 
 TypeExpr *ast_type(DType dtype, Loc loc, Vec *dims) {
@@ -132,28 +145,168 @@ Decl *ast_decl(DeclKind kind, Loc kw_loc, Loc name_loc, const char *name, int le
   return d;
 }
 
+Vec *ast_decl1(Decl *d) { return ast_list_add(NULL, d); }
+
+Vec *ast_decls(DeclKind kind, Loc kw_loc, Vec *names, Expr *value) {
+  Vec *out = ast_list_new();
+  if (names->len == 1) {
+    Expr *n = names->items[0];
+    if (strcmp(n->name, "_") == 0)
+      user_error(n->loc, "`_` discards one of several results; `%s _ = ...` binds nothing",
+                 kind == D_LET ? "let" : "output");
+    return ast_list_add(out, ast_decl(kind, kw_loc, n->loc, n->name, (int)strlen(n->name), value, NULL));
+  }
+  for (int i = 0; i < names->len; i++) {
+    Expr *n = names->items[i];
+    for (int k = 0; k < i; k++) {
+      Expr *o = names->items[k];
+      if (strcmp(n->name, "_") != 0 && strcmp(n->name, o->name) == 0)
+        user_error(n->loc, "`%s` is bound twice in one `%s`", n->name, kind == D_LET ? "let" : "output");
+    }
+    if (strcmp(n->name, "_") == 0) continue;
+    Expr *r = new_expr(E_RESULT, n->loc, value->depth + 1);
+    r->lhs = value;
+    r->index = i;
+    r->group = names->len;
+    ast_list_add(out, ast_decl(kind, kw_loc, n->loc, n->name, (int)strlen(n->name), r, NULL));
+  }
+  if (out->len == 0) user_error(kw_loc, "every name is `_`: this `%s` binds nothing", kind == D_LET ? "let" : "output");
+  return out;
+}
+
+Decl *ast_layer_array(Loc kw_loc, Loc name_loc, const char *name, int len, Expr *count, Expr *value) {
+  Decl *d = ast_decl(D_LAYER, kw_loc, name_loc, name, len, value, NULL);
+  d->count = count;
+  return d;
+}
+
+BlockParam *ast_block_param(Loc loc, const char *name, int len, Expr *dflt) {
+  BlockParam *p = NEW(BlockParam);
+  p->name = arena_strndup(name, (size_t)len);
+  p->loc = loc;
+  p->dflt = dflt;
+  return p;
+}
+
+static Decl *link_decls(Vec *decls) {
+  Decl *head = NULL;
+  for (int i = decls->len - 1; i >= 0; i--) {
+    Vec *group = decls->items[i];
+    for (int k = group->len - 1; k >= 0; k--) {
+      Decl *d = group->items[k];
+      d->next = head;
+      head = d;
+    }
+  }
+  return head;
+}
+
+Block *ast_block(Loc kw_loc, Loc name_loc, const char *name, int len, Vec *params, Vec *decls) {
+  Block *b = NEW(Block);
+  b->loc = kw_loc;
+  b->name = arena_strndup(name, (size_t)len);
+  b->name_loc = name_loc;
+  b->params = NEW_ARRAY(BlockParam, params->len + 1);
+  for (int i = 0; i < params->len; i++) {
+    BlockParam *p = params->items[i];
+    for (int k = 0; k < i; k++)
+      if (strcmp(b->params[k].name, p->name) == 0)
+        user_error(p->loc, "block `%s` has two parameters named `%s`", b->name, p->name);
+    if (i > 0 && b->params[i - 1].dflt && !p->dflt)
+      user_error(p->loc, "parameter `%s` without a default follows one with a default", p->name);
+    b->params[i] = *p;
+  }
+  b->nparams = params->len;
+  b->decls = link_decls(decls);
+  return b;
+}
+
 Model *ast_model(Loc kw_loc, Loc name_loc, const char *name, int len, Vec *decls) {
   Model *m = NEW(Model);
   m->loc = kw_loc;
   m->name = arena_strndup(name, (size_t)len);
   m->name_loc = name_loc;
-  for (int i = decls->len - 1; i >= 0; i--) {
-    Decl *d = decls->items[i];
-    d->next = m->decls;
-    m->decls = d;
-  }
+  m->decls = link_decls(decls);
   return m;
 }
 
-Program *ast_program(const Source *src, Vec *models) {
-  Program *p = NEW(Program);
-  p->src = src;
-  for (int i = models->len - 1; i >= 0; i--) {
-    Model *m = models->items[i];
-    m->next = p->models;
-    p->models = m;
+Program *ast_program_add(Program *p, Model *m, Block *b) {
+  if (!p) p = NEW(Program);
+  if (m) {
+    m->order = p->nitems++;
+    Model **tail = &p->models;
+    while (*tail) tail = &(*tail)->next;
+    *tail = m;
+  } else {
+    b->order = p->nitems++;
+    Block **tail = &p->blocks;
+    while (*tail) tail = &(*tail)->next;
+    *tail = b;
   }
   return p;
+}
+
+Program *ast_program(const Source *src, Program *p) {
+  p->src = src;
+  if (!p->models) {
+    Block *last = p->blocks;
+    while (last->next) last = last->next;
+    user_error(last->loc, "the file declares blocks but no model (expected `model NAME { ... }`)");
+  }
+  return p;
+}
+
+/* ---- copies of a block's declarations ------------------------------------ */
+
+typedef struct CopyMap { Vec from, to; } CopyMap;   /* E_CALLs shared by E_RESULTs */
+
+static Expr *copy_expr(const Expr *e, CopyMap *cm) {
+  if (!e) return NULL;
+  if (e->kind == E_CALL)
+    for (int i = 0; i < cm->from.len; i++)
+      if (cm->from.items[i] == e) return cm->to.items[i];
+  Expr *c = NEW(Expr);
+  *c = *e;
+  c->lhs = copy_expr(e->lhs, cm);
+  c->rhs = copy_expr(e->rhs, cm);
+  c->callee_index = copy_expr(e->callee_index, cm);
+  if (e->kind == E_CALL) {
+    c->args = NEW_ARRAY(Arg, e->nargs + 1);
+    for (int i = 0; i < e->nargs; i++) {
+      c->args[i] = e->args[i];
+      c->args[i].value = copy_expr(e->args[i].value, cm);
+    }
+    vec_push(&cm->from, (void *)e);
+    vec_push(&cm->to, c);
+  }
+  return c;
+}
+
+static TypeExpr *copy_type(const TypeExpr *t, CopyMap *cm) {
+  if (!t) return NULL;
+  TypeExpr *c = NEW(TypeExpr);
+  *c = *t;
+  c->dims = NEW_ARRAY(Expr *, t->ndims + 1);
+  for (int i = 0; i < t->ndims; i++) c->dims[i] = copy_expr(t->dims[i], cm);
+  return c;
+}
+
+Decl *ast_copy_decls(const Decl *decls) {
+  CopyMap cm = {0};
+  Decl *head = NULL, **tail = &head;
+  for (const Decl *d = decls; d; d = d->next) {
+    Decl *c = NEW(Decl);
+    c->kind = d->kind;
+    c->loc = d->loc;
+    c->name = d->name;
+    c->name_loc = d->name_loc;
+    c->value = copy_expr(d->value, &cm);
+    c->texpr = copy_type(d->texpr, &cm);
+    c->count = copy_expr(d->count, &cm);
+    *tail = c;
+    tail = &c->next;
+  }
+  return head;
 }
 
 /* ---- types ------------------------------------------------------------ */

@@ -46,6 +46,8 @@ typedef enum ExprKind {
   E_NEG,      /* -lhs */
   E_CALL,     /* name(args) */
   E_INDEX,    /* lhs[rhs] */
+  E_RESULT,   /* result `index` of the call lhs, bound by `let a, b = f(...)`;
+                 lhs is shared by the group's E_RESULTs, group names count */
 } ExprKind;
 
 /* The functions of the language.  The checker maps a call's name to one. */
@@ -61,10 +63,19 @@ typedef enum LayerKind {
   L_NONE, L_LINEAR, L_LAYERNORM,
   /* issue 3 */
   L_EMBEDDING, L_LSTM, L_GRU, L_MHA, L_ADDITIVE,
+  /* issue 14: an instance of a user-defined block */
+  L_BLOCK,
 } LayerKind;
+
+/* Calls return at most this many results (a block's outputs, an array's
+ * stacked ones). */
+#define MAX_RESULTS 16
 
 typedef struct Expr Expr;
 typedef struct Decl Decl;
+typedef struct Block Block;
+typedef struct BlockCall BlockCall;
+typedef struct ArrayScan ArrayScan;
 
 typedef struct Arg {
   const char *name;   /* keyword argument name, or NULL if positional */
@@ -121,11 +132,54 @@ struct Expr {
                          merges (x's dim -3) */
   int64_t index;      /* E_INDEX: the index as written (may be negative);
                          for a fixed first dim it is checked in range; for
-                         a symbolic one the generated code checks it */
+                         a symbolic one the generated code checks it;
+                         E_RESULT: which result */
+  /* issue 14: */
+  Expr *callee_index; /* E_CALL `layers[i](...)`: the const index i */
+  int group;          /* E_RESULT: how many names its `let` binds (with `_`) */
+  bool checked;       /* E_CALL: checked already (shared by E_RESULTs) */
+  int nresults;       /* E_CALL (checker): how many results it gives; 1
+                         for every function and most layers */
+  Type *rtypes;       /* E_CALL (checker): each result's type; rtypes[0] is
+                         type */
+  const char **rnames;/* E_CALL (checker): each result's name, for messages */
+  Decl *callee;       /* E_CALL of an array element or an array instance
+                         (checker): the instance called */
+  BlockCall *bcall;   /* E_CALL of a block instance (checker): its body as
+                         checked for this call */
+  ArrayScan *scan;         /* E_CALL of a layer array as a whole (checker) */
+  const char *inst_name; /* E_CALL of a block (checker): the instance's
+                         path, for notes ("layers.1") */
+};
+
+/* A block called once: the block's declarations copied and checked for this
+ * call's argument types.  Lowering binds inputs[i] to the call's operand i
+ * and lowers decls in order; the results are outputs'. */
+struct BlockCall {
+  Decl *decls;        /* its lets and outputs, in source order (its consts,
+                         params and layers are the instance's) */
+  Decl **inputs, **outputs;
+  Expr **args;        /* the argument bound to each input */
+  int ninputs, noutputs;
+};
+
+/* A layer array called as a whole: the instances' calls in order, each the
+ * next one's first argument (through an E_RESULT); results past the first
+ * are stacked over the instances. */
+struct ArrayScan {
+  Expr **calls;
+  int n;
 };
 
 /* ---- declarations ------------------------------------------------------ */
 typedef enum DeclKind { D_CONST, D_INPUT, D_PARAM, D_LAYER, D_LET, D_OUTPUT } DeclKind;
+
+/* A compile-time parameter of a block: `block B(D, heads, FF=2048)`. */
+typedef struct BlockParam {
+  const char *name;
+  Loc loc;
+  Expr *dflt;         /* NULL: required */
+} BlockParam;
 
 typedef struct TypeExpr {
   DType dtype;
@@ -177,6 +231,29 @@ struct Decl {
                          AdditiveAttention: wq [hidden, qdim],
                            wk [hidden, kdim], v [hidden] */
   int nparams;
+  /* issue 14: */
+  Expr *count;        /* D_LAYER `layer NAME[count] = ...`: an array */
+  const char *local;  /* a declaration copied from a block: its name in the
+                         block (name is then the path: `layers.1.norm1`) */
+  Block *block;       /* D_LAYER (checker): the block it is an instance of */
+  Decl *inst_decls;   /* D_LAYER of a block (checker): the instance's
+                         consts, params and layers, checked once */
+  Decl **elems;       /* D_LAYER array (checker): its instances, named
+                         NAME.0 ... */
+  int nelems;
+};
+
+/* `block NAME(params) { decls }`: a user-defined layer.  Its inputs are the
+ * call's arguments, its outputs the call's results; it is checked for each
+ * call (its copies live in BlockCall). */
+struct Block {
+  const char *name;
+  Loc loc, name_loc;
+  BlockParam *params;
+  int nparams;
+  Decl *decls;
+  int order;          /* position among the file's models and blocks */
+  Block *next;
 };
 
 typedef struct Model {
@@ -185,6 +262,7 @@ typedef struct Model {
   Loc name_loc;
   Decl *decls;        /* in source order */
   struct Model *next;
+  int order;          /* position among the file's models and blocks */
 
   /* checker: */
   const char **syms;  /* symbolic dim names, in order of first appearance
@@ -200,6 +278,8 @@ typedef struct Model {
 typedef struct Program {
   const Source *src;
   Model *models;      /* in source order */
+  Block *blocks;      /* in source order */
+  int nitems;
 } Program;
 
 /* ---- builders (called from the grammar's actions) ---------------------- */
@@ -218,12 +298,29 @@ Arg *ast_arg(Loc name_loc, const char *name, int len, Expr *value);
  * a user_error. */
 Vec *ast_args_add(Vec *list, Arg *arg);
 Expr *ast_call_args(Loc name_loc, const char *name, int len, Vec *args);
+/* callee(args): callee a name, or an element of a layer array
+ * (`layers[1](x)`); anything else is a user_error. */
+Expr *ast_call_on(Expr *callee, Vec *args);
 TypeExpr *ast_type(DType dtype, Loc loc, Vec *dims);
 /* value for D_CONST/D_LAYER/D_LET/D_OUTPUT, texpr for D_INPUT/D_PARAM */
 Decl *ast_decl(DeclKind kind, Loc kw_loc, Loc name_loc, const char *name, int len,
                Expr *value, TypeExpr *texpr);
+/* `let a, b = e` / `output a, b = e`: names is a list of E_NAME (`_` for a
+ * discarded result); a list of one Decl per bound name. */
+Vec *ast_decls(DeclKind kind, Loc kw_loc, Vec *names, Expr *value);
+Vec *ast_decl1(Decl *d);                      /* a list of one */
+/* `layer NAME[count] = value` */
+Decl *ast_layer_array(Loc kw_loc, Loc name_loc, const char *name, int len, Expr *count, Expr *value);
+BlockParam *ast_block_param(Loc loc, const char *name, int len, Expr *dflt);
+Block *ast_block(Loc kw_loc, Loc name_loc, const char *name, int len, Vec *params, Vec *decls);
 Model *ast_model(Loc kw_loc, Loc name_loc, const char *name, int len, Vec *decls);
-Program *ast_program(const Source *src, Vec *models);
+/* Appends a model or a block (the other NULL); p NULL: a new program. */
+Program *ast_program_add(Program *p, Model *m, Block *b);
+Program *ast_program(const Source *src, Program *p);
+/* A deep copy of a block's declarations for one instance or call:
+ * expressions, types and argument lists are new, names and locations
+ * shared; an E_RESULT group keeps sharing its call. */
+Decl *ast_copy_decls(const Decl *decls);
 
 /* ---- the front end's entry points -------------------------------------- */
 /* Lex and parse; stops at the first syntax error (user_error). */

@@ -174,11 +174,39 @@ static void vdiag(Loc loc, const char *kind, const char *fmt, va_list ap) {
   show_line(loc);
 }
 
+/* Where the diagnostics of a block's body came from: each call or instance
+ * being checked (innermost last), printed as notes under an error, as clang
+ * prints "in instantiation of ..." for templates. */
+#define MAX_DIAG_CONTEXT 64
+static struct { Loc loc; const char *what; } diag_context[MAX_DIAG_CONTEXT];
+static int n_diag_context;
+
+void diag_push_context(Loc loc, const char *what) {
+  if (n_diag_context < MAX_DIAG_CONTEXT) {
+    diag_context[n_diag_context].loc = loc;
+    diag_context[n_diag_context].what = what;
+  }
+  n_diag_context++;
+}
+
+void diag_pop_context(void) {
+  if (n_diag_context > 0) n_diag_context--;
+}
+
+void diag_clear_context(void) { n_diag_context = 0; }
+
+static void print_context(void) {
+  int n = n_diag_context < MAX_DIAG_CONTEXT ? n_diag_context : MAX_DIAG_CONTEXT;
+  for (int i = n - 1; i >= 0; i--) user_note(diag_context[i].loc, "%s", diag_context[i].what);
+}
+
 void user_error(Loc loc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vdiag(loc, "error", fmt, ap);
   va_end(ap);
+  print_context();
+  n_diag_context = 0;
   die();
 }
 

@@ -61,6 +61,12 @@ void user_warning(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2
 void user_remark(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A note attached to the previous diagnostic (e.g. "first declared here"). */
 void user_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A context for the diagnostics that follow until the matching pop: a
+ * user_error prints a note for each, innermost first ("in `layers.1`, an
+ * instance of block `EncoderLayer`"). */
+void diag_push_context(Loc loc, const char *what);
+void diag_pop_context(void);
+void diag_clear_context(void);
 /* Errors with no location (bad files, usage). Prints "attnc: error: ...", exit(1). */
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Bad command-line usage: "attnc: ...", a hint to try --help, exit(2). */

@@ -47,22 +47,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "ast.h"
+#include "checker.h"
 
-/* ---- the namespace of a model ----------------------------------------- */
-
-/* A declared name, or a symbolic dim (decl NULL, sym >= 0). */
-typedef struct Entry {
-  const char *name;
-  Decl *decl;
-  int sym;
-  Loc loc;            /* the declaration's name, or the dim's first use */
-} Entry;
-
-typedef struct Table {
-  Entry *slots;       /* open addressing; name NULL = empty */
-  int cap, len;
-} Table;
+/* ---- the namespace of a model (or of a block call) ------------------------ */
 
 static uint32_t hash_str(const char *s) {
   uint32_t h = 2166136261u;
@@ -76,13 +63,13 @@ static Entry *table_slot(Table *t, const char *name) {
   return &t->slots[i];
 }
 
-static Entry *table_find(Table *t, const char *name) {
+Entry *table_find(Table *t, const char *name) {
   if (!t->cap) return NULL;
   Entry *e = table_slot(t, name);
   return e->name ? e : NULL;
 }
 
-static void table_put(Table *t, Entry entry) {
+void table_put(Table *t, Entry entry) {
   if (2 * (t->len + 1) > t->cap) {
     Table bigger = {NEW_ARRAY(Entry, t->cap ? 2 * t->cap : 16), t->cap ? 2 * t->cap : 16, 0};
     for (int i = 0; i < t->cap; i++)
@@ -94,16 +81,6 @@ static void table_put(Table *t, Entry entry) {
   if (!e->name) t->len++;
   *e = entry;
 }
-
-typedef struct Checker {
-  Model *m;
-  Decl *cur;          /* the declaration being checked */
-  int *ops;           /* operations of the whole file so far (see op_cost) */
-  Table names;
-  Vec syms;           /* const char * */
-  Vec params;         /* Param * */
-  Vec inputs, outputs;
-} Checker;
 
 static const char *kind_noun(DeclKind k) {
   switch (k) {
@@ -131,9 +108,6 @@ static _Noreturn void unknown_name(Checker *c, Loc loc, const char *name, const 
   user_error(loc, "unknown %s `%s`", what, name);
 }
 
-static Type scalar(void) { return (Type){DT_F32, 0, {{0, -1}}}; }
-
-static Dim fixed(int64_t n) { return (Dim){n, -1}; }
 
 static void check_size(Checker *c, Loc loc, Type t) {
   int64_t n = 1;
@@ -161,7 +135,7 @@ static bool fold(int op, int64_t a, int64_t b, int64_t *r) {
 
 /* The value of a compile-time integer expression.  `ctx` says what it is
  * for, to start messages: "a dim", "const `N`", "`axis`". */
-static int64_t eval_const(Checker *c, Expr *e, const char *ctx) {
+int64_t eval_const(Checker *c, Expr *e, const char *ctx) {
   e->type = scalar();
   switch (e->kind) {
   case E_NUM:
@@ -200,6 +174,8 @@ static int64_t eval_const(Checker *c, Expr *e, const char *ctx) {
     user_error(e->loc, "%s must be a compile-time integer, not a call to `%s`", ctx, e->name);
   case E_INDEX:
     user_error(e->loc, "%s must be a compile-time integer, not an indexing expression", ctx);
+  case E_RESULT:
+    user_error(e->loc, "%s must be a compile-time integer, not a call's result", ctx);
   }
   e->is_const = true;
   return e->ival;
@@ -236,6 +212,8 @@ static double eval_number(Checker *c, Expr *e, const char *ctx) {
     user_error(e->loc, "%s must be a number, not a call to `%s`", ctx, e->name);
   case E_INDEX:
     user_error(e->loc, "%s must be a number, not an indexing expression", ctx);
+  case E_RESULT:
+    user_error(e->loc, "%s must be a number, not a call's result", ctx);
   }
   internal_error("unknown expression kind %d", e->kind);
 }
@@ -260,10 +238,10 @@ static Type check_type(Checker *c, Decl *d) {
           user_error(e->loc, "params must have fixed shapes, but `%s` is %s", e->name,
                      en ? "a symbolic dim" : "not a const");
         if (!en) {
-          table_put(&c->names, (Entry){e->name, NULL, c->syms.len, e->loc});
-          vec_push(&c->syms, (void *)e->name);
-          c->m->syms = (const char **)c->syms.items;
-          c->m->nsyms = c->syms.len;
+          table_put(&c->names, (Entry){e->name, NULL, c->syms->len, e->loc, false, {0, -1}});
+          vec_push(c->syms, (void *)e->name);
+          c->m->syms = (const char **)c->syms->items;
+          c->m->nsyms = c->syms->len;
           en = table_find(&c->names, e->name);
         }
         e->sym = en->sym;
@@ -283,8 +261,7 @@ static Type check_type(Checker *c, Decl *d) {
 
 /* Binds a call's arguments to the parameter names params[0..n) as Python
  * does; the first nreq are required.  out[i] is NULL for an absent one. */
-static void bind_args(Expr *call, const char *fname, const char *const *params, int n, int nreq,
-                      Expr **out) {
+void bind_args(Expr *call, const char *fname, const char *const *params, int n, int nreq, Expr **out) {
   int npos = 0;
   bool any_kw = false;
   for (int i = 0; i < call->nargs; i++) {
@@ -321,7 +298,6 @@ static void bind_args(Expr *call, const char *fname, const char *const *params, 
 
 /* ---- expressions ---------------------------------------------------------- */
 
-static void check_expr(Checker *c, Expr *e);
 
 static void need_f32(Checker *c, Loc loc, const char *what, Type t) {
   if (t.dtype != DT_F32)
@@ -561,9 +537,17 @@ static void check_mask(Checker *c, Expr *call, const char *fname, Expr *mask, Ty
 /* ---- layer calls ----------------------------------------------------------- */
 
 static void check_layer_call(Checker *c, Expr *e, Decl *layer) {
+  if (layer->nelems && !e->callee_index) {
+    check_scan(c, e, layer);
+    return;
+  }
+  if (e->callee_index) layer = array_element(c, e, layer);
   const char *name = layer->name;
   e->decl = layer;
   switch (layer->layer) {
+  case L_BLOCK:
+    check_block_call(c, e, layer);
+    return;
   case L_LINEAR:
   case L_LAYERNORM:
   case L_LSTM:
@@ -619,8 +603,14 @@ static void check_layer_call(Checker *c, Expr *e, Decl *layer) {
     Type s = attention_scores(c, e, name, params, x);
     check_mask(c, e, name, args[3], s);
     e->fval = 1.0 / sqrt((double)(d / layer->largs[1]));
+    /* attn_output, then attn_weights [..., T, S] averaged over the heads */
+    e->nresults = 2;
+    e->rtypes = NEW_ARRAY(Type, 2);
+    e->rtypes[1] = s;
+    static const char *const rnames[] = {"attn_output", "attn_weights"};
+    e->rnames = (const char **)rnames;
     s.dims[s.rank - 1] = fixed(d);
-    e->type = s;
+    e->type = e->rtypes[0] = s;
     return;
   }
   case L_ADDITIVE: {
@@ -639,8 +629,14 @@ static void check_layer_call(Checker *c, Expr *e, Decl *layer) {
         user_error(x[i]->loc, "shape mismatch in `%s`: expected `%s` with last dim %lld, got %s", name, params[i],
                    (long long)layer->largs[i], type_str(c->m, x[i]->type));
     Type s = attention_scores(c, e, name, params, x);
+    /* context, then the weights [..., T, S] */
+    e->nresults = 2;
+    e->rtypes = NEW_ARRAY(Type, 2);
+    e->rtypes[1] = s;
+    static const char *const rnames[] = {"context", "weights"};
+    e->rnames = (const char **)rnames;
     s.dims[s.rank - 1] = last_dim(x[2]->type);
-    e->type = s;
+    e->type = e->rtypes[0] = s;
     return;
   }
   case L_NONE:
@@ -659,8 +655,8 @@ static Type check_posenc(Checker *c, Expr *const args[2]) {
   Entry *en = len->kind == E_NAME ? table_find(&c->names, len->name) : NULL;
   if (en && !en->decl) {
     len->type = scalar();
-    len->sym = en->sym;
-    t = (Dim){0, en->sym};
+    len->sym = en->is_bound ? en->bound.sym : en->sym;
+    t = en->is_bound ? en->bound : (Dim){0, en->sym};
   } else {
     t = fixed(positive_arg(c, len, "T", "positional_encoding"));
   }
@@ -876,6 +872,7 @@ static int op_cost(const Expr *e) {
   case E_NAME:
     return e->decl && e->decl->kind == D_CONST;   /* a const becomes a node */
   case E_CALL:
+    if (e->scan || e->bcall) return 1;   /* the instances' calls count themselves */
     if (e->decl) {
       switch (e->decl->layer) {
       case L_LSTM: case L_GRU: return 4 * (int)e->decl->largs[2];
@@ -897,13 +894,27 @@ static int op_cost(const Expr *e) {
   }
 }
 
-static void count_ops(Checker *c, Loc loc, int n) {
+void count_ops(Checker *c, Loc loc, int n) {
   *c->ops += n;
   if (*c->ops > MAX_OPS)
     user_error(loc, "too many operations: at most %d in one file", MAX_OPS);
 }
 
-static void check_expr(Checker *c, Expr *e) {
+/* What every checked expression gets: a call's results, the size limit and
+ * the operation count. */
+static void finish_expr(Checker *c, Expr *e) {
+  if (e->kind == E_CALL) {
+    e->checked = true;
+    if (e->nresults == 0) {
+      e->nresults = 1;
+      e->rtypes = &e->type;
+    }
+  }
+  check_size(c, e->loc, e->type);
+  count_ops(c, e->loc, op_cost(e));
+}
+
+void check_expr(Checker *c, Expr *e) {
   switch (e->kind) {
   case E_NUM:
     e->type = scalar();
@@ -931,22 +942,29 @@ static void check_expr(Checker *c, Expr *e) {
   case E_INDEX:
     check_index(c, e);
     break;
+  case E_RESULT:
+    check_result(c, e);
+    return;   /* its call was sized and counted */
   }
-  check_size(c, e->loc, e->type);
-  count_ops(c, e->loc, op_cost(e));
+  finish_expr(c, e);
+}
+
+void check_call_to(Checker *c, Expr *e, Decl *layer) {
+  check_layer_call(c, e, layer);
+  finish_expr(c, e);
 }
 
 /* ---- declarations ---------------------------------------------------- */
 
 static void add_param(Checker *c, const char *name, Type t, Loc loc) {
-  if (c->params.len == MAX_PARAMS)
+  if (c->params->len == MAX_PARAMS)
     user_error(loc, "too many params: a model has at most %d", MAX_PARAMS);
   Param *p = NEW(Param);
   p->name = name;
   p->type = t;
   p->loc = loc;
   check_size(c, loc, t);
-  vec_push(&c->params, p);
+  vec_push(c->params, p);
 }
 
 static bool layer_bool(Expr *arg, const char *param, const char *layer) {
@@ -967,14 +985,23 @@ static int64_t param_dim(Decl *d, int64_t a, int64_t b) {
 /* LSTM and GRU stack at most this many layers. */
 #define MAX_RNN_LAYERS 256
 
-static void check_layer_decl(Checker *c, Decl *d) {
+void check_layer_decl(Checker *c, Decl *d) {
   Expr *e = d->value;
-  if (e->kind != E_CALL)
-    user_error(e->loc, "expected a layer such as `Linear(in, out)` after `layer %s =`", d->name);
+  if (e->kind != E_CALL || e->callee_index)
+    user_error(e->loc, "expected a layer such as `Linear(in, out)` after `layer %s =`", d->local ? d->local : d->name);
+  if (d->count) {
+    check_layer_array(c, d);
+    return;
+  }
   d->layer = find_layer(e->name);
-  if (d->layer == L_NONE) user_error(e->loc, "unknown layer `%s`", e->name);
+  if (d->layer == L_NONE) {
+    Block *b = find_block(c, e->name, e->loc);
+    if (!b) user_error(e->loc, "unknown layer `%s`", e->name);
+    check_block_instance(c, d, b);
+    return;
+  }
   const char *lname = layer_names[d->layer];
-  d->param0 = c->params.len;
+  d->param0 = c->params->len;
   Expr *args[4];
 #define PARAM(T, ...) add_param(c, arena_printf(__VA_ARGS__), T, d->name_loc)
   switch (d->layer) {
@@ -1057,20 +1084,21 @@ static void check_layer_decl(Checker *c, Decl *d) {
     break;
   }
   case L_NONE:
+  case L_BLOCK:
     break;
   }
 #undef PARAM
-  d->nparams = c->params.len - d->param0;
+  d->nparams = c->params->len - d->param0;
 }
 
-static void check_decl(Checker *c, Decl *d) {
-  Entry *prev = table_find(&c->names, d->name);
+void check_decl(Checker *c, Decl *d) {
+  const char *key = d->local ? d->local : d->name;
+  Entry *prev = table_find(&c->names, key);
   if (prev && prev->decl)
-    user_error(d->name_loc, "duplicate declaration of `%s` (first declared at line %d)", d->name,
-               prev->loc.line);
+    user_error(d->name_loc, "duplicate declaration of `%s` (first declared at line %d)", key, prev->loc.line);
   if (prev)
-    user_error(d->name_loc, "declaration of `%s` conflicts with the symbolic dim `%s` (first used at line %d)",
-               d->name, d->name, prev->loc.line);
+    user_error(d->name_loc, "declaration of `%s` conflicts with the symbolic dim `%s` (first used at line %d)", key,
+               key, prev->loc.line);
   switch (d->kind) {
   case D_CONST:
     d->ival = eval_const(c, d->value, arena_printf("const `%s`", d->name));
@@ -1086,7 +1114,7 @@ static void check_decl(Checker *c, Decl *d) {
     d->type = check_type(c, d);
     if (d->type.dtype != DT_F32)
       user_error(d->texpr->loc, "params must be f32, got %s", type_str(c->m, d->type));
-    d->index = c->params.len;
+    d->index = c->params->len;
     add_param(c, d->name, d->type, d->name_loc);
     break;
   case D_LAYER:
@@ -1099,14 +1127,17 @@ static void check_decl(Checker *c, Decl *d) {
       user_error(d->value->loc, "`%s` would be %s: i32 tensors can only be passed to Embedding", d->name,
                  type_str(c->m, d->value->type));
     d->type = d->value->type;
-    if (d->kind == D_OUTPUT) {
+    if (d->kind == D_OUTPUT && c->block) {
+      d->index = c->outputs.len;   /* a result of the block's call */
+      vec_push(&c->outputs, d);
+    } else if (d->kind == D_OUTPUT) {
       count_ops(c, d->name_loc, 1);   /* a copy, if it names another value */
       d->index = c->outputs.len;
       vec_push(&c->outputs, d);
     }
     break;
   }
-  table_put(&c->names, (Entry){d->name, d, -1, d->name_loc});
+  table_put(&c->names, (Entry){key, d, -1, d->name_loc, false, {0, -1}});
 }
 
 static Decl **decl_array(Vec *v) {
@@ -1115,19 +1146,19 @@ static Decl **decl_array(Vec *v) {
   return a;
 }
 
-static void check_model(Model *m, int *ops) {
-  Checker c = {.m = m, .ops = ops};
+static void check_model(Program *prog, Model *m, int *ops) {
+  Checker c = {.m = m, .prog = prog, .order = m->order, .ops = ops, .syms = NEW(Vec), .params = NEW(Vec)};
   for (Decl *d = m->decls; d; d = d->next) {
     c.cur = d;
     check_decl(&c, d);
   }
   if (c.outputs.len == 0)
     user_error(m->name_loc, "model `%s` has no outputs (declare one with `output NAME = ...`)", m->name);
-  m->syms = (const char **)c.syms.items;
-  m->nsyms = c.syms.len;
-  m->params = NEW_ARRAY(Param, c.params.len + 1);
-  for (int i = 0; i < c.params.len; i++) m->params[i] = *(Param *)c.params.items[i];
-  m->nparams = c.params.len;
+  m->syms = (const char **)c.syms->items;
+  m->nsyms = c.syms->len;
+  m->params = NEW_ARRAY(Param, c.params->len + 1);
+  for (int i = 0; i < c.params->len; i++) m->params[i] = *(Param *)c.params->items[i];
+  m->nparams = c.params->len;
   m->inputs = decl_array(&c.inputs);
   m->ninputs = c.inputs.len;
   m->outputs = decl_array(&c.outputs);
@@ -1135,14 +1166,15 @@ static void check_model(Model *m, int *ops) {
 }
 
 void check_program(Program *prog) {
+  diag_clear_context();
   Table models = {0};
   int ops = 0;
   for (Model *m = prog->models; m; m = m->next) {
     Entry *prev = table_find(&models, m->name);
     if (prev)
       user_error(m->name_loc, "duplicate model `%s` (first declared at line %d)", m->name, prev->loc.line);
-    check_model(m, &ops);
-    table_put(&models, (Entry){m->name, NULL, -1, m->name_loc});
+    check_model(prog, m, &ops);
+    table_put(&models, (Entry){m->name, NULL, -1, m->name_loc, false, {0, -1}});
   }
   /* Model `m` defines the C symbols m, m_model and m_scratch_size: a model
    * named `m_model` would define m_model twice. */

@@ -73,6 +73,8 @@ int lexer_next(Lexer *lx, Token *tok) {
       "#" [^\n\x00]*        { lx->cur = YYCURSOR; continue; }
 
       "model"  { code = TK_MODEL; goto done; }
+      "block"  { code = TK_BLOCK; goto done; }
+      "_"      { code = TK_UNDERSCORE; goto done; }
       "const"  { code = TK_CONST; goto done; }
       "input"  { code = TK_INPUT; goto done; }
       "param"  { code = TK_PARAM; goto done; }
@@ -145,6 +147,8 @@ const char *token_kind_str(int code) {
   switch (code) {
   case 0: return "end of input";
   case TK_MODEL: return "`model`";
+  case TK_BLOCK: return "`block`";
+  case TK_UNDERSCORE: return "`_`";
   case TK_CONST: return "`const`";
   case TK_INPUT: return "`input`";
   case TK_PARAM: return "`param`";

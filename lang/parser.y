@@ -6,7 +6,8 @@
  *     + -          binary, left-associative
  *     * / @        binary, left-associative (`@` ranks with `*` as in Python)
  *     - (unary)    so -a @ b is (-a) @ b, and a * -b is a * (-b)
- *     x[i]  f(x)   postfix, tightest: -x[0] is -(x[0])
+ *     x[i]  f(x)   postfix, tightest: -x[0] is -(x[0]); a call's callee is
+ *                  a name or an array element (`layers[1](x)`, ast_call_on)
  *
  * parse_program() (at the end) drives the lexer and this parser.  Before
  * each token is handed to the parser, it is checked against the parser's
@@ -52,18 +53,24 @@ static _Noreturn void report_syntax_error(void *parser, ParseState *ps, int code
   user_error(ps->tok.loc, "expression nested too deeply");
 }
 
-%token MODEL CONST INPUT PARAM LAYER LET OUTPUT F32 I32 IDENT NUMBER
-       EQ COMMA COLON LPAREN RPAREN RBRACKET LBRACE RBRACE.
+%token MODEL BLOCK CONST INPUT PARAM LAYER LET OUTPUT F32 I32 IDENT NUMBER UNDERSCORE
+       EQ COMMA COLON RPAREN RBRACKET LBRACE RBRACE.
 
 %left PLUS MINUS.
 %left STAR SLASH AT.
 %right NEG.
-%left LBRACKET.
+%left LBRACKET LPAREN.
 
-%type models {Vec *}
+%type items {Program *}
 %type model {Model *}
+%type block {Block *}
+%type bparams {Vec *}
+%type bparamlist {Vec *}
+%type bparam {BlockParam *}
+%type names {Vec *}
+%type name {Expr *}
 %type decls {Vec *}
-%type decl {Decl *}
+%type decl {Vec *}
 %type type {TypeExpr *}
 %type dims {Vec *}
 %type dimlist {Vec *}
@@ -74,34 +81,71 @@ static _Noreturn void report_syntax_error(void *parser, ParseState *ps, int code
 
 /* ---- models and declarations ----------------------------------------- */
 
-program ::= models(L).
-    { ps->prog = ast_program(ps->src, L); }
+program ::= items(P).
+    { ps->prog = ast_program(ps->src, P); }
 
-models(A) ::= model(M).
-    { A = ast_list_add(NULL, M); }
-models(A) ::= models(L) model(M).
-    { A = ast_list_add(L, M); }
+items(A) ::= model(M).
+    { A = ast_program_add(NULL, M, NULL); }
+items(A) ::= block(B).
+    { A = ast_program_add(NULL, NULL, B); }
+items(A) ::= items(P) model(M).
+    { A = ast_program_add(P, M, NULL); }
+items(A) ::= items(P) block(B).
+    { A = ast_program_add(P, NULL, B); }
 
 model(A) ::= MODEL(K) IDENT(N) LBRACE decls(D) RBRACE.
     { A = ast_model(K.loc, N.loc, N.text, N.len, D); }
 
+/* block EncoderLayer(D, heads, FF=2048) { ... } */
+block(A) ::= BLOCK(K) IDENT(N) LPAREN bparams(P) RPAREN LBRACE decls(D) RBRACE.
+    { A = ast_block(K.loc, N.loc, N.text, N.len, P, D); }
+
+bparams(A) ::= .
+    { A = ast_list_new(); }
+bparams(A) ::= bparamlist(L).
+    { A = L; }
+
+bparamlist(A) ::= bparam(X).
+    { A = ast_list_add(NULL, X); }
+bparamlist(A) ::= bparamlist(L) COMMA bparam(X).
+    { A = ast_list_add(L, X); }
+
+bparam(A) ::= IDENT(N).
+    { A = ast_block_param(N.loc, N.text, N.len, NULL); }
+bparam(A) ::= IDENT(N) EQ expr(E).
+    { A = ast_block_param(N.loc, N.text, N.len, E); }
+
+/* A list of declarations, each a list: `let a, b = f(x)` declares two. */
 decls(A) ::= .
     { A = ast_list_new(); }
 decls(A) ::= decls(L) decl(D).
     { A = ast_list_add(L, D); }
 
 decl(A) ::= CONST(K) IDENT(N) EQ expr(E).
-    { A = ast_decl(D_CONST, K.loc, N.loc, N.text, N.len, E, NULL); }
+    { A = ast_decl1(ast_decl(D_CONST, K.loc, N.loc, N.text, N.len, E, NULL)); }
 decl(A) ::= INPUT(K) IDENT(N) COLON type(T).
-    { A = ast_decl(D_INPUT, K.loc, N.loc, N.text, N.len, NULL, T); }
+    { A = ast_decl1(ast_decl(D_INPUT, K.loc, N.loc, N.text, N.len, NULL, T)); }
 decl(A) ::= PARAM(K) IDENT(N) COLON type(T).
-    { A = ast_decl(D_PARAM, K.loc, N.loc, N.text, N.len, NULL, T); }
+    { A = ast_decl1(ast_decl(D_PARAM, K.loc, N.loc, N.text, N.len, NULL, T)); }
 decl(A) ::= LAYER(K) IDENT(N) EQ expr(E).
-    { A = ast_decl(D_LAYER, K.loc, N.loc, N.text, N.len, E, NULL); }
-decl(A) ::= LET(K) IDENT(N) EQ expr(E).
-    { A = ast_decl(D_LET, K.loc, N.loc, N.text, N.len, E, NULL); }
-decl(A) ::= OUTPUT(K) IDENT(N) EQ expr(E).
-    { A = ast_decl(D_OUTPUT, K.loc, N.loc, N.text, N.len, E, NULL); }
+    { A = ast_decl1(ast_decl(D_LAYER, K.loc, N.loc, N.text, N.len, E, NULL)); }
+decl(A) ::= LAYER(K) IDENT(N) LBRACKET expr(C) RBRACKET EQ expr(E).
+    { A = ast_decl1(ast_layer_array(K.loc, N.loc, N.text, N.len, C, E)); }
+decl(A) ::= LET(K) names(L) EQ expr(E).
+    { A = ast_decls(D_LET, K.loc, L, E); }
+decl(A) ::= OUTPUT(K) names(L) EQ expr(E).
+    { A = ast_decls(D_OUTPUT, K.loc, L, E); }
+
+/* a, b, _ */
+names(A) ::= name(X).
+    { A = ast_list_add(NULL, X); }
+names(A) ::= names(L) COMMA name(X).
+    { A = ast_list_add(L, X); }
+
+name(A) ::= IDENT(T).
+    { A = ast_name(T.loc, T.text, T.len); }
+name(A) ::= UNDERSCORE(T).
+    { A = ast_name(T.loc, T.text, T.len); }
 
 /* ---- types: f32[T, 64], i32[T], f32[] ---------------------------------- */
 
@@ -142,8 +186,8 @@ expr(A) ::= NUMBER(T).
     { A = ast_num(T.loc, T.text, T.len); }
 expr(A) ::= IDENT(T).
     { A = ast_name(T.loc, T.text, T.len); }
-expr(A) ::= IDENT(T) LPAREN args(L) RPAREN.
-    { A = ast_call_args(T.loc, T.text, T.len, L); }
+expr(A) ::= expr(F) LPAREN args(L) RPAREN.
+    { A = ast_call_on(F, L); }
 
 /* Positional arguments, then keyword arguments (ast_args_add checks). */
 args(A) ::= .
@@ -211,6 +255,11 @@ static const char *expected_str(yyParser *p, int prev) {
     static const int cont[] = {TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_AT, TK_LBRACKET, TK_LPAREN};
     for (size_t i = 0; i < sizeof cont / sizeof cont[0]; i++) set[cont[i]] = false;
   }
+  if (has(set, TK_MODEL) && has(set, TK_BLOCK)) {
+    items[n++] = "`model` or `block`";
+    set[TK_MODEL] = set[TK_BLOCK] = false;
+  }
+  if (has(set, TK_IDENT) && has(set, TK_UNDERSCORE)) set[TK_UNDERSCORE] = false;  /* let a, _: "a name" */
   if (has(set, TK_CONST) && has(set, TK_INPUT) && has(set, TK_PARAM) && has(set, TK_LAYER) &&
       has(set, TK_LET) && has(set, TK_OUTPUT)) {
     items[n++] = "a declaration (`const`, `input`, `param`, `layer`, `let` or `output`)";
@@ -222,6 +271,7 @@ static const char *expected_str(yyParser *p, int prev) {
   }
   if (has(set, TK_IDENT)) {
     items[n++] = prev == TK_MODEL ? "a model name"
+               : prev == TK_BLOCK ? "a block name"
                : prev == TK_COMMA || prev == TK_LPAREN ? "a name"
                : prev ? arena_printf("a name after %s", token_kind_str(prev)) : "a name";
     set[TK_IDENT] = false;

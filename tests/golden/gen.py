@@ -1274,9 +1274,24 @@ def layer_params(path, lname, kind, argtext, consts):
 
 def parse_attn(path):
     lines = [re.sub(r"#.*", "", l).strip() for l in open(path).read().splitlines()]
-    m = dict(name=None, consts={}, inputs=[], params=[], outputs=[])
+    m = dict(name=None, consts={}, inputs=[], params=[], outputs=[], blocks=False)
+    in_block = False
     for l in lines:
         if not l:
+            continue
+        # a block's body declares the block's inputs and layers, not the
+        # model's; a model with block instances or layer arrays has params
+        # this parser does not derive (attnc's own weights check covers them)
+        if re.match(r"block\s+\w+\s*\(", l):
+            in_block = m["blocks"] = True
+            continue
+        if in_block:
+            in_block = l != "}"
+            continue
+        if re.match(r"layer\s+\w+\s*\[", l) or (re.match(r"layer\s+\w+\s*=\s*(\w+)\(", l) and
+                                                  re.match(r"layer\s+\w+\s*=\s*(\w+)\(", l).group(1)[0].isupper() and
+                                                  re.match(r"layer\s+\w+\s*=\s*(\w+)\(", l).group(1) not in LAYER_TYPES):
+            m["blocks"] = True
             continue
         g = re.match(r"model\s+(\w+)\s*\{", l)
         if g:
@@ -1297,10 +1312,13 @@ def parse_attn(path):
             m["params"] += [(n, "f32", [str(x) for x in d]) for n, d in
                             layer_params(path, g.group(1), g.group(2), g.group(3), m["consts"])]
             continue
-        g = re.match(r"output\s+(\w+)\s*=", l)
+        g = re.match(r"output\s+([\w\s,]+?)\s*=", l)
         if g:
-            m["outputs"].append(g.group(1))
+            m["outputs"] += [n.strip() for n in g.group(1).split(",") if n.strip() != "_"]
     return m
+
+
+LAYER_TYPES = ("Linear", "LayerNorm", "Embedding", "LSTM", "GRU", "MultiheadAttention", "AdditiveAttention")
 
 
 def check_against_attn(name, attn, ins, params, outs):
@@ -1325,10 +1343,157 @@ def check_against_attn(name, attn, ins, params, outs):
                 assert want == s, "%s: %s %s: dim %s is %d, data %s" % (where, kind, n, d, want, a.shape)
 
     check("input", attn["inputs"], ins, True)
-    check("param", attn["params"], params, False)
+    if not attn["blocks"]:
+        check("param", attn["params"], params, False)
     assert sorted(attn["outputs"]) == sorted(outs), \
         "%s: outputs %s in the file, %s from gen.py" % (where, attn["outputs"], list(outs))
     return binding
+
+
+# ===== issue 14: blocks, layer arrays, calls with several results ==========
+def redraw_weights(*mods):
+    """Redraw every matrix (nn.TransformerEncoder deep-copies one layer, so
+    its layers start equal: a mixed-up layer order would pass unseen)."""
+    with torch.no_grad():
+        for m in mods:
+            for n, p in m.named_parameters():
+                if p.dim() == 2:
+                    p.copy_(torch.randn_like(p) / math.sqrt(p.shape[1]))
+    return randomize(*mods)
+
+
+@test("block_stack", "the brief's 5.1 program: nn.TransformerEncoder(nn.TransformerEncoderLayer(64, 4, "
+      "dim_feedforward=128, dropout=0.0, batch_first=True), 3, norm=nn.LayerNorm(64)), its "
+      "state_dict saved unchanged; unbatched, T = 11")
+def _():
+    enc = redraw_weights(nn.TransformerEncoder(encoder_layer(d_model=64, nhead=4, dim_feedforward=128), 3,
+                                               norm=nn.LayerNorm(64)))
+
+    def hand(M, P, I):
+        y = I["x"]
+        for layer in M[""].layers:
+            h = ref_layernorm(y + ref_mha(layer.self_attn, y, y, y), layer.norm1)
+            f = ref_linear(torch.relu(ref_linear(h, layer.linear1.weight, layer.linear1.bias)),
+                           layer.linear2.weight, layer.linear2.bias)
+            y = ref_layernorm(h + f, layer.norm2)
+        return dict(y=ref_layernorm(y, M[""].norm))
+    return Case(dict(x=randn(11, 64)), lambda M, P, I: dict(y=M[""](I["x"])), mods={"": enc}, hand=hand)
+
+
+class MlpBlock(nn.Module):
+    """tests/golden/block_once.attn's block Mlp(D, H=2*D)."""
+
+    def __init__(self, D, H=None):
+        super().__init__()
+        H = H or 2 * D
+        self.scale = nn.Parameter(randn(D))
+        self.up, self.mid, self.down = nn.Linear(D, H), nn.Linear(H, H // 2), nn.Linear(H // 2, D)
+
+    def forward(self, x):
+        return x + self.scale * self.down(torch.nn.functional.gelu(self.mid(torch.relu(self.up(x)))))
+
+
+@test("block_once", "a block with a raw param, a const and a default over its parameters: one "
+      "instance called on [T, 8] and [S, 8] (T = 5, S = 3: its dims bound per call), and "
+      "elements 1 and -2 of a layer array of 2")
+def _():
+    mlp = randomize(MlpBlock(8))
+    more = randomize(nn.ModuleList([MlpBlock(8, 4), MlpBlock(8, 4)]))
+    return Case(dict(a=randn(5, 8), b=randn(3, 8)),
+                lambda M, P, I: dict(ya=M["mlp"](I["a"]), yb=M["mlp"](I["b"]),
+                                     yc=M["more"][1](I["a"]) + M["more"][0](I["a"])),
+                mods=dict(mlp=mlp, more=more))
+
+
+class FfnBlock(nn.Module):
+    def __init__(self, D, H):
+        super().__init__()
+        self.linear1, self.linear2 = nn.Linear(D, H), nn.Linear(H, D)
+
+    def forward(self, x):
+        return self.linear2(torch.relu(self.linear1(x)))
+
+
+class DecoderBlock(nn.Module):
+    """tests/golden/block_nested.attn's block Decoder(D, heads): results y
+    and the cross-attention weights (averaged over the heads)."""
+
+    def __init__(self, D, heads):
+        super().__init__()
+        self.self_attn, self.cross_attn = MHA(D, heads), MHA(D, heads)
+        self.ffn, self.norm = FfnBlock(D, 2 * D), nn.LayerNorm(D)
+
+    def forward(self, x, mem):
+        T = x.shape[-2]
+        h = x + mha(self.self_attn, x, x, x, causal_mask(T, T, x.dtype))
+        c, w = self.cross_attn(h, mem, mem, need_weights=True)
+        return self.norm(h + c + self.ffn(h)), w
+
+
+@test("block_nested", "a block (Ffn) inside a block (Decoder: causal self-attention, "
+      "cross-attention whose weights are its second output); the instance called twice; "
+      "`let y, _ =` and `let z, w =`; T = 6, S = 9")
+def _():
+    dec = redraw_weights(DecoderBlock(16, 4))
+
+    def run(M, P, I):
+        y, _ = M["dec"](I["x"], I["mem"])
+        z, w = M["dec"](y, I["mem"])
+        return dict(out=z, attn=w)
+    return Case(dict(x=randn(6, 16), mem=randn(9, 16)), run, mods=dict(dec=dec))
+
+
+class CellBlock(nn.Module):
+    def __init__(self, D):
+        super().__init__()
+        self.lin = nn.Linear(D, D)
+
+    def forward(self, x, state, bias):
+        y = torch.tanh(self.lin(x) + state + bias)
+        return y, y.sum(0)
+
+
+@test("block_scan", "a layer array of 3 blocks called as a whole: x chains, init [3, 6] is split "
+      "by instance, bias [6] goes to each, the second results are stacked [3, 6]; then a "
+      "Linear array of 2 chained; T = 7")
+def _():
+    cells = redraw_weights(nn.ModuleList([CellBlock(6) for _ in range(3)]))
+    lins = redraw_weights(nn.ModuleList([nn.Linear(6, 6) for _ in range(2)]))
+
+    def run(M, P, I):
+        y, sums = I["x"], []
+        for i in range(3):
+            y, s = M["cells"][i](y, I["init"][i], I["bias"])
+            sums.append(s)
+        return dict(out=M["lins"][1](M["lins"][0](y)), sums=torch.stack(sums))
+    return Case(dict(x=randn(7, 6), init=randn(3, 6), bias=randn(6)), run, mods=dict(cells=cells, lins=lins))
+
+
+@test("mha_weights", "MultiheadAttention's attn_weights (averaged over 4 heads, torch's "
+      "need_weights=True): batched causal self-attention and cross-attention with a float mask; "
+      "B = 2, T = 6, S = 9")
+def _():
+    sa, ca = MHA(16, 4), MHA(16, 4)
+
+    def run(M, P, I):
+        o1, w1 = M["sa"](I["x"], I["x"], I["x"], attn_mask=causal_mask(6, 6, I["x"].dtype))
+        o2, w2 = M["ca"](I["x"], I["mem"], I["mem"], attn_mask=I["m"])
+        return dict(y1=o1, a1=w1, y2=o2, a2=w2)
+    return Case(dict(x=randn(2, 6, 16), mem=randn(2, 9, 16), m=random_inf_mask(6, 9)), run,
+                mods=dict(sa=sa, ca=ca))
+
+
+@test("additive_weights", "AdditiveAttention(6, 4, hidden=8)'s second result, the weights "
+      "over the keys; B = 2, T = 5, S = 7")
+def _():
+    att = Additive(6, 4, 8)
+
+    def run(M, P, I):
+        a = M["att"]
+        e = torch.tanh((I["q"] @ a.wq.t()).unsqueeze(-2) + (I["k"] @ a.wk.t()).unsqueeze(-3))
+        w = torch.softmax(e @ a.v, -1)
+        return dict(ctx=a(I["q"], I["k"]), weights=w)
+    return Case(dict(q=randn(2, 5, 6), k=randn(2, 7, 4)), run, mods=dict(att=att))
 
 
 # ---- running a test ----------------------------------------------------------

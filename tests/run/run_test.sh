@@ -104,11 +104,20 @@ EOF
     # with the counts read from FILE: inputs and outputs in order of
     # appearance, symbolic dims in order of first appearance in input and
     # param types
+    # (a block's body declares the block's inputs, not the model's; `output
+    # a, b = f(x)` declares two outputs, `_` none)
     read -r ni no nd < <(awk '
       { sub(/#.*/, "") }
+      /^[ \t]*block[ \t]/ { inblock = 1; next }
+      inblock && /^[ \t]*}/ { inblock = 0; next }
+      inblock { next }
       /^[ \t]*const[ \t]/ { c = $2; sub(/=.*/, "", c); isconst[c] = 1 }
       /^[ \t]*input[ \t]/ { ni++ }
-      /^[ \t]*output[ \t]/ { no++ }
+      /^[ \t]*output[ \t]/ {
+        s = $0; sub(/=.*/, "", s); sub(/^[ \t]*output[ \t]+/, "", s)
+        n = split(s, o, ",")
+        for (i = 1; i <= n; i++) { gsub(/[ \t]/, "", o[i]); if (o[i] != "_") no++ }
+      }
       /^[ \t]*(input|param)[ \t]/ && match($0, /\[[^]]*\]/) {
         n = split(substr($0, RSTART + 1, RLENGTH - 2), d, ",")
         for (i = 1; i <= n; i++) {

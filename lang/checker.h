@@ -1,0 +1,76 @@
+/* checker.h: what check.c (names, consts, types, shapes) and blocks.c
+ * (blocks, layer arrays, calls with several results) share.  Not used
+ * outside lang/. */
+#ifndef ATTNC_CHECKER_H
+#define ATTNC_CHECKER_H
+
+#include "ast.h"
+
+/* A declared name, a symbolic dim of the model (decl NULL, sym >= 0), or,
+ * inside a block call, a symbolic name of the block's input types bound to
+ * the argument's dim (decl NULL, is_bound). */
+typedef struct Entry {
+  const char *name;
+  Decl *decl;
+  int sym;
+  Loc loc;            /* the declaration's name, or the dim's first use */
+  bool is_bound;
+  Dim bound;
+} Entry;
+
+typedef struct Table {
+  Entry *slots;       /* open addressing; name NULL = empty */
+  int cap, len;
+} Table;
+
+typedef struct Checker {
+  Model *m;
+  Program *prog;
+  int order;          /* the model's or block's place in the file: only
+                         blocks declared before it may be used */
+  Block *block;       /* the block being checked, or NULL in a model */
+  const char *prefix; /* in a block: the instance's path ("layers.1") */
+  Decl *cur;          /* the declaration being checked */
+  int *ops;           /* operations of the whole file so far (see op_cost) */
+  Table names;
+  Vec *syms;          /* const char *: the model's symbolic dims */
+  Vec *params;        /* Param *: the model's params */
+  Vec inputs, outputs;
+} Checker;
+
+Entry *table_find(Table *t, const char *name);
+void table_put(Table *t, Entry entry);
+
+static inline Type scalar(void) { return (Type){DT_F32, 0, {{0, -1}}}; }
+static inline Dim fixed(int64_t n) { return (Dim){n, -1}; }
+
+/* check.c */
+void check_expr(Checker *c, Expr *e);
+void check_decl(Checker *c, Decl *d);
+void check_layer_decl(Checker *c, Decl *d);
+/* A call e of the layer (an instance; not looked up by e's name). */
+void check_call_to(Checker *c, Expr *e, Decl *layer);
+int64_t eval_const(Checker *c, Expr *e, const char *ctx);
+void bind_args(Expr *call, const char *fname, const char *const *params, int n, int nreq, Expr **out);
+void count_ops(Checker *c, Loc loc, int n);
+
+/* blocks.c */
+/* The block `name` declared before c's model or block, or NULL; a block
+ * used in its own body or before its declaration is a user_error. */
+Block *find_block(Checker *c, const char *name, Loc loc);
+/* `layer d = B(args)`: binds B's parameters and checks a copy of its
+ * consts, params and layers under the path d->name (their params are
+ * d->name.layer.param). */
+void check_block_instance(Checker *c, Decl *d, Block *b);
+/* `layer d[N] = Type(args)`: N instances named d->name.0 ... */
+void check_layer_array(Checker *c, Decl *d);
+/* A call of a block instance: its body checked for these arguments. */
+void check_block_call(Checker *c, Expr *e, Decl *inst);
+/* A call of a layer array as a whole: the instances applied in turn. */
+void check_scan(Checker *c, Expr *e, Decl *arr);
+/* `layers[i](...)`: the instance i of the array arr. */
+Decl *array_element(Checker *c, Expr *e, Decl *arr);
+/* E_RESULT: result e->index of its call. */
+void check_result(Checker *c, Expr *e);
+
+#endif
