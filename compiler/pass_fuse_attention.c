@@ -81,7 +81,13 @@ static bool match(Graph *g, int out, Chain *c, bool remarks) {
   }
   /* tests/ir/nofuse_probs_output.attn: the probabilities are wanted */
   if (!private(g, p)) {
-    remark(remarks, sm, "the softmax result has another user");
+    /* tests/ir/mha_weights_unfused.attn: `let o, w = mha(...)` reads them */
+    bool weights = false;
+    for (int i = p + 1; i < g->n; i++)
+      weights |= !g->nodes[i].dead && g->nodes[i].op == OP_MEAN && g->nodes[i].nin == 1 && g->nodes[i].in[0] == p;
+    remark(remarks, sm, weights ? "the attention weights (MultiheadAttention's second result) are used, so the "
+                                  "probabilities are kept"
+                                : "the softmax result has another user");
     return false;
   }
   memset(c, 0, sizeof *c);

@@ -25,7 +25,7 @@ lib=(-lattnrt)
 cflags=()
 read -r -a cflags <<< "${CFLAGS:-}" || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(sdpa mlp encoder sentiment tagger)
+[ ${#names[@]} -gt 0 ] || names=(sdpa mlp encoder sentiment tagger encoder_stack)
 for name in "${names[@]}"; do
   echo "== $name: $ATTNC examples/$name.attn -o $name.o; $CC $name.c $name.o ${lib[*]} -lm -lpthread"
   "$ATTNC" "$here/$name.attn" -o "$out/$name.o"
@@ -37,4 +37,9 @@ for name in "${names[@]}"; do
     [ -f "$here/weights/$name.ref.safetensors" ] && args+=("$here/weights/$name.ref.safetensors")
   fi
   "$out/$name" ${args[@]+"${args[@]}"}
+  # a checkpoint saved in bfloat16 loads as it is (converted to f32); its
+  # reference is PyTorch's output for the weights rounded to bfloat16
+  if [ -f "$here/weights/$name.bf16.safetensors" ]; then
+    "$out/$name" "$here/weights/$name.bf16.safetensors" "$here/weights/$name.ref.safetensors" y_bf16
+  fi
 done

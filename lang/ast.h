@@ -238,6 +238,8 @@ struct Decl {
   Block *block;       /* D_LAYER (checker): the block it is an instance of */
   Decl *inst_decls;   /* D_LAYER of a block (checker): the instance's
                          consts, params and layers, checked once */
+  Decl **inst_args;   /* D_LAYER of a block (checker): its parameters'
+                         values, as consts (block->nparams of them) */
   Decl **elems;       /* D_LAYER array (checker): its instances, named
                          NAME.0 ... */
   int nelems;

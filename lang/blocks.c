@@ -66,10 +66,11 @@ void check_block_instance(Checker *c, Decl *d, Block *b) {
   for (int i = 0; i < b->nparams; i++)
     if (args[i]) vals[i] = eval_const(c, args[i], arena_printf("argument `%s` of `%s`", pnames[i], b->name));
   diag_push_context(d->name_loc, arena_printf("in `%s`, an instance of block `%s`", d->name, b->name));
+  d->inst_args = NEW_ARRAY(Decl *, b->nparams + 1);
   for (int i = 0; i < b->nparams; i++) {
     if (!args[i]) vals[i] = eval_const(&ic, b->params[i].dflt, arena_printf("the default of `%s`", pnames[i]));
-    table_put(&ic.names, (Entry){pnames[i], const_decl(pnames[i], b->params[i].loc, vals[i]), -1, b->params[i].loc,
-                                 false, {0, -1}});
+    d->inst_args[i] = const_decl(pnames[i], b->params[i].loc, vals[i]);
+    table_put(&ic.names, (Entry){pnames[i], d->inst_args[i], -1, b->params[i].loc, false, {0, -1}});
   }
   Decl *copy = ast_copy_decls(b->decls);
   for (Decl *x = copy; x; x = x->next) {
@@ -170,6 +171,8 @@ static void bind_input(Checker *c, Decl *d, Expr *arg, Block *b) {
       Entry *en = table_find(&c->names, te->dims[bad]->name);
       if (en && en->is_bound)
         why = arena_printf("%s, but `%s` is %s here", why, te->dims[bad]->name, dim_str(c->m, en->bound));
+      else if (en && en->decl)
+        why = arena_printf("%s, but `%s` is %lld", why, te->dims[bad]->name, (long long)en->decl->ival);
     }
     user_error(arg->loc, "shape mismatch: input `%s` of block `%s` is %s, got %s: %s", d->local, b->name,
                declared_str(c, te), type_str(c->m, t), why);
@@ -202,6 +205,8 @@ void check_block_call(Checker *c, Expr *e, Decl *inst) {
 
   diag_push_context(e->loc, arena_printf("in this call of `%s`, an instance of block `%s`", inst->name, b->name));
   Checker cc = nested(c, b, inst->name);
+  for (int i = 0; i < b->nparams; i++)
+    table_put(&cc.names, (Entry){b->params[i].name, inst->inst_args[i], -1, b->params[i].loc, false, {0, -1}});
   Vec body = {0};
   Decl *idecl = inst->inst_decls;
   int k = 0;
