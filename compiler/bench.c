@@ -105,6 +105,15 @@ static void *keep(void *p) {
   return p;
 }
 
+void load_weights_or_exit(attnrt_ctx *ctx, const char *path, const char *prefix) {
+  if (attnrt_ctx_load_weights_prefix(ctx, path, prefix) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
+  for (const char *w = attnrt_ctx_warnings(ctx); *w;) {
+    size_t n = strcspn(w, "\n");
+    fprintf(stderr, "attnc: warning: %.*s\n", (int)n, w);
+    w += n + (w[n] == '\n');
+  }
+}
+
 int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOptions *bo) {
   atexit(bench_cleanup);
   struct BenchState *bs = &bench_state;
@@ -127,7 +136,7 @@ int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOption
   if (!ctx) fatal("out of memory");
   if (attnrt_ctx_set_threads(ctx, bo->threads) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
   if (bo->weights) {
-    if (attnrt_ctx_load_weights(ctx, bo->weights) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
+    load_weights_or_exit(ctx, bo->weights, bo->weights_prefix);
   } else if (!desc->embedded) {
     /* random params, scaled like a default initialization (1/sqrt(fan-in))
      * so that activations stay in a normal range */

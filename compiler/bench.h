@@ -10,6 +10,7 @@ typedef struct BenchOptions {
   int ndims;
   int threads;
   const char *weights;     /* NULL: random params */
+  const char *weights_prefix; /* --weights-prefix, or NULL */
   bool fused;              /* for the report */
   const char *cpu_note;    /* for the report */
   int min_reps;
@@ -18,6 +19,11 @@ typedef struct BenchOptions {
 
 /* FLOPs of the graph's multiply-adds for these dims. */
 double graph_flops(const Graph *g, const int64_t *dims);
+/* Loads a weights file into ctx (tensor PREFIX + p for param p; prefix may
+ * be NULL) and prints each of its warnings on stderr as an "attnc: warning:"
+ * line; an error ends attnc with the runtime's message.  Embedding
+ * (--weights), --run and --bench all load weights through it. */
+void load_weights_or_exit(attnrt_ctx *ctx, const char *path, const char *prefix);
 int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOptions *bo);
 
 #endif

@@ -22,7 +22,7 @@
 
 
 typedef struct Options {
-  const char *input, *output, *header, *model, *weights, *triple, *cpu;
+  const char *input, *output, *header, *model, *weights, *weights_prefix, *triple, *cpu;
   bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, remarks, run, bench, verbose;
   int opt_level, threads, jobs;
   NamedPath inputs[64], outputs[64], dims[16];
@@ -54,16 +54,22 @@ static const char usage_text[] =
     "                       (default 2; the object depends on N, not on the machine)\n"
     "  -v, --verbose        print each phase's time, and the parts of the object\n"
     "\n"
+    "Weights (compiling: embedded in the object; --check, --emit-ir, --emit-dot:\n"
+    "checked; --run, --bench: bound at run time):\n"
+    "  --weights FILE       safetensors file with the model's params: F32, or F16,\n"
+    "                       BF16, F64 converted to f32 (I32 for i32 params)\n"
+    "  --weights-prefix P   bind param p to the tensor named P + p, for a state_dict\n"
+    "                       saved from a bigger module (--weights-prefix encoder.)\n"
+    "\n"
     "Running (--run):\n"
     "  --model NAME         the model to run (default: the first in the file)\n"
-    "  --weights FILE       safetensors file with the model's params\n"
     "  --input NAME=FILE    an input as .npy (symbolic dims are bound from the shapes)\n"
     "  --output NAME=FILE   write an output as .npy; without any, each output's\n"
     "                       shape and leading values are printed\n"
     "\n"
     "Timing (--bench): JIT-compile, run on random inputs (and random params unless\n"
     "--weights gives them), print the median ms and GFLOP/s; --model, --weights,\n"
-    "--threads as for --run, and\n"
+    "--weights-prefix, --threads as for --run, and\n"
     "  --dim NAME=SIZE      the size of a symbolic dim (each one is needed)\n"
     "\n"
     "  --help               this text\n"
@@ -105,6 +111,7 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--bench")) o.bench = true;
     else if (!strcmp(a, "--model")) o.model = VALUE();
     else if (!strcmp(a, "--weights")) o.weights = VALUE();
+    else if (!strcmp(a, "--weights-prefix")) o.weights_prefix = VALUE();
     else if (!strcmp(a, "--target")) o.triple = VALUE();
     else if (!strcmp(a, "--cpu")) o.cpu = VALUE();
     else if (!strcmp(a, "--threads")) {
@@ -140,6 +147,7 @@ static Options parse_args(int argc, char **argv) {
   if (modes > 1) usage_error("choose one of --check, --emit-ir, --emit-dot, --emit-llvm, -S, --run, --bench");
   if ((o.ninputs || o.noutputs) && !o.run) usage_error("--input and --output go with --run");
   if (o.ndims && !o.bench) usage_error("--dim goes with --bench");
+  if (o.weights_prefix && !o.weights) usage_error("--weights-prefix goes with --weights FILE");
   if (o.header && (modes || !o.output)) usage_error("--header goes with -o when compiling to an object");
   if (o.output && (o.check || o.run || o.bench))
     usage_error("-o goes with compiling and the --emit options; %s",
@@ -330,10 +338,11 @@ static void free_weight_ctxs(void) {
 }
 
 /* Load and check each model's params from the weights file with the
- * runtime's own loader (the same checks and messages as at run time),
- * and return per model the data to embed.  The data stays mapped until
- * exit; codegen copies it into the module. */
-static const void ***load_embedded_weights(Graph **gs, int n, const char *path) {
+ * runtime's own loader (the same checks, conversions to f32 and messages
+ * as at run time), and return per model the data to embed.  The data stays
+ * mapped (or, converted, owned by the contexts) until exit; codegen copies
+ * it into the module. */
+static const void ***load_embedded_weights(Graph **gs, int n, const char *path, const char *prefix) {
   const void ***data = NEW_ARRAY(const void **, n);
   weight_ctxs = NEW_ARRAY(attnrt_ctx *, n);
   atexit(free_weight_ctxs);
@@ -355,9 +364,7 @@ static const void ***load_embedded_weights(Graph **gs, int n, const char *path) 
     attnrt_ctx *ctx = attnrt_ctx_new(desc);
     if (!ctx) fatal("out of memory");
     weight_ctxs[n_weight_ctxs++] = ctx;
-    if (attnrt_ctx_load_weights(ctx, path) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
-    const char *w = attnrt_ctx_warnings(ctx);
-    if (*w) fprintf(stderr, "attnc: warning: %s\n", w);
+    load_weights_or_exit(ctx, path, prefix);
     data[gi] = NEW_ARRAY(const void *, m->nparams + 1);
     for (int i = 0; i < m->nparams; i++) data[gi][i] = attnrt_ctx_param_data(ctx, i);
   }
@@ -416,14 +423,7 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
   if (!ctx) fatal("out of memory");
   if (attnrt_ctx_set_threads(ctx, o->threads) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
   if (o->weights) {
-    if (attnrt_ctx_load_weights(ctx, o->weights) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
-    const char *w = attnrt_ctx_warnings(ctx);
-    while (w && *w) {
-      const char *nl = strchr(w, '\n');
-      size_t n = nl ? (size_t)(nl - w) : strlen(w);
-      fprintf(stderr, "attnc: warning: %.*s\n", (int)n, w);
-      w += n + (nl ? 1 : 0);
-    }
+    load_weights_or_exit(ctx, o->weights, o->weights_prefix);
   } else if (desc->n_params > 0 && !desc->embedded) {
     fatal("model `%s` has %lld params (%s): give them with --weights FILE.safetensors", desc->name,
           (long long)desc->n_params, name_list(desc->params, desc->n_params));
@@ -505,7 +505,7 @@ int main(int argc, char **argv) {
   phase_done(&o, "lower to graphs");
   /* --weights with --check or --emit-ir: the file is checked against every
    * param, as compiling with it would. */
-  if (o.weights && (o.check || o.emit_ir || o.emit_dot)) load_embedded_weights(graphs, ng, o.weights);
+  if (o.weights && (o.check || o.emit_ir || o.emit_dot)) load_embedded_weights(graphs, ng, o.weights, o.weights_prefix);
   if (o.check) return 0;   /* lowering has its own checks (names reserved in C) */
   optimize_graphs(graphs, ng, &o);
   phase_done(&o, "optimize graphs");
@@ -523,7 +523,7 @@ int main(int argc, char **argv) {
   LLVMContextRef C = jit ? jit_context() : LLVMContextCreate();
   CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads,
                         .lanes = target.f32_lanes};
-  if (o.weights && !jit) cgo.embedded = load_embedded_weights(graphs, ng, o.weights);
+  if (o.weights && !jit) cgo.embedded = load_embedded_weights(graphs, ng, o.weights, o.weights_prefix);
   LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
   emit_own(C, mod);
   phase_done(&o, "LLVM IR");
@@ -546,6 +546,7 @@ int main(int argc, char **argv) {
     Jit *j = jit_create(mod, C, &target);
     const attnrt_model_desc *desc = jit_lookup(j, arena_printf("%s_model", graphs[0]->model->name));
     BenchOptions bo = {.dims = o.dims, .ndims = o.ndims, .threads = o.threads, .weights = o.weights,
+                       .weights_prefix = o.weights_prefix,
                        .fused = !o.no_fuse, .min_reps = 5, .min_seconds = 1.0,
                        .cpu_note = arena_printf(", cpu %s, %d-lane vectors", target.cpu_s, target.f32_lanes)};
     return bench_model(desc, graphs[0], &bo);

@@ -1,6 +1,7 @@
 /* fuzz_safetensors.c: bytes as a .safetensors file -> attnrt_st_open and
  * every entry, then attnrt_ctx_load_weights for a model whose params the
- * file may or may not hold.
+ * file may or may not hold (F32, or F16/BF16/F64 converted to f32), with
+ * no prefix and with the prefix "p.".
  *
  * Properties: an open either fails with a message naming the file, or
  * every entry's data lies inside the file (ASan would see a read past the
@@ -60,10 +61,10 @@ static void check_entries(const attnrt_safetensors *st, const uint8_t *data, siz
   }
 }
 
-static void load_into_model(const char *path) {
+static void load_into_model(const char *path, const char *prefix) {
   attnrt_ctx *ctx = attnrt_ctx_new(&model);
   FUZZ_CHECK(ctx != NULL);
-  if (attnrt_ctx_load_weights(ctx, path) == ATTNRT_OK) {
+  if (attnrt_ctx_load_weights_prefix(ctx, path, prefix) == ATTNRT_OK) {
     for (int i = 0; i < 3; i++) {
       const float *p = attnrt_ctx_param_data(ctx, i);
       FUZZ_CHECK(p != NULL);
@@ -88,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_entries(st, data, size);
     attnrt_st_close(st);
   }
-  load_into_model(path);
+  load_into_model(path, NULL);
+  load_into_model(path, "p.");
   return 0;
 }

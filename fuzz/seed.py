@@ -2,7 +2,8 @@
 targets, in plain Python (no NumPy): every header form the readers accept,
 and tensors named and shaped as the targets' models want (fuzz_npy.c: an
 input x f32[T, 3, S]; fuzz_safetensors.c: params w f32[2, 3], b f32[3],
-ids i32[4]), so that the fuzzer starts past the checks."""
+ids i32[4], also under the prefix "p.", and in the dtypes the loader
+converts), so that the fuzzer starts past the checks."""
 import json
 import os
 import struct
@@ -62,6 +63,18 @@ def main(out):
                                  ("ids", "I32", [4], 36, 52)], w + b + ids))
     s("scalar_and_empty.safetensors", st([("s", "F32", [], 0, 4), ("e", "F32", [0, 5], 4, 4)], f32(1)))
     s("empty.safetensors", st([], b""))
+    h = struct.pack("<6e", 1, -2, 65504, 2.0**-24, float("inf"), float("nan")) + struct.pack("<3e", 0.5, 0, -0.0)
+    bf = struct.pack("<6H", 0x3F80, 0xC000, 0x7F7F, 0x0001, 0x7F80, 0x7FC0)
+    d = struct.pack("<6d", 0.1, -1e30, 2.0**-150, 3e38, float("-inf"), 1 + 2.0**-24)
+    s("converted.safetensors", st([("w", "F16", [2, 3], 0, 12), ("b", "F16", [3], 12, 18),
+                                   ("ids", "I32", [4], 20, 36)], h + b"\0\0" + ids))
+    s("converted_bf16_f64.safetensors", st([("w", "F64", [2, 3], 0, 48), ("b", "BF16", [3], 48, 54),
+                                            ("ids", "I32", [4], 56, 72)], d + bf[:6] + b"\0\0" + ids))
+    s("converted_misaligned.safetensors", st([("b", "BF16", [3], 0, 6), ("w", "F64", [2, 3], 6, 54),
+                                              ("ids", "I32", [4], 56, 72)], bf[:6] + d + b"\0\0" + ids))
+    s("prefixed.safetensors", st([("q.x", "F32", [1], 0, 4), ("p.w", "BF16", [2, 3], 4, 16),
+                                  ("p.b", "F32", [3], 16, 28), ("p.ids", "I32", [4], 28, 44),
+                                  ("p.extra", "F16", [1], 44, 46)], f32(1) + bf + b + ids + b"\0\x3c"))
     s("wrong_shape.safetensors", st([("w", "F32", [3, 2], 0, 24), ("b", "F32", [3], 24, 36),
                                      ("ids", "F32", [4], 36, 52)], w + b + ids))
 

@@ -8,13 +8,20 @@ import numpy as np
 
 
 def write_safetensors(path, tensors, metadata=None):
-    """{name: array} as F32, in the order given (a state_dict's order)."""
+    """{name: array} as F32, in the order given (a state_dict's order).  A
+    value may also be (dtype, shape, raw little-endian bytes), for tensors
+    saved as F16, BF16, F64, ... (NumPy has no bfloat16: the caller makes
+    the bytes, e.g. with torch)."""
     header, blobs, off = {}, [], 0
     if metadata is not None:
         header["__metadata__"] = metadata
     for name, t in tensors.items():
-        raw = np.ascontiguousarray(t, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
+        if isinstance(t, tuple):
+            dtype, shape, raw = t
+        else:
+            dtype, shape = "F32", t.shape
+            raw = np.ascontiguousarray(t, dtype="<f4").tobytes()
+        header[name] = {"dtype": dtype, "shape": list(shape),
                         "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)

@@ -26,7 +26,7 @@ typedef enum attnrt_status {
   ATTNRT_E_MISSING = 4,    /* a required parameter is not bound */
   ATTNRT_E_SHAPE = 5,      /* a tensor has the wrong shape */
   ATTNRT_E_DTYPE = 6,      /* a tensor has the wrong dtype */
-  ATTNRT_E_RANGE = 7,      /* an id or index out of range */
+  ATTNRT_E_RANGE = 7,      /* an id or index out of range; an F64 weight past f32 */
   ATTNRT_E_NOMEM = 8,      /* memory could not be allocated */
   ATTNRT_E_LIMIT = 9       /* a size beyond what can be addressed */
 } attnrt_status;
@@ -119,13 +119,25 @@ attnrt_status attnrt_ctx_bind_param(attnrt_ctx *ctx, const char *name,
 
 /* Map a safetensors file and bind every parameter of the model from it.
  * Every name, dtype, shape, offset and length is checked before use; a
- * missing, mis-shaped or mis-typed tensor is an error that names it.
- * Tensors the model does not have are ignored: their names are reported
- * through attnrt_ctx_warnings().  The mapping lives as long as the ctx. */
+ * missing, mis-shaped or mis-typed tensor is an error that names it, and
+ * a failed load leaves the ctx's params as they were.  An f32 parameter
+ * takes an F32 tensor in place (the mapping lives as long as the ctx, or
+ * until the next successful load), or an F16, BF16 or F64 tensor
+ * converted to f32 into memory the ctx owns (exactly; F64 rounds to
+ * nearest even, and a finite F64 value that would round to inf is an
+ * ATTNRT_E_RANGE error).  An i32 parameter takes an I32 tensor.  Tensors
+ * the model does not have are ignored: their names are reported through
+ * attnrt_ctx_warnings(). */
 attnrt_status attnrt_ctx_load_weights(attnrt_ctx *ctx, const char *path);
+/* The same, binding parameter p to the tensor named PREFIX + p (a
+ * state_dict saved from a bigger module: prefix "encoder.").  Tensors
+ * whose names do not start with prefix are ignored with one warning that
+ * counts them.  prefix NULL or "" is attnrt_ctx_load_weights. */
+attnrt_status attnrt_ctx_load_weights_prefix(attnrt_ctx *ctx, const char *path,
+                                             const char *prefix);
 /* The data bound to parameter i (descriptor order), or NULL if unbound. */
 const void *attnrt_ctx_param_data(const attnrt_ctx *ctx, int i);
-/* Newline-separated warnings of the last load ("" if none). */
+/* Newline-separated warnings of the last load ("" if none, or if it failed). */
 const char *attnrt_ctx_warnings(const attnrt_ctx *ctx);
 
 /* Scratch memory: by default the runtime allocates it on first use and
@@ -167,7 +179,8 @@ attnrt_status attnrt_st_open(const char *path, attnrt_safetensors **out, char *e
 void attnrt_st_close(attnrt_safetensors *st);
 int attnrt_st_count(const attnrt_safetensors *st);
 /* Entry i: its name and tensor (data points into the mapping).  Entries of
- * dtypes other than F32/I32 are listed with rank -1 and data NULL. */
+ * dtypes other than F32/I32 are listed with rank -1 and data NULL (the
+ * loader converts F16/BF16/F64 ones; this reader gives the file as it is). */
 const char *attnrt_st_name(const attnrt_safetensors *st, int i);
 attnrt_status attnrt_st_get(const attnrt_safetensors *st, int i, attnrt_tensor *t);
 int attnrt_st_find(const attnrt_safetensors *st, const char *name); /* -1 if absent */

@@ -139,6 +139,7 @@ void attnrt_ctx_free(attnrt_ctx *ctx) {
     return;
   attnrt_pool_free(ctx->pool);
   attnrt_st_close(ctx->weights);
+  free(ctx->converted);
   free(ctx->params);
   free(ctx->scratch);
   free(ctx->warnings);

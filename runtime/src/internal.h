@@ -25,6 +25,8 @@ struct attnrt_ctx {
   bool model_ok;            /* the descriptor passed attnrt_check_model */
   void **params;            /* n_params data pointers, NULL = unbound */
   attnrt_safetensors *weights;/* owned mapping the params may point into */
+  void *converted;          /* owned, 64-byte aligned: params converted to f32
+                               from F16/BF16/F64 by the last load, or NULL */
   void *scratch;            /* owned, 64-byte aligned */
   size_t scratch_cap;
   void *user_scratch;       /* borrowed; used instead when not NULL */
@@ -69,6 +71,39 @@ const char *attnrt_errno_str(int e, char *buf, size_t len);
 
 /* The dtype string of entry i as written in the file ("F16"). */
 const char *attnrt_st_dtype(const attnrt_safetensors *st, int i);
+
+/* How the loader can use an entry's elements. */
+typedef enum attnrt_st_kind {
+  ATTNRT_ST_F32,            /* used in place (or an aligned copy) */
+  ATTNRT_ST_I32,
+  ATTNRT_ST_F16,            /* converted to f32 when bound */
+  ATTNRT_ST_BF16,
+  ATTNRT_ST_F64,
+  ATTNRT_ST_OTHER           /* I64, U8, BOOL, F8_*...: not bindable */
+} attnrt_st_kind;
+
+/* Entry i as stored.  dims holds the first ATTNRT_MAX_RANK dims (a
+ * bindable tensor has no more); bytes points at numel little-endian
+ * elements in the mapping (or, for F32/I32, at the copy that made them
+ * aligned and in host order), NULL for ATTNRT_ST_OTHER. */
+typedef struct attnrt_st_raw {
+  attnrt_st_kind kind;
+  int rank;
+  int64_t dims[ATTNRT_MAX_RANK];
+  int64_t numel;
+  const void *bytes;
+} attnrt_st_raw;
+attnrt_status attnrt_st_raw_get(const attnrt_safetensors *st, int i, attnrt_st_raw *out);
+
+/* Reverse the bytes of each of n 4-byte elements at p: npy and safetensors
+ * data is little-endian, a big-endian host swaps it. */
+void attnrt_swap4(void *p, int64_t n);
+
+/* True on a little-endian host: npy and safetensors data are little-endian. */
+static inline bool attnrt_host_is_le(void) {
+  const uint32_t one = 1;
+  return *(const unsigned char *)&one == 1;
+}
 
 /* Thread pool (pool.c). */
 struct attnrt_pool *attnrt_pool_new(int workers);

@@ -24,24 +24,6 @@
 
 static const unsigned char MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
-static bool host_is_le(void) {
-  uint32_t one = 1;
-  unsigned char first;
-  memcpy(&first, &one, 1);
-  return first == 1;
-}
-
-/* npy data is little-endian; a big-endian host swaps each 4-byte element. */
-static void swap4(unsigned char *p, int64_t n) {
-  for (int64_t i = 0; i < n; i++, p += 4) {
-    unsigned char a = p[0], b = p[1];
-    p[0] = p[3];
-    p[1] = p[2];
-    p[2] = b;
-    p[3] = a;
-  }
-}
-
 static bool read_full(int fd, void *buf, size_t n) {
   unsigned char *p = buf;
   while (n > 0) {
@@ -364,8 +346,8 @@ static attnrt_status read_data(int fd, const char *path, int64_t bytes, int64_t 
     attnrt_errf(err, errlen, "%s: truncated while reading the data", path);
     return ATTNRT_E_FORMAT;
   }
-  if (!host_is_le())
-    swap4(data, bytes / 4);
+  if (!attnrt_host_is_le())
+    attnrt_swap4(data, bytes / 4);
   *out = data;
   return ATTNRT_OK;
 }
@@ -499,7 +481,7 @@ attnrt_status attnrt_npy_write(const char *path, const attnrt_tensor *t, char *e
   s = attnrt_out_open(&f, path, err, errlen);
   if (s == ATTNRT_OK)
     s = attnrt_out_write(&f, hdr, hlen, err, errlen);
-  if (s == ATTNRT_OK && host_is_le()) {
+  if (s == ATTNRT_OK && attnrt_host_is_le()) {
     s = attnrt_out_write(&f, t->data, (size_t)bytes, err, errlen);
   } else if (s == ATTNRT_OK) {
     unsigned char *copy = malloc(bytes > 0 ? (size_t)bytes : 1);
@@ -509,7 +491,7 @@ attnrt_status attnrt_npy_write(const char *path, const attnrt_tensor *t, char *e
       return ATTNRT_E_NOMEM;
     }
     memcpy(copy, t->data, (size_t)bytes);
-    swap4(copy, bytes / 4);
+    attnrt_swap4(copy, bytes / 4);
     s = attnrt_out_write(&f, copy, (size_t)bytes, err, errlen);
     free(copy);
   }

@@ -34,7 +34,7 @@
 typedef struct st_entry {
   const char *name;          /* in the arena */
   const char *dtype_str;     /* in the arena, as in the file */
-  int kind;                  /* ATTNRT_F32, ATTNRT_I32 or -1 for other dtypes */
+  attnrt_st_kind kind;
   int rank;                  /* of the shape as written */
   int64_t dims[ATTNRT_MAX_RANK];
   int64_t numel;
@@ -443,6 +443,17 @@ static int dtype_size(const char *d) {
   return 0; /* a dtype this runtime does not know: its size is not checked */
 }
 
+static attnrt_st_kind dtype_kind(const char *d) {
+  static const struct { const char *name; attnrt_st_kind kind; } table[] = {
+    {"F32", ATTNRT_ST_F32}, {"I32", ATTNRT_ST_I32}, {"F16", ATTNRT_ST_F16},
+    {"BF16", ATTNRT_ST_BF16}, {"F64", ATTNRT_ST_F64},
+  };
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (strcmp(table[i].name, d) == 0)
+      return table[i].kind;
+  return ATTNRT_ST_OTHER;
+}
+
 static bool dtype_well_formed(const char *d) {
   size_t n = strlen(d);
   if (n == 0 || n > DTYPE_LEN_MAX)
@@ -465,9 +476,9 @@ static attnrt_status make_entry(const char *path, const char *name, const raw_en
     attnrt_errf(err, errlen, "%s: tensor '%s' has a malformed dtype", path, name);
     return ATTNRT_E_FORMAT;
   }
-  e->kind = strcmp(r->dtype, "F32") == 0 ? ATTNRT_F32 : strcmp(r->dtype, "I32") == 0 ? ATTNRT_I32 : -1;
+  e->kind = dtype_kind(r->dtype);
   e->rank = r->rank;
-  if (e->kind >= 0 && r->rank > ATTNRT_MAX_RANK) {
+  if ((e->kind == ATTNRT_ST_F32 || e->kind == ATTNRT_ST_I32) && r->rank > ATTNRT_MAX_RANK) {
     attnrt_errf(err, errlen, "%s: tensor '%s' has rank %d; %s tensors of rank above %d are not supported",
               path, name, r->rank, r->dtype, ATTNRT_MAX_RANK);
     return ATTNRT_E_FORMAT;
@@ -594,17 +605,22 @@ static attnrt_status build_index(attnrt_safetensors *st, const char *path, char 
 }
 
 /* Data pointers, once every entry is known to lie inside the data region.
- * Generated code loads floats directly, so a misaligned f32/i32 tensor gets
- * an aligned copy. */
+ * Generated code loads floats directly, so an f32/i32 tensor that is
+ * misaligned, or whose little-endian bytes are not the host's order, gets
+ * an aligned copy in host order.  Other dtypes stay where they are: the
+ * loader decodes them byte by byte when it converts them. */
 static attnrt_status place_data(attnrt_safetensors *st, const unsigned char *base,
                               const char *path, char *err, size_t errlen) {
+  bool le = attnrt_host_is_le();
   for (int i = 0; i < st->count; i++) {
     st_entry *e = &st->entries[i];
-    if (e->kind < 0)
-      continue;
     const unsigned char *src = base + e->begin;
+    if (e->kind != ATTNRT_ST_F32 && e->kind != ATTNRT_ST_I32) {
+      e->data = (void *)src;
+      continue;
+    }
     size_t bytes = (size_t)(e->end - e->begin);
-    if ((uintptr_t)src % 4 == 0) {
+    if ((uintptr_t)src % 4 == 0 && le) {
       e->data = (void *)src;
       continue;
     }
@@ -615,6 +631,8 @@ static attnrt_status place_data(attnrt_safetensors *st, const unsigned char *bas
     }
     memcpy(e->data, src, bytes);
     e->owned = true;
+    if (!le)
+      attnrt_swap4(e->data, e->numel);
   }
   return ATTNRT_OK;
 }
@@ -749,22 +767,39 @@ const char *attnrt_st_dtype(const attnrt_safetensors *st, int i) {
   return st->entries[i].dtype_str;
 }
 
-attnrt_status attnrt_st_get(const attnrt_safetensors *st, int i, attnrt_tensor *t) {
-  if (st == NULL || t == NULL)
+attnrt_status attnrt_st_raw_get(const attnrt_safetensors *st, int i, attnrt_st_raw *out) {
+  if (st == NULL || out == NULL)
     return ATTNRT_E_ARG;
   if (i < 0 || i >= st->count)
     return ATTNRT_E_RANGE;
   const st_entry *e = &st->entries[i];
+  memset(out, 0, sizeof *out);
+  out->kind = e->kind;
+  out->rank = e->rank;
+  for (int a = 0; a < e->rank && a < ATTNRT_MAX_RANK; a++)
+    out->dims[a] = e->dims[a];
+  out->numel = e->numel;
+  out->bytes = e->kind == ATTNRT_ST_OTHER ? NULL : e->data;
+  return ATTNRT_OK;
+}
+
+attnrt_status attnrt_st_get(const attnrt_safetensors *st, int i, attnrt_tensor *t) {
+  attnrt_st_raw r;
+  if (t == NULL)
+    return ATTNRT_E_ARG;
+  attnrt_status s = attnrt_st_raw_get(st, i, &r);
+  if (s != ATTNRT_OK)
+    return s;
   memset(t, 0, sizeof *t);
-  if (e->kind < 0) {
+  /* Only what can be used as it is: other dtypes are for the loader. */
+  if (r.kind != ATTNRT_ST_F32 && r.kind != ATTNRT_ST_I32) {
     t->rank = -1;
     return ATTNRT_OK;
   }
-  t->dtype = (attnrt_dtype)e->kind;
-  t->rank = e->rank;
-  for (int a = 0; a < e->rank; a++)
-    t->dims[a] = e->dims[a];
-  t->data = e->data;
+  t->dtype = r.kind == ATTNRT_ST_F32 ? ATTNRT_F32 : ATTNRT_I32;
+  t->rank = r.rank;
+  memcpy(t->dims, r.dims, sizeof t->dims);
+  t->data = (void *)r.bytes;
   return ATTNRT_OK;
 }
 

@@ -160,3 +160,14 @@ const char *attnrt_errno_str(int e, char *buf, size_t len) {
     snprintf(buf, len, "error %d", e);
   return buf;
 }
+
+void attnrt_swap4(void *p, int64_t n) {
+  unsigned char *b = p;
+  for (int64_t i = 0; i < n; i++, b += 4) {
+    unsigned char x = b[0], y = b[1];
+    b[0] = b[3];
+    b[1] = b[2];
+    b[2] = y;
+    b[3] = x;
+  }
+}

@@ -31,11 +31,42 @@ only_files() {
   [[ $got == "$want" ]] || fail "files in the output directory: '$got', expected '$want'"
 }
 
+# hexbytes 'de ad ..': those bytes on stdout
+hexbytes() { local h; for h in $1; do printf "\\x$h"; done; }
+# st_file PATH HEADER DATA-HEX: a safetensors file (header padded to 8 bytes)
+st_file() {
+  local header=$2 n i
+  while (( ${#header} % 8 )); do header+=" "; done
+  n=${#header}
+  { for i in 0 1 2 3 4 5 6 7; do printf "\\x$(printf %02x $(( (n >> (8 * i)) & 255 )))"; done
+    printf '%s' "$header"; hexbytes "$3"; } > "$1"
+}
+# npy_file PATH SHAPE DATA-HEX: a version 1.0 .npy file of <f4
+npy_file() {
+  local dict="{'descr': '<f4', 'fortran_order': False, 'shape': $2, }"
+  while (( (10 + ${#dict} + 1) % 64 )); do dict+=" "; done
+  dict+=$'\n'
+  { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $(( ${#dict} & 255 )))\\x$(printf %02x $(( ${#dict} >> 8 )))"
+    printf '%s' "$dict"; hexbytes "$3"; } > "$1"
+}
+# prefixed_lin: $tmp/lin.attn, a Linear(2, 2); $tmp/w.safetensors, its
+# state_dict under net.enc. with the weight in BF16 [[1, 2], [3, 4]] and the
+# bias in F16 [0.5, -1], after an F64 tensor outside the prefix;
+# $tmp/x.npy, x = [[1, 1], [2, -1]].  y = x W^T + b = [[3.5, 6], [0.5, 1]].
+prefixed_lin() {
+  printf 'model lin {\n  input x: f32[T, 2]\n  layer proj = Linear(2, 2)\n  output y = proj(x)\n}\n' > "$tmp/lin.attn"
+  st_file "$tmp/w.safetensors" \
+    '{"net.head.weight":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},"net.enc.proj.weight":{"dtype":"BF16","shape":[2,2],"data_offsets":[8,16]},"net.enc.proj.bias":{"dtype":"F16","shape":[2],"data_offsets":[16,20]}}' \
+    '00 00 00 00 00 00 f0 3f  80 3f 00 40 40 40 80 40  00 38 00 bc'
+  npy_file "$tmp/x.npy" '(2, 2)' '00 00 80 3f 00 00 80 3f  00 00 00 40 00 00 80 bf'
+}
+
 case $CASE in
 help)
   expect 0 "$ATTNC" --help
   has "$tmp/stdout" "usage: attnc"
-  has "$tmp/stdout" "--emit-ir" ;;
+  has "$tmp/stdout" "--emit-ir"
+  has "$tmp/stdout" "--weights-prefix P" ;;
 version)
   expect 0 "$ATTNC" --version
   has "$tmp/stdout" "^attnc [0-9]" ;;
@@ -142,6 +173,68 @@ weights-missing-param)
   expect 1 "$ATTNC" "$root/tests/run/mlp.attn" -o "$tmp/m.o" --weights "$root/tests/run/linear_nobias/weights.safetensors"
   has "$tmp/stderr" "missing parameter"
   [[ ! -e $tmp/m.o ]] || fail "an object was written with bad weights" ;;
+weights-prefix-run)
+  # a state_dict saved from a bigger module, in BF16 and F16: --run binds
+  # proj.weight to net.enc.proj.weight, converted to f32, and says in one
+  # line what it ignored outside the prefix
+  prefixed_lin
+  expect 0 "$ATTNC" "$tmp/lin.attn" --run --weights "$tmp/w.safetensors" --weights-prefix net.enc. --input x="$tmp/x.npy"
+  has "$tmp/stdout" "^y: f32\[2, 2\] = \[3.5, 6, 0.5, 1\]$"
+  [[ $(cat "$tmp/stderr") == "attnc: warning: ignoring 1 tensor outside the prefix 'net.enc.'" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected exactly one warning line"; }
+  expect 0 "$ATTNC" "$tmp/lin.attn" --bench --dim T=4 --weights "$tmp/w.safetensors" --weights-prefix net.enc.
+  has "$tmp/stderr" "ignoring 1 tensor outside the prefix 'net.enc.'"
+  # --check, --emit-ir and --emit-dot check the file with the prefix
+  for mode in --check --emit-ir --emit-dot; do
+    expect 0 "$ATTNC" "$tmp/lin.attn" $mode --weights "$tmp/w.safetensors" --weights-prefix net.enc.
+  done
+  # without the prefix, or with a wrong one: the error says which would do
+  expect 1 "$ATTNC" "$tmp/lin.attn" --run --weights "$tmp/w.safetensors" --input x="$tmp/x.npy"
+  has "$tmp/stderr" "^attnc: error: missing parameter 'proj.weight' in $tmp/w.safetensors; the file has 'net.enc.proj.weight': use --weights-prefix 'net.enc.' (attnrt_ctx_load_weights_prefix)$"
+  expect 1 "$ATTNC" "$tmp/lin.attn" --check --weights "$tmp/w.safetensors" --weights-prefix net.
+  has "$tmp/stderr" "^attnc: error: missing parameter 'proj.weight' (tensor 'net.proj.weight') in $tmp/w.safetensors; the file has 'net.enc.proj.weight': use --weights-prefix 'net.enc.' (attnrt_ctx_load_weights_prefix)$"
+  only_files lin.attn w.safetensors x.npy ;;
+weights-prefix-usage)
+  # --weights-prefix names tensors of a --weights file: alone it is bad usage
+  prefixed_lin
+  expect 2 "$ATTNC" "$tmp/lin.attn" --run --weights-prefix net.enc. --input x="$tmp/x.npy"
+  has "$tmp/stderr" "^attnc: --weights-prefix goes with --weights FILE$"
+  expect 2 "$ATTNC" "$tmp/lin.attn" --weights-prefix net.enc. -o "$tmp/lin.o"
+  has "$tmp/stderr" "--weights-prefix goes with --weights FILE"
+  expect 2 "$ATTNC" "$tmp/lin.attn" --check --weights-prefix net.enc.
+  expect 2 "$ATTNC" "$tmp/lin.attn" --check --weights "$tmp/w.safetensors" --weights-prefix
+  has "$tmp/stderr" "--weights-prefix needs a value"
+  only_files lin.attn w.safetensors x.npy ;;
+weights-prefix-embed)
+  # compiling with --weights and --weights-prefix embeds the converted
+  # weights: the object links and runs with no weights file, and computes
+  # what --run computes
+  [[ -n $RUNTIME_LIB ]] || fail "needs RUNTIME_LIB RUNTIME_INC CC"
+  prefixed_lin
+  expect 0 "$ATTNC" "$tmp/lin.attn" -o "$tmp/lin.o" --weights "$tmp/w.safetensors" --weights-prefix net.enc.
+  has "$tmp/stderr" "ignoring 1 tensor outside the prefix 'net.enc.'"
+  has "$tmp/lin.h" "proj.weight: f32\[2, 2\] (embedded)"
+  cat > "$tmp/main.c" <<'C'
+#include <stdio.h>
+#include "lin.h"
+int main(void) {
+  const float x[4] = {1, 1, 2, -1};
+  float y[4];
+  attnrt_ctx *ctx = attnrt_ctx_new(&lin_model);
+  if (ctx == NULL || lin(ctx, x, y, 2) != ATTNRT_OK) return 1;
+  printf("y: f32[2, 2] = [%g, %g, %g, %g]\n", y[0], y[1], y[2], y[3]);
+  attnrt_ctx_free(ctx);
+  return 0;
+}
+C
+  expect 0 "$CC" -std=c99 -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" "$tmp/lin.o" "$RUNTIME_LIB" -lm -lpthread -o "$tmp/lin"
+  rm "$tmp/w.safetensors"
+  expect 0 "$tmp/lin"
+  cp "$tmp/stdout" "$tmp/embedded.txt"
+  has "$tmp/embedded.txt" "^y: f32\[2, 2\] = \[3.5, 6, 0.5, 1\]$"
+  prefixed_lin
+  expect 0 "$ATTNC" "$tmp/lin.attn" --run --weights "$tmp/w.safetensors" --weights-prefix net.enc. --input x="$tmp/x.npy"
+  cmp -s "$tmp/stdout" "$tmp/embedded.txt" || fail "--run and the embedded object disagree" ;;
 bench)
   expect 0 "$ATTNC" "$sdpa" --bench --dim T=40 --dim S=24
   has "$tmp/stdout" "^sdpa: T=40 S=24, 1 thread, fused"

@@ -14,7 +14,9 @@
 
 #include "attnrt.h"
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const m_dim_names[] = {"T", "S"};
@@ -85,6 +87,26 @@ static inline void m_reference(const float *q, const float *k, const float *v, c
   float extra = m_extra(k, v, S, scale);
   void *bufs[5] = {(void *)q, (void *)w, (void *)b, o, &extra};
   m_kernel(bufs, NULL, 0, T);
+}
+
+/* Inputs with T = 2, S = 3. */
+static const float m_q[6] = {1, 2, 3, 4, 5, 6};
+static const float m_k[9] = {1, 0, 0, 2, 0, 0, 3, 0, 0};
+static const float m_v[9] = {1, 0, 0, 1, 0, 0, 1, 0, 0};
+
+/* Runs m on m_q, m_k, m_v and compares, bit for bit, with the reference
+ * for the params w, b and scale. */
+static inline bool m_run_matches(attnrt_ctx *ctx, const float *w, const float *b, int32_t scale) {
+  float o[8], want[8];
+  int64_t dims[2] = {2, 3};
+  void *in[3] = {(void *)m_q, (void *)m_k, (void *)m_v};
+  void *out[1] = {o};
+  if (attnrt_run(ctx, in, out, dims) != ATTNRT_OK) {
+    printf("     run failed: %s\n", attnrt_ctx_error(ctx));
+    return false;
+  }
+  m_reference(m_q, m_k, m_v, w, b, scale, 2, 3, want);
+  return memcmp(o, want, sizeof o) == 0;
 }
 
 #endif

@@ -1,5 +1,7 @@
-/* test_weights: attnrt_ctx_load_weights and attnrt_ctx_bind_param, with the
- * exact messages for missing, mis-shaped, mis-typed and extra tensors. */
+/* test_weights: attnrt_ctx_load_weights(_prefix) and attnrt_ctx_bind_param,
+ * with the exact messages for missing, mis-shaped, mis-typed and extra
+ * tensors, prefixes, and the hint that suggests one (issue 19).  The
+ * conversions of F16, BF16 and F64 tensors are test_convert's. */
 #include "test_util.h"
 #include "test_model.h"
 
@@ -10,9 +12,7 @@ static const float W2[12] = {2, 0, 0, 0, 2, 0, 0, 0, 2, -1, -1, -1};
 static const float BIAS[4] = {0.5f, -0.5f, 0.25f, 0};
 static const int32_t SCALE[1] = {3};
 
-static const float Q[6] = {1, 2, 3, 4, 5, 6};        /* T = 2 */
-static const float K[9] = {1, 0, 0, 2, 0, 0, 3, 0, 0}; /* S = 3 */
-static const float V[9] = {1, 0, 0, 1, 0, 0, 1, 0, 0};
+static const float *const Q = m_q, *const K = m_k, *const V = m_v;
 
 static st_tensor weight(const float *w) {
   return (st_tensor){"linear1.weight", "F32", 2, {4, 3}, w, 48};
@@ -24,18 +24,9 @@ static st_tensor scale(void) {
   return (st_tensor){"scale", "I32", 0, {0}, SCALE, 4};
 }
 
-/* Runs m on Q, K, V and compares with the reference for weights w. */
+/* Runs m and compares with the reference for weights w. */
 static bool run_matches(attnrt_ctx *ctx, const float *w) {
-  float o[8], want[8];
-  int64_t dims[2] = {2, 3};
-  void *in[3] = {(void *)Q, (void *)K, (void *)V};
-  void *out[1] = {o};
-  if (attnrt_run(ctx, in, out, dims) != ATTNRT_OK) {
-    printf("     run failed: %s\n", attnrt_ctx_error(ctx));
-    return false;
-  }
-  m_reference(Q, K, V, w, BIAS, SCALE[0], 2, 3, want);
-  return memcmp(o, want, sizeof o) == 0;
+  return m_run_matches(ctx, w, BIAS, SCALE[0]);
 }
 
 static void test_good_load(void) {
@@ -105,9 +96,10 @@ static void test_bad_loads(void) {
   st_tensor type[] = {{"linear1.weight", "I32", 2, {4, 3}, i12, 48}, bias(), scale()};
   expect_load("mis-typed parameter: exact message", type, 3, ATTNRT_E_DTYPE,
               "parameter 'linear1.weight' in %s has dtype I32, but model 'm' expects F32");
-  st_tensor f16[] = {weight(W1), {"linear1.bias", "F16", 1, {4}, h4, 8}, scale()};
-  expect_load("F16 tensor bound to an f32 parameter: exact message", f16, 3, ATTNRT_E_DTYPE,
-              "parameter 'linear1.bias' in %s has dtype F16, but model 'm' expects F32");
+  int64_t i64[4] = {0};
+  st_tensor i64s[] = {weight(W1), {"linear1.bias", "I64", 1, {4}, i64, 32}, scale()};
+  expect_load("I64 tensor bound to an f32 parameter: exact message", i64s, 3, ATTNRT_E_DTYPE,
+              "parameter 'linear1.bias' in %s has dtype I64, but model 'm' expects F32");
   st_tensor bf16[] = {weight(W1), bias(), {"scale", "BF16", 0, {0}, h4, 2}};
   expect_load("BF16 tensor bound to an i32 parameter: exact message", bf16, 3, ATTNRT_E_DTYPE,
               "parameter 'scale' in %s has dtype BF16, but model 'm' expects I32");
@@ -280,6 +272,182 @@ static void test_embedded(void) {
   attnrt_ctx_free(ctx);
 }
 
+/* ---- prefixes ------------------------------------------------------------ */
+
+static st_tensor named(const char *name, st_tensor t) {
+  t.name = name;
+  return t;
+}
+
+/* Loads ts with prefix into a new ctx; checks the status and the exact
+ * message (fmt takes the file's path) and that nothing got bound. */
+static void expect_prefix_load(const char *label, const st_tensor *ts, int n, const char *prefix,
+                               attnrt_status want, const char *fmt_with_path) {
+  char want_msg[1024];
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
+  const char *p = tpath("prefix-bad.safetensors");
+  write_st(p, ts, n);
+  attnrt_status s = attnrt_ctx_load_weights_prefix(ctx, p, prefix);
+  snprintf(want_msg, sizeof want_msg, fmt_with_path, p);
+  check_err(label, s, want, attnrt_ctx_error(ctx), want_msg);
+  check(attnrt_ctx_param_data(ctx, 0) == NULL && attnrt_ctx_param_data(ctx, 1) == NULL &&
+            attnrt_ctx_param_data(ctx, 2) == NULL && strcmp(attnrt_ctx_warnings(ctx), "") == 0,
+        "%s: nothing is bound, no warnings", label);
+  attnrt_ctx_free(ctx);
+}
+
+static void test_prefix_load(void) {
+  float junk[2] = {0};
+  /* A state_dict saved from a bigger module: the params under encoder.,
+   * a tensor inside the prefix the model lacks, three outside it (one the
+   * bare name of a param, which the prefix must not bind). */
+  st_tensor ts[] = {{"decoder.x", "F32", 1, {2}, junk, 8},
+                    named("encoder.linear1.weight", weight(W1)),
+                    named("linear1.weight", weight(W2)),
+                    named("encoder.linear1.bias", bias()),
+                    {"encoder.extra", "F32", 1, {2}, junk, 8},
+                    named("encoder.scale", scale()),
+                    {"decoder.y", "F16", 1, {2}, junk, 4}};
+  const char *p = tpath("prefixed.safetensors");
+  write_st(p, ts, 7);
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
+  attnrt_status s = attnrt_ctx_load_weights_prefix(ctx, p, "encoder.");
+  check(s == ATTNRT_OK && strcmp(attnrt_ctx_error(ctx), "") == 0, "load with the prefix 'encoder.' (%s)",
+        attnrt_ctx_error(ctx));
+  check(run_matches(ctx, W1), "param p is bound to tensor encoder.p, not to p");
+  check_err("tensors inside the prefix one line each, those outside one count: exact text", ATTNRT_OK,
+            ATTNRT_OK, attnrt_ctx_warnings(ctx),
+            "ignoring tensor 'encoder.extra' (not a parameter of model m)\n"
+            "ignoring 3 tensors outside the prefix 'encoder.'");
+
+  /* Without the prefix the same file lacks linear1.bias: the hint names it. */
+  char want[1024];
+  s = attnrt_ctx_load_weights(ctx, p);
+  snprintf(want, sizeof want,
+           "missing parameter 'linear1.bias' in %s; the file has 'encoder.linear1.bias': "
+           "use --weights-prefix 'encoder.' (attnrt_ctx_load_weights_prefix)", p);
+  check_err("the same file without a prefix: the hint names the tensor and the prefix", s, ATTNRT_E_MISSING,
+            attnrt_ctx_error(ctx), want);
+  check(run_matches(ctx, W1) && strcmp(attnrt_ctx_warnings(ctx), "") == 0,
+        "after the failed load the prefixed weights are still bound; no warnings");
+
+  /* A failed load with a prefix leaves the context as it was, too. */
+  const void *before[3];
+  for (int i = 0; i < 3; i++)
+    before[i] = attnrt_ctx_param_data(ctx, i);
+  s = attnrt_ctx_load_weights_prefix(ctx, p, "decoder.");
+  check(s == ATTNRT_E_MISSING, "the prefix 'decoder.' lacks every param");
+  check(attnrt_ctx_param_data(ctx, 0) == before[0] && attnrt_ctx_param_data(ctx, 1) == before[1] &&
+            attnrt_ctx_param_data(ctx, 2) == before[2] && run_matches(ctx, W1),
+        "a failed prefix load leaves every param where it was");
+
+  /* NULL and "" are no prefix: the file's bare linear1.weight (W2), with
+   * the other params from a second file. */
+  const char *p2 = tpath("bare.safetensors");
+  st_tensor bare[] = {weight(W2), bias(), scale(), {"encoder.z", "F32", 1, {2}, junk, 8}};
+  write_st(p2, bare, 4);
+  s = attnrt_ctx_load_weights_prefix(ctx, p2, NULL);
+  check(s == ATTNRT_OK && run_matches(ctx, W2) &&
+            strcmp(attnrt_ctx_warnings(ctx), "ignoring tensor 'encoder.z' (not a parameter of model m)") == 0,
+        "prefix NULL: today's load, with today's warnings");
+  s = attnrt_ctx_load_weights_prefix(ctx, p2, "");
+  check(s == ATTNRT_OK && run_matches(ctx, W2) &&
+            strcmp(attnrt_ctx_warnings(ctx), "ignoring tensor 'encoder.z' (not a parameter of model m)") == 0,
+        "prefix \"\": the same");
+  check(attnrt_ctx_load_weights_prefix(NULL, p2, "x.") == ATTNRT_E_ARG &&
+            attnrt_ctx_load_weights_prefix(ctx, NULL, "x.") == ATTNRT_E_ARG,
+        "NULL ctx or path is ATTNRT_E_ARG");
+  attnrt_ctx_free(ctx);
+
+  /* One tensor outside the prefix: singular. */
+  st_tensor one[] = {named("enc.linear1.weight", weight(W1)), named("enc.linear1.bias", bias()),
+                     named("enc.scale", scale()), {"head.w", "F32", 1, {2}, junk, 8}};
+  write_st(p, one, 4);
+  ctx = attnrt_ctx_new(&m_model);
+  s = attnrt_ctx_load_weights_prefix(ctx, p, "enc.");
+  check_err("one tensor outside the prefix: exact text", s, ATTNRT_OK, attnrt_ctx_warnings(ctx),
+            "ignoring 1 tensor outside the prefix 'enc.'");
+  attnrt_ctx_free(ctx);
+}
+
+static void test_prefix_errors(void) {
+  float w34[12] = {0};
+  int32_t i12[12] = {0};
+  st_tensor miss[] = {named("encoder.linear1.weight", weight(W1)), named("encoder.scale", scale())};
+  expect_prefix_load("missing parameter with a prefix: names the param and the tensor", miss, 2, "encoder.",
+                     ATTNRT_E_MISSING,
+                     "missing parameter 'linear1.bias' (tensor 'encoder.linear1.bias') in %s");
+  st_tensor shape[] = {{"encoder.linear1.weight", "F32", 2, {3, 4}, w34, 48}, named("encoder.linear1.bias", bias()),
+                       named("encoder.scale", scale())};
+  expect_prefix_load("mis-shaped parameter with a prefix: exact message", shape, 3, "encoder.", ATTNRT_E_SHAPE,
+                     "parameter 'linear1.weight' (tensor 'encoder.linear1.weight') in %s has shape [3, 4], "
+                     "but model 'm' expects [4, 3]");
+  st_tensor type[] = {{"encoder.linear1.weight", "I32", 2, {4, 3}, i12, 48}, named("encoder.linear1.bias", bias()),
+                      named("encoder.scale", scale())};
+  expect_prefix_load("mis-typed parameter with a prefix: exact message", type, 3, "encoder.", ATTNRT_E_DTYPE,
+                     "parameter 'linear1.weight' (tensor 'encoder.linear1.weight') in %s has dtype I32, "
+                     "but model 'm' expects F32");
+  st_tensor f32scale[] = {named("encoder.linear1.weight", weight(W1)), named("encoder.linear1.bias", bias()),
+                          {"encoder.scale", "F32", 0, {0}, w34, 4}};
+  expect_prefix_load("an F32 tensor for an i32 parameter is not converted: exact message", f32scale, 3,
+                     "encoder.", ATTNRT_E_DTYPE,
+                     "parameter 'scale' (tensor 'encoder.scale') in %s has dtype F32, but model 'm' expects I32");
+
+  /* The hint (issue 19): every form of it. */
+  st_tensor deep[] = {named("encoder.layers.0.linear1.weight", weight(W1)),
+                      named("encoder.layers.0.linear1.bias", bias()), named("encoder.layers.0.scale", scale())};
+  expect_prefix_load("hint: one tensor ends with .PARAM: exact message", deep, 3, NULL, ATTNRT_E_MISSING,
+                     "missing parameter 'linear1.weight' in %s; the file has 'encoder.layers.0.linear1.weight': "
+                     "use --weights-prefix 'encoder.layers.0.' (attnrt_ctx_load_weights_prefix)");
+  expect_prefix_load("hint: a prefix that is too short", deep, 3, "encoder.", ATTNRT_E_MISSING,
+                     "missing parameter 'linear1.weight' (tensor 'encoder.linear1.weight') in %s; the file has "
+                     "'encoder.layers.0.linear1.weight': use --weights-prefix 'encoder.layers.0.' "
+                     "(attnrt_ctx_load_weights_prefix)");
+  st_tensor layers[] = {named("model.b.linear1.weight", weight(W1)), named("model.a.linear1.weight", weight(W1)),
+                        named("model.c.linear1.weight", weight(W1)), named("model.a.linear1.bias", bias())};
+  expect_prefix_load("hint: several tensors end with .PARAM: the first in the file, and a count", layers, 4, NULL,
+                     ATTNRT_E_MISSING,
+                     "missing parameter 'linear1.weight' in %s; the file has 'model.b.linear1.weight' and 2 more "
+                     "tensors ending in '.linear1.weight': use --weights-prefix 'model.b.' "
+                     "(attnrt_ctx_load_weights_prefix) for the first");
+  st_tensor plain[] = {weight(W1), bias(), scale()};
+  expect_prefix_load("hint: a prefix the file does not need", plain, 3, "encoder.", ATTNRT_E_MISSING,
+                     "missing parameter 'linear1.weight' (tensor 'encoder.linear1.weight') in %s; the file has "
+                     "'linear1.weight': load it with no prefix");
+  st_tensor near[] = {named("mylinear1.weight", weight(W1)), named("x.linear1.weights", weight(W1))};
+  expect_prefix_load("no hint for names that only end with the same characters", near, 2, NULL, ATTNRT_E_MISSING,
+                     "missing parameter 'linear1.weight' in %s");
+}
+
+static void test_prefix_many_extras(void) {
+  enum { IN = 150, OUT = 37 };
+  static char names[IN + OUT][24];
+  st_tensor ts[IN + OUT + 3];
+  float x = 0;
+  for (int i = 0; i < IN + OUT; i++) {
+    snprintf(names[i], sizeof names[i], i < IN ? "enc.extra%03d" : "head.w%03d", i);
+    ts[i] = (st_tensor){names[i], "F32", 0, {0}, &x, 4};
+  }
+  ts[IN + OUT] = named("enc.linear1.weight", weight(W1));
+  ts[IN + OUT + 1] = named("enc.linear1.bias", bias());
+  ts[IN + OUT + 2] = named("enc.scale", scale());
+  const char *p = tpath("prefix-extras.safetensors");
+  write_st(p, ts, IN + OUT + 3);
+  attnrt_ctx *ctx = attnrt_ctx_new(&m_model);
+  attnrt_status s = attnrt_ctx_load_weights_prefix(ctx, p, "enc.");
+  const char *w = attnrt_ctx_warnings(ctx);
+  int lines = 1;
+  for (const char *c = w; *c; c++)
+    lines += *c == '\n';
+  check(s == ATTNRT_OK && lines == 102 &&
+            strstr(w, "ignoring tensor 'enc.extra099' (not a parameter of model m)\n"
+                      "ignoring 50 more tensors\n"
+                      "ignoring 37 tensors outside the prefix 'enc.'") != NULL &&
+            strstr(w, "head.w") == NULL,
+        "150 extras inside the prefix, 37 outside: 100 lines, a count of the rest, one line for those outside");
+  attnrt_ctx_free(ctx);
+}
+
 int main(void) {
   tmpdir_make("weights");
   test_good_load();
@@ -289,6 +457,9 @@ int main(void) {
   test_bind_param();
   test_symbolic_param();
   test_embedded();
+  test_prefix_load();
+  test_prefix_errors();
+  test_prefix_many_extras();
   tmpdir_remove();
   return test_finish("test_weights");
 }
