@@ -1,4 +1,4 @@
-/* codegen.h: the back end's phases: LLVM IR generation (codegen.c), the
+/* codegen.h: the back end's phases: LLVM IR generation (codegen/), the
  * target machine, optimization and output (emit.c), the C header
  * (header.c). */
 #ifndef ATTNC_CODEGEN_H

@@ -20,7 +20,7 @@
  *   GEMM and pack helpers that every matmul kernel calls would otherwise
  *   make one unit of half the module (examples/encoder.attn);
  * - an internal always-inline helper with more than one caller (exp,
- *   tanh, GELU of mathfn.c) is copied into every part that uses it, and
+ *   tanh, GELU of codegen/math.c) is copied into every part that uses it, and
  *   its instructions count for each caller: otherwise every kernel that
  *   calls exp is one unit (bench/models/attention.attn: 0.25 s in 2 parts
  *   of 2031 and 144 instructions; 0.09 s once copied).
@@ -212,7 +212,7 @@ static Plan *make_plan(LLVMModuleRef m, int jobs) {
   for (int x = 0; x < n; x++) s.parent[x] = x;
 
   /* Copied helpers: internal always-inline functions (attnc.exp*, the
-   * math of mathfn.c) that use no global variable and call only copied
+   * math of codegen/math.c) that use no global variable and call only copied
    * helpers.  Every part keeps its own copy, inlined where it is used, so
    * that two kernels calling exp do not become one unit (the two
    * attention models of bench/models/attention.attn, the four recurrent

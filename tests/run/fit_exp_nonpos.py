@@ -1,11 +1,11 @@
-"""fit_exp_nonpos.py: the polynomial of attnc.exp_nonpos (compiler/mathfn.c).
+"""fit_exp_nonpos.py: the polynomial of attnc.exp_nonpos (compiler/codegen/math.c).
 
 Fits e^r on |r| <= ln2/2 with degree 6 for relative error (Lawson's
 iteration toward minimax, in double), rounds the coefficients to f32, then
 emulates the generated code in f32 (FMA rounding: one rounding per step)
 over [-86, 8] (the online softmax lets scores pass its stale max by up to 8) and prints the worst relative error against exp in double.
 Run with /usr/bin/python3 (NumPy); prints the coefficients, highest first
-as mathfn.c lists them.
+as math.c lists them.
 """
 import numpy as np
 

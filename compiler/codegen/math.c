@@ -1,4 +1,5 @@
-/* mathfn.c: exp, log, tanh and GELU for f32 as generated code.
+/* math.c: exp, log, tanh and GELU for f32 as generated code, and sin
+ * and cos in double for positional encodings.
  *
  * LLVM lowers llvm.exp on vectors to one libm call per lane, which stops
  * the vectorizer from doing anything useful in softmax or GELU loops.
@@ -19,7 +20,10 @@
  *   gelu  x/2 (1 + erf(x/sqrt 2)), erf by Abramowitz-Stegun 7.1.26:
  *         absolute error < |x|/2 * 1.5e-7 + rounding (tests/run unary_gelu,
  *         atol 1e-6, rtol 4e-6, over [-20, 20]).
- * NaN propagates through all of them. */
+ * NaN propagates through all of them.
+ *
+ * Needs: builder.c only (constants, the fast-math float ops, cg_intrinsic,
+ * cg_set_fn_attrs). */
 #include <stdbool.h>
 #include <stdio.h>
 

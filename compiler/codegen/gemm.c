@@ -1,0 +1,584 @@
+/* gemm.c: the matmul kernels: the register-blocked GEMM over a packed B
+ * (one shared function per module) and plain loops for the other
+ * matmuls; the kernels that lay operands out for it, pack and transpose
+ * (one shared function per module each); and shared_begin/shared_end,
+ * which build those shared functions in the middle of a kernel.
+ *
+ * Needs: builder.c; elementwise.c's emit_epilogue, for the elementwise ops
+ * fused after a matmul (the one call between kernel families). */
+#include <llvm-c/DebugInfo.h>
+#include <string.h>
+
+#include "cg.h"
+
+static void transpose_regs(CG *cg, LLVMValueRef *r);   /* vl x vl, in registers (pack section) */
+/* see gemm_shared; GEMM_NC: panels per column block (8 beat 16, 32 and
+ * none by 0-5% on bench/'s shapes); GEMM_PF_DIST: k rows of B prefetched
+ * ahead */
+enum { GEMM_KC = 256, GEMM_NC = 8, GEMM_PF_DIST = 8 };   /* GEMM_TASK_TILES: cg.h */
+
+/* Edge-case loops (partial tiles and panels): not unrolled and not
+ * vectorized.  They run over a few elements, and LLVM's vectorized copy
+ * of each (vector body, checks, remainder) was compile time spent on
+ * code that hardly runs. */
+static void no_vectorize(CG *cg, LLVMValueRef br) {
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(cg->C, NULL, 0);
+  LLVMMetadataRef ops[4] = {tmp};
+  const char *keys[3] = {"llvm.loop.unroll.disable", "llvm.loop.vectorize.width", "llvm.loop.interleave.count"};
+  for (int i = 0; i < 3; i++) {
+    LLVMMetadataRef kv[2] = {LLVMMDStringInContext2(cg->C, keys[i], strlen(keys[i])),
+                             LLVMValueAsMetadata(LLVMConstInt(cg->i32, 1, 0))};
+    ops[i + 1] = LLVMMDNodeInContext2(cg->C, kv, i ? 2 : 1);
+  }
+  LLVMMetadataRef loop = LLVMMDNodeInContext2(cg->C, ops, 4);
+  LLVMMetadataReplaceAllUsesWith(tmp, loop);
+  LLVMSetMetadata(br, LLVMGetMDKindIDInContext(cg->C, "llvm.loop", 9), LLVMMetadataAsValue(cg->C, loop));
+}
+static void loop_end_scalar(CG *cg, Loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->B);
+  loop_end(cg, l);
+  no_vectorize(cg, LLVMGetBasicBlockTerminator(latch));
+}
+
+/* The module-wide helper functions (one GEMM, pack and transpose per
+ * module) are built with their own builder while a kernel is being
+ * emitted: shared_begin saves the kernel's state, shared_end closes the
+ * helper (ret void) and puts it back. */
+typedef struct SharedFn {
+  LLVMBuilderRef b;
+  LLVMValueRef fn;
+  LLVMBasicBlockRef entry;
+  LLVMFastMathFlags fmf;
+} SharedFn;
+
+static SharedFn shared_begin(CG *cg) {
+  SharedFn sf = {cg->B, cg->fn, cg->entry, cg->fmf};
+  cg->B = LLVMCreateBuilderInContext(cg->C);
+  return sf;
+}
+
+static void shared_end(CG *cg, SharedFn *sf) {
+  LLVMBuildRetVoid(cg->B);
+  LLVMDisposeBuilder(cg->B);
+  cg->B = sf->b;
+  cg->fn = sf->fn;
+  cg->entry = sf->entry;
+  cg->fmf = sf->fmf;
+}
+
+/* ---- GEMM: register-blocked over a packed B ---------------------------------
+ * C[M, N] = A[M, K] B[K, N] (per batch entry) for a matmul whose B is a
+ * `pack` (pass_pack_gemm; emit_pack writes it once per call, in panels of
+ * NR = 2 vectors of columns, K rows each).  A task of the thread pool is
+ * GEMM_TASK_TILES row tiles of MR rows.  For each block of KC rows it
+ * packs its A rows k-major on its stack; for each panel it then runs
+ * every row tile over the panel's KC x NR block, read where it is (a
+ * contiguous stream): MR x 2 vector accumulators in registers, one
+ * broadcast of A per row and two loads of B per k.  Tiles that pass M or
+ * N go through a stack tile so that nothing outside C is touched.  A
+ * fused epilogue runs over the task's finished rows. */
+int gemm_mr(CG *cg) { return cg->vl >= 16 ? 12 : 6; }
+
+bool gemm_fast(CG *cg, const Node *n) {
+  /* pass_pack_gemm gives exactly these matmuls a packed B */
+  return cg->g->nodes[n->in[1]].op == OP_PACK;
+}
+
+typedef struct GemmTile {
+  Kernel *k;
+  int mr;
+  LLVMValueRef ap0, K, N, k0, kc, first;      /* ap0: the tile's packed A; first: k0 == 0 */
+  LLVMValueRef ap, bstack, ct;                  /* stack: packed A, a partial B panel, partial tile */
+  LLVMValueRef bp;                              /* this panel's B block: KC rows of NR */
+  LLVMValueRef c_row0, j0, nw, rows;            /* C offset of the tile's first row; rows in the tile */
+} GemmTile;
+
+/* One MR x NR tile: rows [ii, ii + rows) of the task (rows <= MR), whose
+ * A block is packed k-major (MR values per k) at t->ap0. */
+static void gemm_tile(GemmTile *t) {
+  Kernel *k = t->k;
+  CG *cg = k->cg;
+  int mr = t->mr, vl = cg->vl, NR = 2 * vl;
+  LLVMValueRef full = LLVMBuildAnd(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, t->rows, i64c(cg, mr), ""),
+                                   LLVMBuildICmp(cg->B, LLVMIntEQ, t->nw, i64c(cg, NR), ""), "");
+  LLVMValueRef cptr[16][2];
+  for (int r = 0; r < mr; r++) {
+    for (int v = 0; v < 2; v++) {
+      LLVMValueRef cp = elem_ptr(cg, k->out, add64(cg, add64(cg, t->c_row0, mul64(cg, i64c(cg, r), t->N)), add64(cg, t->j0, i64c(cg, v * vl))));
+      LLVMValueRef tp = elem_ptr(cg, t->ct, i64c(cg, r * NR + v * vl));
+      cptr[r][v] = LLVMBuildSelect(cg->B, full, cp, tp, "");
+    }
+  }
+  /* a partial tile continuing earlier k blocks starts from C's valid part */
+  {
+    LLVMBasicBlockRef copy = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "ctin");
+    LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "ctin.done");
+    LLVMBuildCondBr(cg->B, LLVMBuildOr(cg->B, full, t->first, ""), go, copy);
+    LLVMPositionBuilderAtEnd(cg->B, copy);
+    Loop rl, jl;
+    LLVMValueRef r = loop_begin(cg, &rl, i64c(cg, 0), t->rows);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), t->nw);
+    store_f(cg, load_f(cg, k->out, add64(cg, add64(cg, t->c_row0, mul64(cg, r, t->N)), add64(cg, t->j0, j))), t->ct,
+            add64(cg, mul64(cg, r, i64c(cg, NR)), j));
+    loop_end_scalar(cg, &jl);
+    loop_end(cg, &rl);
+    LLVMBuildBr(cg->B, go);
+    LLVMPositionBuilderAtEnd(cg->B, go);
+  }
+  /* The accumulators start at zero and C is added after the k loop (when
+   * this is not the first k block): the loads of C, prefetched here, are
+   * then off the loop's critical path. */
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < 2; v++) prefetch(cg, cptr[r][v], 1);
+  LLVMValueRef init[MAX_CARRIED];
+  for (int i = 0; i < mr * 2; i++) init[i] = vfc(cg, 0.0);
+  CLoop kl;
+  LLVMValueRef kk = cloop_begin(cg, &kl, i64c(cg, 0), t->kc, init, mr * 2);
+  /* B's block streams from L2: fetch the rows GEMM_PF_DIST k ahead (a
+   * prefetch past the block's end is harmless) */
+  for (int l = 0; l < NR * 4; l += 64)
+    prefetch(cg, elem_ptr(cg, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, GEMM_PF_DIST * NR + l / 4))), 0);
+  LLVMValueRef b0 = vload(cg, t->bp, mul64(cg, kk, i64c(cg, NR)));
+  LLVMValueRef b1 = vload(cg, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, vl)));
+  LLVMValueRef next[MAX_CARRIED];
+  LLVMValueRef arow = add64(cg, t->ap0, mul64(cg, kk, i64c(cg, mr)));
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef a = vsplat(cg, load_f(cg, t->ap, add64(cg, arow, i64c(cg, r))));
+    next[r * 2] = vfma(cg, a, b0, kl.v[r * 2]);
+    next[r * 2 + 1] = vfma(cg, a, b1, kl.v[r * 2 + 1]);
+  }
+  cloop_end(cg, &kl, next);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < 2; v++) {
+      LLVMValueRef c = LLVMBuildLoad2(cg->B, cg->vf, cptr[r][v], "");
+      LLVMSetAlignment(c, 4);
+      LLVMValueRef sum = LLVMBuildSelect(cg->B, t->first, kl.v[r * 2 + v], LLVMBuildFAdd(cg->B, kl.v[r * 2 + v], c, ""), "");
+      LLVMValueRef st = LLVMBuildStore(cg->B, sum, cptr[r][v]);
+      LLVMSetAlignment(st, 4);
+    }
+  {
+    LLVMBasicBlockRef copy = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "ctout");
+    LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "ctout.done");
+    LLVMBuildCondBr(cg->B, full, go, copy);
+    LLVMPositionBuilderAtEnd(cg->B, copy);
+    Loop rl, jl;
+    LLVMValueRef r = loop_begin(cg, &rl, i64c(cg, 0), t->rows);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), t->nw);
+    store_f(cg, load_f(cg, t->ct, add64(cg, mul64(cg, r, i64c(cg, NR)), j)), k->out,
+            add64(cg, add64(cg, t->c_row0, mul64(cg, r, t->N)), add64(cg, t->j0, j)));
+    loop_end_scalar(cg, &jl);
+    loop_end(cg, &rl);
+    LLVMBuildBr(cg->B, go);
+    LLVMPositionBuilderAtEnd(cg->B, go);
+  }
+}
+
+/* The GEMM of rows [i0, i1) of one batch entry: C[i, :] = A[i, :] B for
+ * A [M, K], B [K, N], C [M, N] given at their entry's start.  One
+ * function per module, which every matmul kernel calls: keeping one copy
+ * of the register-blocked loops keeps compile time low. */
+static LLVMValueRef gemm_shared(CG *cg) {
+  const char *name = cg->vl >= 16 ? "attnc.gemm.v16" : cg->vl >= 8 ? "attnc.gemm.v8" : "attnc.gemm.v4";
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
+  if (fn) return fn;
+  SharedFn sf = shared_begin(cg);
+  LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+  fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 8, 0), true);
+  add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
+  for (int i = 1; i <= 3; i++) add_attr(cg, fn, i, "noalias");
+  Kernel kern = {.cg = cg};
+  Kernel *k = &kern;
+  k->in[0] = LLVMGetParam(fn, 0);
+  k->in[1] = LLVMGetParam(fn, 1);
+  k->out = LLVMGetParam(fn, 2);
+  LLVMValueRef M = LLVMGetParam(fn, 3), K = LLVMGetParam(fn, 4), N = LLVMGetParam(fn, 5);
+  LLVMValueRef i0 = LLVMGetParam(fn, 6), i1 = LLVMGetParam(fn, 7);
+  (void)M;
+  LLVMValueRef a_off = i64c(cg, 0), b_off = i64c(cg, 0), c_off = i64c(cg, 0);
+  int vl = cg->vl, NR = 2 * vl, MR = gemm_mr(cg), TR = MR * GEMM_TASK_TILES;
+  GemmTile gt = {.k = k, .mr = MR, .K = K, .N = N};
+  gt.bstack = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * NR)), "bpanel");
+  gt.ap = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * TR)), "ablock");
+  gt.ct = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(MR * NR)), "ctile");
+  LLVMSetAlignment(gt.ap, 64);
+  LLVMSetAlignment(gt.bstack, 64);
+  LLVMSetAlignment(gt.ct, 64);
+  Loop jp, kb, it;
+  LLVMValueRef ntiles = div64(cg, add64(cg, LLVMBuildNSWSub(cg->B, i1, i0, ""), i64c(cg, MR - 1)), i64c(cg, MR));
+  LLVMValueRef nkb = div64(cg, add64(cg, K, i64c(cg, GEMM_KC - 1)), i64c(cg, GEMM_KC));
+  LLVMValueRef kbi = loop_begin(cg, &kb, i64c(cg, 0), nkb);
+  gt.k0 = mul64(cg, kbi, i64c(cg, GEMM_KC));
+  gt.first = LLVMBuildICmp(cg->B, LLVMIntEQ, kbi, i64c(cg, 0), "");
+  LLVMValueRef kc = LLVMBuildNSWSub(cg->B, K, gt.k0, "");
+  gt.kc = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, kc, i64c(cg, GEMM_KC), ""), kc, i64c(cg, GEMM_KC), "");
+  /* pack A[i0 .. i1, k0 .. k0+kc) as ap[tile][k][MR]; rows past i1 repeat
+   * the last row (their results are never stored).  When MR rows fit a
+   * vector, blocks of vl k's go through registers: MR row loads, a vl x vl
+   * transpose, vl stores of MR lanes.  An element-by-element loop, which
+   * LLVM vectorized into scatters, cost 1.5 cycles per element of A:
+   * 0.55 ms of a 1024 x 1024 x N GEMM whatever N (attnc --bench, N = 32
+   * to 512), 4% of the time at N = 1024. */
+  {
+    Loop tl, rl, kl, cl;
+    LLVMValueRef ti = loop_begin(cg, &tl, i64c(cg, 0), ntiles);
+    LLVMValueRef last = LLVMBuildNSWSub(cg->B, i1, i64c(cg, 1), "");
+    LLVMValueRef tdst = mul64(cg, ti, i64c(cg, GEMM_KC * MR));
+    LLVMValueRef kvec = i64c(cg, 0);
+    if (MR <= vl) {
+      kvec = mul64(cg, div64(cg, gt.kc, i64c(cg, vl)), i64c(cg, vl));
+      LLVMValueRef src[64], rows[64], lanes[64];
+      for (int r = 0; r < MR; r++) {
+        LLVMValueRef i = add64(cg, i0, add64(cg, mul64(cg, ti, i64c(cg, MR)), i64c(cg, r)));
+        i = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, i, last, ""), i, last, "");
+        src[r] = add64(cg, add64(cg, a_off, mul64(cg, i, K)), gt.k0);
+      }
+      for (int l = 0; l < vl; l++) lanes[l] = LLVMConstInt(cg->i1, l < MR, 0);
+      LLVMValueRef mask = LLVMConstVector(lanes, (unsigned)vl);
+      LLVMTypeRef tys[2] = {cg->vf, cg->ptr};
+      unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", 17);
+      LLVMValueRef mstore = LLVMGetIntrinsicDeclaration(cg->M, id, tys, 2);
+      LLVMTypeRef mstore_ty = LLVMIntrinsicGetType(cg->C, id, tys, 2);
+      LLVMValueRef kk = mul64(cg, loop_begin(cg, &cl, i64c(cg, 0), div64(cg, gt.kc, i64c(cg, vl))), i64c(cg, vl));
+      for (int r = 0; r < vl; r++) rows[r] = r < MR ? vload(cg, k->in[0], add64(cg, src[r], kk)) : vfc(cg, 0.0);
+      transpose_regs(cg, rows);
+      for (int c = 0; c < vl; c++) {
+        LLVMValueRef args[4] = {rows[c], elem_ptr(cg, gt.ap, add64(cg, tdst, mul64(cg, add64(cg, kk, i64c(cg, c)), i64c(cg, MR)))),
+                                cg_i32(cg, 4), mask};
+        LLVMBuildCall2(cg->B, mstore_ty, mstore, args, 4, "");
+      }
+      loop_end_nounroll(cg, &cl);
+    }
+    /* the k's past the last whole block of vl */
+    LLVMValueRef rr = loop_begin(cg, &rl, i64c(cg, 0), i64c(cg, MR));
+    LLVMValueRef i = add64(cg, add64(cg, i0, mul64(cg, ti, i64c(cg, MR))), rr);
+    i = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, i, last, ""), i, last, "");
+    LLVMValueRef src = add64(cg, add64(cg, a_off, mul64(cg, i, K)), gt.k0);
+    LLVMValueRef dst = add64(cg, tdst, rr);
+    LLVMValueRef kk = loop_begin(cg, &kl, kvec, gt.kc);
+    store_f(cg, load_f(cg, k->in[0], add64(cg, src, kk)), gt.ap, add64(cg, dst, mul64(cg, kk, i64c(cg, MR))));
+    if (MR <= vl) loop_end_scalar(cg, &kl);
+    else loop_end(cg, &kl);
+    loop_end(cg, &rl);
+    loop_end(cg, &tl);
+  }
+  /* B comes packed (emit_pack): a full panel's block is read where it is;
+   * the last, partial panel (rows of N mod NR floats), if any, is copied
+   * once per k block to the stack with zeros past N, so that the tile
+   * loop always reads NR columns. */
+  LLVMValueRef nfull = div64(cg, N, i64c(cg, NR));
+  LLVMValueRef npanels = div64(cg, add64(cg, N, i64c(cg, NR - 1)), i64c(cg, NR));
+  LLVMValueRef last_w = LLVMBuildNSWSub(cg->B, N, mul64(cg, nfull, i64c(cg, NR)), "");
+  {
+    LLVMBasicBlockRef sc = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "bpart");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "bpart.done");
+    LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, last_w, i64c(cg, 0), ""), done, sc);
+    LLVMPositionBuilderAtEnd(cg->B, sc);
+    Loop kl, jl;
+    LLVMValueRef panel = mul64(cg, mul64(cg, nfull, i64c(cg, NR)), K);
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), gt.kc);
+    LLVMValueRef src = add64(cg, add64(cg, b_off, panel), mul64(cg, add64(cg, gt.k0, kk), last_w));
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
+    LLVMValueRef in = LLVMBuildICmp(cg->B, LLVMIntSLT, j, last_w, "");
+    LLVMValueRef jc = LLVMBuildSelect(cg->B, in, j, i64c(cg, 0), "");
+    LLVMValueRef val = LLVMBuildSelect(cg->B, in, load_f(cg, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
+    store_f(cg, val, gt.bstack, add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
+    loop_end(cg, &jl);
+    loop_end(cg, &kl);
+    LLVMBuildBr(cg->B, done);
+    LLVMPositionBuilderAtEnd(cg->B, done);
+  }
+  /* Column blocks of GEMM_NC panels, then tiles, then panels: a tile's
+   * packed A (MR x KC) stays in L1 while the panels of B's KC x NC block
+   * (256 KiB at AVX-512, which L2 keeps) stream past it. */
+  Loop nb;
+  LLVMValueRef nblocks = div64(cg, add64(cg, npanels, i64c(cg, GEMM_NC - 1)), i64c(cg, GEMM_NC));
+  LLVMValueRef bi = loop_begin(cg, &nb, i64c(cg, 0), nblocks);
+  LLVMValueRef p0 = mul64(cg, bi, i64c(cg, GEMM_NC));
+  LLVMValueRef p1 = add64(cg, p0, i64c(cg, GEMM_NC));
+  p1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, p1, npanels, ""), p1, npanels, "");
+  LLVMValueRef ti = loop_begin(cg, &it, i64c(cg, 0), ntiles);
+  LLVMValueRef ii = add64(cg, i0, mul64(cg, ti, i64c(cg, MR)));
+  gt.ap0 = mul64(cg, ti, i64c(cg, GEMM_KC * MR));
+  gt.c_row0 = add64(cg, c_off, mul64(cg, ii, N));
+  LLVMValueRef rows = LLVMBuildNSWSub(cg->B, i1, ii, "");
+  gt.rows = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, rows, i64c(cg, MR), ""), rows, i64c(cg, MR), "");
+  LLVMValueRef p = loop_begin(cg, &jp, p0, p1);
+  gt.j0 = mul64(cg, p, i64c(cg, NR));
+  LLVMValueRef fullw = LLVMBuildICmp(cg->B, LLVMIntSLT, p, nfull, "");
+  gt.nw = LLVMBuildSelect(cg->B, fullw, i64c(cg, NR), last_w, "");
+  LLVMValueRef direct = elem_ptr(cg, k->in[1], add64(cg, add64(cg, b_off, mul64(cg, gt.j0, K)), mul64(cg, gt.k0, i64c(cg, NR))));
+  gt.bp = LLVMBuildSelect(cg->B, fullw, direct, gt.bstack, "");
+  gemm_tile(&gt);
+  loop_end(cg, &jp);
+  loop_end(cg, &it);
+  loop_end(cg, &nb);
+  loop_end(cg, &kb);
+  shared_end(cg, &sf);
+  return fn;
+}
+
+void emit_gemm(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type, *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
+  int TR = gemm_mr(cg) * GEMM_TASK_TILES;
+  LLVMValueRef M = dim(cg, ta->dims[ta->rank - 2]);
+  LLVMValueRef K = dim(cg, ta->dims[ta->rank - 1]);
+  LLVMValueRef N = dim(cg, tb->dims[tb->rank - 1]);
+  int nb = t->rank - 2;
+  LLVMValueRef gemm = gemm_shared(cg);
+  LLVMValueRef tasks = div64(cg, add64(cg, M, i64c(cg, TR - 1)), i64c(cg, TR));
+  Loop r;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef bidx = div64(cg, row, tasks);
+  LLVMValueRef i0 = mul64(cg, rem64(cg, row, tasks), i64c(cg, TR));
+  LLVMValueRef i1 = add64(cg, i0, i64c(cg, TR));
+  i1 = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, i1, M, ""), i1, M, "");
+  LLVMValueRef idx[MAX_RANK], rest = bidx;
+  for (int ax = nb - 1; ax >= 0; ax--) {
+    LLVMValueRef d = dim(cg, t->dims[ax]);
+    idx[ax] = rem64(cg, rest, d);
+    rest = div64(cg, rest, d);
+  }
+  LLVMValueRef a_off = batch_offset(cg, t, nb, idx, ta, ta->rank - 2, mul64(cg, M, K));
+  LLVMValueRef b_off = batch_offset(cg, t, nb, idx, tb, tb->rank - 2, mul64(cg, K, N));
+  LLVMValueRef c_off = mul64(cg, mul64(cg, bidx, M), N);
+  LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+  LLVMValueRef args[8] = {elem_ptr(cg, k->in[0], a_off), elem_ptr(cg, k->in[1], b_off), elem_ptr(cg, k->out, c_off),
+                          M, K, N, i0, i1};
+  LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 8, 0), gemm, args, 8, "");
+  if (n->prog) {
+    Loop el;
+    LLVMValueRef i = loop_begin(cg, &el, i0, i1);
+    emit_epilogue(k, add64(cg, mul64(cg, bidx, M), i), add64(cg, c_off, mul64(cg, i, N)), N);
+    loop_end(cg, &el);
+  }
+  loop_end(cg, &r);
+}
+
+void emit_matmul(Kernel *k) {
+  CG *cg = k->cg;
+  const Node *n = k->n;
+  const Type *t = &n->type, *ta = &cg->g->nodes[n->in[0]].type, *tb = &cg->g->nodes[n->in[1]].type;
+  bool a1 = ta->rank == 1, b1 = tb->rank == 1;
+  if (n->tb && b1) internal_error("transposed matmul with a 1-D operand");
+  LLVMValueRef M = a1 ? i64c(cg, 1) : dim(cg, ta->dims[ta->rank - 2]);
+  LLVMValueRef K = dim(cg, ta->dims[ta->rank - 1]);
+  LLVMValueRef N = b1 ? i64c(cg, 1) : dim(cg, tb->dims[n->tb ? tb->rank - 2 : tb->rank - 1]);
+  int nb = t->rank - (a1 ? 0 : 1) - (b1 ? 0 : 1);
+  Loop r, jl, kl;
+  LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
+  LLVMValueRef i = rem64(cg, row, M);
+  LLVMValueRef rest = div64(cg, row, M);
+  LLVMValueRef idx[MAX_RANK];
+  for (int ax = nb - 1; ax >= 0; ax--) {
+    LLVMValueRef d = dim(cg, t->dims[ax]);
+    idx[ax] = rem64(cg, rest, d);
+    rest = div64(cg, rest, d);
+  }
+  LLVMValueRef a_off = add64(cg, batch_offset(cg, t, nb, idx, ta, a1 ? 0 : ta->rank - 2, mul64(cg, M, K)), mul64(cg, i, K));
+  LLVMValueRef b_off = batch_offset(cg, t, nb, idx, tb, b1 ? 0 : tb->rank - 2, mul64(cg, K, N));
+  LLVMValueRef c_off = mul64(cg, row, N);
+  if (!n->tb) {
+    /* c[i, :] = sum_k a[i, k] * b[k, :]: the inner loop runs along rows of
+     * b and c, both contiguous. */
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), N);
+    store_f(cg, cg_f32(cg, 0.0), k->out, add64(cg, c_off, j));
+    loop_end(cg, &jl);
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    LLVMValueRef av = load_f(cg, k->in[0], add64(cg, a_off, kk));
+    LLVMValueRef brow = add64(cg, b_off, mul64(cg, kk, N));
+    j = loop_begin(cg, &jl, i64c(cg, 0), N);
+    LLVMValueRef cp = add64(cg, c_off, j);
+    LLVMValueRef c = load_f(cg, k->out, cp);
+    store_f(cg, cg_fadd(cg, c, cg_fmul(cg, av, load_f(cg, k->in[1], add64(cg, brow, j)))), k->out, cp);
+    loop_end(cg, &jl);
+    loop_end(cg, &kl);
+    emit_epilogue(k, row, c_off, N);
+  } else {
+    /* c[i, j] = dot(a[i, :], b[j, :]): a reduction the vectorizer may
+     * reassociate. */
+    LLVMValueRef acc = entry_alloca(cg, cg->f32, "acc");
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), N);
+    LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
+    LLVMValueRef brow = add64(cg, b_off, mul64(cg, j, K));
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    cg->fmf = LLVMFastMathAllowContract | LLVMFastMathAllowReassoc | LLVMFastMathNoSignedZeros;
+    LLVMValueRef prod = cg_fmul(cg, load_f(cg, k->in[0], add64(cg, a_off, kk)), load_f(cg, k->in[1], add64(cg, brow, kk)));
+    LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), prod), acc);
+    cg->fmf = LLVMFastMathAllowContract;
+    loop_end(cg, &kl);
+    store_f(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), k->out, add64(cg, c_off, j));
+    loop_end(cg, &jl);
+    emit_epilogue(k, row, c_off, N);
+  }
+  loop_end(cg, &r);
+}
+
+/* out[row][j] = in[batch][j][i] for rows [begin, end) of the result
+ * (row = batch * C + i), with the operand's R rows of C columns.  One
+ * function per module, called by every transpose kernel (a model has one
+ * per Linear weight): one copy of the vectorized loop. */
+static LLVMValueRef transpose_shared(CG *cg) {
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, "attnc.transpose");
+  if (fn) return fn;
+  SharedFn sf = shared_begin(cg);
+  LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
+  fn = new_fn(cg, "attnc.transpose", LLVMFunctionType(cg->voidt, params, 6, 0), true);
+  add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
+  add_attr(cg, fn, 1, "noalias");
+  add_attr(cg, fn, 2, "noalias");
+  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
+  LLVMValueRef R = LLVMGetParam(fn, 2), C = LLVMGetParam(fn, 3);
+  Loop r, jl;
+  LLVMValueRef row = loop_begin(cg, &r, LLVMGetParam(fn, 4), LLVMGetParam(fn, 5));
+  LLVMValueRef i = rem64(cg, row, C);
+  LLVMValueRef in_base = add64(cg, mul64(cg, div64(cg, row, C), mul64(cg, R, C)), i);
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), R);
+  store_f(cg, load_f(cg, in, add64(cg, in_base, mul64(cg, j, C))), out, add64(cg, mul64(cg, row, R), j));
+  loop_end(cg, &jl);
+  loop_end(cg, &r);
+  shared_end(cg, &sf);
+  return fn;
+}
+
+void emit_transpose(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef fn = transpose_shared(cg);
+  LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
+  LLVMValueRef args[6] = {k->in[0], k->out, dim(cg, t->dims[t->rank - 1]), dim(cg, t->dims[t->rank - 2]), k->begin, k->end};
+  LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 6, 0), fn, args, 6, "");
+}
+
+/* ---- pack: a GEMM's B in its panel layout ----------------------------------
+ * dst [.., K, N] holds, per batch entry, panel p (columns [j0, j0 + w),
+ * j0 = p * NR, w = min(NR, N - j0)) at j0 * K as K rows of w floats.
+ * src is B [.., K, N], or with tb W [.., N, K] (a Linear's weight, so
+ * that W^T is never written out).  Rows of the kernel are (batch entry,
+ * panel).  A full panel of W is transposed in registers, vl x vl at a
+ * time (log2(vl) rounds of interleaving shuffles); partial panels and
+ * the last K mod vl rows go element by element.  One function per
+ * module, called by every pack kernel. */
+static void transpose_regs(CG *cg, LLVMValueRef *r) {
+  int n = cg->vl, h = n / 2;
+  LLVMValueRef lo[64], hi[64];
+  for (int i = 0; i < h; i++) {
+    lo[2 * i] = cg_i32(cg, i);
+    lo[2 * i + 1] = cg_i32(cg, n + i);
+    hi[2 * i] = cg_i32(cg, h + i);
+    hi[2 * i + 1] = cg_i32(cg, n + h + i);
+  }
+  LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)n), mhi = LLVMConstVector(hi, (unsigned)n);
+  for (int round = 1; round < n; round *= 2) {
+    LLVMValueRef nr[64];
+    for (int i = 0; i < h; i++) {
+      nr[2 * i] = LLVMBuildShuffleVector(cg->B, r[i], r[i + h], mlo, "");
+      nr[2 * i + 1] = LLVMBuildShuffleVector(cg->B, r[i], r[i + h], mhi, "");
+    }
+    for (int i = 0; i < n; i++) r[i] = nr[i];
+  }
+}
+
+static LLVMValueRef pack_shared(CG *cg) {
+  const char *name = cg->vl >= 16 ? "attnc.pack.v16" : cg->vl >= 8 ? "attnc.pack.v8" : "attnc.pack.v4";
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
+  if (fn) return fn;
+  SharedFn sf = shared_begin(cg);
+  LLVMTypeRef params[7] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+  fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 7, 0), true);
+  add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
+  add_attr(cg, fn, 1, "noalias");
+  add_attr(cg, fn, 2, "noalias");
+  LLVMValueRef src = LLVMGetParam(fn, 0), dst = LLVMGetParam(fn, 1);
+  LLVMValueRef K = LLVMGetParam(fn, 2), N = LLVMGetParam(fn, 3), tb = LLVMGetParam(fn, 4);
+  int vl = cg->vl, NR = 2 * vl;
+  LLVMValueRef npanels = div64(cg, add64(cg, N, i64c(cg, NR - 1)), i64c(cg, NR));
+  Loop r;
+  LLVMValueRef row = loop_begin(cg, &r, LLVMGetParam(fn, 5), LLVMGetParam(fn, 6));
+  LLVMValueRef base = mul64(cg, mul64(cg, div64(cg, row, npanels), K), N);
+  LLVMValueRef j0 = mul64(cg, rem64(cg, row, npanels), i64c(cg, NR));
+  LLVMValueRef w = LLVMBuildNSWSub(cg->B, N, j0, "");
+  w = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, w, i64c(cg, NR), ""), w, i64c(cg, NR), "");
+  LLVMValueRef dbase = add64(cg, base, mul64(cg, j0, K));
+  LLVMValueRef full = LLVMBuildICmp(cg->B, LLVMIntEQ, w, i64c(cg, NR), "");
+  LLVMValueRef istb = LLVMBuildICmp(cg->B, LLVMIntNE, tb, i64c(cg, 0), "");
+  LLVMBasicBlockRef b_plain = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.plain");
+  LLVMBasicBlockRef b_tb = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.tb");
+  LLVMBasicBlockRef b_part = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.part");
+  LLVMBasicBlockRef b_part_tb = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.part.tb");
+  LLVMBasicBlockRef b_part_plain = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.part.plain");
+  LLVMBasicBlockRef b_full = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.full");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "pack.done");
+  LLVMBuildCondBr(cg->B, full, b_full, b_part);
+  LLVMPositionBuilderAtEnd(cg->B, b_full);
+  LLVMBuildCondBr(cg->B, istb, b_tb, b_plain);
+  {
+    /* full panel of B: two vectors per row */
+    LLVMPositionBuilderAtEnd(cg->B, b_plain);
+    Loop kl;
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    LLVMValueRef s0 = add64(cg, add64(cg, base, mul64(cg, kk, N)), j0);
+    LLVMValueRef d0 = add64(cg, dbase, mul64(cg, kk, i64c(cg, NR)));
+    for (int v = 0; v < 2; v++) vstore(cg, vload(cg, src, add64(cg, s0, i64c(cg, v * vl))), dst, add64(cg, d0, i64c(cg, v * vl)));
+    loop_end_nounroll(cg, &kl);
+    LLVMBuildBr(cg->B, done);
+  }
+  {
+    /* full panel of W: blocks of vl k's, transposed in registers */
+    LLVMPositionBuilderAtEnd(cg->B, b_tb);
+    Loop kb, kl, jl;
+    LLVMValueRef nkb = div64(cg, K, i64c(cg, vl));
+    LLVMValueRef kbi = loop_begin(cg, &kb, i64c(cg, 0), nkb);
+    LLVMValueRef k0 = mul64(cg, kbi, i64c(cg, vl));
+    /* the two halves of the panel: a loop, not two copies, as the
+     * transpose's shuffles are costly to compile (instruction selection) */
+    Loop hl;
+    LLVMValueRef h = loop_begin(cg, &hl, i64c(cg, 0), i64c(cg, 2));
+    LLVMValueRef hv = mul64(cg, h, i64c(cg, vl));
+    LLVMValueRef rows[64];
+    for (int i = 0; i < vl; i++)
+      rows[i] = vload(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, add64(cg, hv, i64c(cg, i))), K)), k0));
+    transpose_regs(cg, rows);
+    for (int c = 0; c < vl; c++)
+      vstore(cg, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), hv));
+    loop_end_nounroll(cg, &hl);
+    loop_end_nounroll(cg, &kb);
+    LLVMValueRef kk = loop_begin(cg, &kl, mul64(cg, nkb, i64c(cg, vl)), K);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
+    store_f(cg, load_f(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)), dst,
+            add64(cg, add64(cg, dbase, mul64(cg, kk, i64c(cg, NR))), j));
+    loop_end_scalar(cg, &jl);
+    loop_end(cg, &kl);
+    LLVMBuildBr(cg->B, done);
+  }
+  LLVMPositionBuilderAtEnd(cg->B, b_part);
+  LLVMBuildCondBr(cg->B, istb, b_part_tb, b_part_plain);
+  for (int t = 0; t < 2; t++) {
+    /* the last panel, w < NR columns: rows of w */
+    LLVMPositionBuilderAtEnd(cg->B, t ? b_part_tb : b_part_plain);
+    Loop kl, jl;
+    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), w);
+    LLVMValueRef s = t ? add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)
+                       : add64(cg, add64(cg, base, mul64(cg, kk, N)), add64(cg, j0, j));
+    store_f(cg, load_f(cg, src, s), dst, add64(cg, add64(cg, dbase, mul64(cg, kk, w)), j));
+    loop_end_scalar(cg, &jl);
+    loop_end(cg, &kl);
+    LLVMBuildBr(cg->B, done);
+  }
+  LLVMPositionBuilderAtEnd(cg->B, done);
+  loop_end(cg, &r);
+  shared_end(cg, &sf);
+  return fn;
+}
+
+void emit_pack(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef fn = pack_shared(cg);
+  LLVMTypeRef params[7] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+  LLVMValueRef args[7] = {k->in[0], k->out, dim(cg, t->dims[t->rank - 2]), dim(cg, t->dims[t->rank - 1]),
+                          i64c(cg, k->n->tb), k->begin, k->end};
+  LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 7, 0), fn, args, 7, "");
+}

@@ -1,0 +1,545 @@
+/* module.c: graph IR -> LLVM IR, through the LLVM C API.
+ *
+ * Needs: graphs that went through plan_memory.
+ * Guarantees: one LLVM module holding, per model NAME:
+ *   - a kernel function per op: void(ptr bufs, ptr dims, i64 begin, i64 end)
+ *     that computes rows [begin, end) of the op's result (what a row is,
+ *     per op, is in rows_of());
+ *   - NAME's body (attnrt_model_desc.body): points bufs at inputs, params,
+ *     outputs and scratch slots, then runs each kernel through the
+ *     runtime's attnrt_parallel_for;
+ *   - its scratch size function, with overflow checks;
+ *   - the constant descriptor NAME_model, the typed entry point NAME(...)
+ *     and NAME_scratch_size(...), declared by the generated header.
+ * Loops are plain scalar loops over symbolic dims, written so that the
+ * loop vectorizer widens the innermost one to the target's vectors.
+ *
+ * This file: codegen(), and what makes a model of the kernels:
+ * emit_kernel (each op's kernel, built by a kernel file, in a function of
+ * the runtime's kernel signature), rows_of, the scratch plan, the body
+ * with its run-time checks (views, gather ids), the descriptor and the
+ * entry points.  cg.h lists the other files of compiler/codegen/; this
+ * one uses builder.c and the entry points of every kernel file
+ * (elementwise.c, reduce.c, data.c, gemm.c, recurrent.c, attention.c). */
+#include <llvm-c/Analysis.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cg.h"
+#include "codegen.h"
+
+/* ---- kernels ----------------------------------------------------------- */
+/* cg->dimv: the model's dims, from the dims argument of the function being
+ * built */
+static void load_dims(CG *cg, LLVMValueRef dims) {
+  for (int s = 0; s < cg->g->model->nsyms; s++) {
+    LLVMValueRef idx = i64c(cg, s);
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, "");
+    cg->dimv[s] = LLVMBuildLoad2(cg->B, cg->i64, p, cg->g->model->syms[s]);
+  }
+}
+
+/* Rows of each op: the unit the thread pool splits, and the rows'
+ * count as a function of the dims (emitted in the body). */
+static LLVMValueRef rows_of(CG *cg, const Node *n) {
+  const Graph *g = cg->g;
+  const Type *t = &n->type;
+  if (n->op == OP_POSENC) return dim(cg, t->dims[0]);
+  if (op_info[n->op].traits & T_EW) {
+    if (ew_is_flat(g, n)) {
+      LLVMValueRef numel = dims_prod(cg, t, 0, t->rank);
+      return div64(cg, add64(cg, numel, i64c(cg, EW_CHUNK - 1)), i64c(cg, EW_CHUNK));
+    }
+    return dims_prod(cg, t, 0, t->rank - 1);
+  }
+  const Type *a = &g->nodes[n->in[0]].type;
+  switch (n->op) {
+  case OP_MATMUL: {
+    if (gemm_fast(cg, n)) {
+      /* one task per GEMM_TASK_TILES row tiles of each batch entry */
+      int tr = gemm_mr(cg) * GEMM_TASK_TILES;
+      LLVMValueRef M = dim(cg, a->dims[a->rank - 2]);
+      return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), div64(cg, add64(cg, M, i64c(cg, tr - 1)), i64c(cg, tr)));
+    }
+    /* one row of the result per (batch, i); a 1-D rhs makes i the last dim */
+    const Type *b = &g->nodes[n->in[1]].type;
+    int drop = b->rank == 1 ? 0 : 1;
+    return dims_prod(cg, t, 0, t->rank - drop);
+  }
+  case OP_TRANSPOSE: return dims_prod(cg, t, 0, t->rank - 1);
+  case OP_PACK: {
+    /* one row per (batch entry, panel of 2 vectors of columns) */
+    LLVMValueRef N = dim(cg, t->dims[t->rank - 1]);
+    int nr = 2 * cg->vl;
+    return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), div64(cg, add64(cg, N, i64c(cg, nr - 1)), i64c(cg, nr)));
+  }
+  case OP_SOFTMAX: return mul64(cg, dims_prod(cg, t, 0, n->axis), dims_prod(cg, t, n->axis + 1, t->rank));
+  case OP_SUM: case OP_MEAN: case OP_MAX:
+    return dims_prod(cg, a, 0, n->axis);
+  case OP_LAYERNORM: return dims_prod(cg, t, 0, t->rank - 1);
+  case OP_GATHER: return dims_prod(cg, a, 0, a->rank);
+  case OP_CONCAT: return dims_prod(cg, t, 0, n->axis);
+  case OP_SWAP_HEADS: return dims_prod(cg, t, 0, t->rank - 1);
+  case OP_LSTM_SEQ: case OP_GRU_SEQ: {
+    /* one row per tile of sequences */
+    int rb = 2 * (cg->vl >= 16 ? 8 : 4);   /* rec_rb */
+    return div64(cg, add64(cg, dims_prod(cg, t, 0, t->rank - 2), i64c(cg, rb - 1)), i64c(cg, rb));
+  }
+  case OP_ATTENTION: {
+    /* one row per tile of queries */
+    LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
+    int qt = att_fast(cg, n) ? att_qt(cg) : ATT_QTILE_ROWS;
+    LLVMValueRef tiles = div64(cg, add64(cg, T, i64c(cg, qt - 1)), i64c(cg, qt));
+    return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), tiles);
+  }
+  default: internal_error("no rows for %s", op_info[n->op].text);
+  }
+}
+
+/* The kernel of node id: a wrapper with the runtime's kernel signature
+ * that loads the buffers and calls an always-inline body whose buffer
+ * parameters are noalias (the memory plan guarantees it), so the
+ * vectorizer needs no run-time alias checks. */
+static LLVMValueRef emit_kernel(CG *cg, int id) {
+  const Node *n = &cg->g->nodes[id];
+  const char *mname = cg->g->model->name;
+  LLVMTypeRef params[3 + MAX_OPERANDS + 2];
+  int np = 0;
+  params[np++] = cg->ptr;                       /* out */
+  for (int k = 0; k < n->nin; k++) params[np++] = cg->ptr;
+  params[np++] = cg->ptr;                       /* dims */
+  params[np++] = cg->i64;
+  params[np++] = cg->i64;
+  LLVMTypeRef inner_ty = LLVMFunctionType(cg->voidt, params, (unsigned)np, 0);
+  LLVMValueRef inner = new_fn(cg, arena_printf("attnc.%s.%d.%s.impl", mname, id, op_info[n->op].text), inner_ty, true);
+  add_attr(cg, inner, (int)LLVMAttributeFunctionIndex, "alwaysinline");
+  for (int k = 0; k <= n->nin; k++) add_attr(cg, inner, k + 1, "noalias");
+  Kernel K = {.cg = cg, .n = n};
+  K.out = LLVMGetParam(inner, 0);
+  for (int k = 0; k < n->nin; k++) K.in[k] = LLVMGetParam(inner, (unsigned)(k + 1));
+  load_dims(cg, LLVMGetParam(inner, (unsigned)(n->nin + 1)));
+  K.begin = LLVMGetParam(inner, (unsigned)(n->nin + 2));
+  K.end = LLVMGetParam(inner, (unsigned)(n->nin + 3));
+  if (op_info[n->op].traits & T_EW) emit_ew(&K);
+  else switch (n->op) {
+    case OP_MATMUL: if (gemm_fast(cg, n)) emit_gemm(&K); else emit_matmul(&K); break;
+    case OP_TRANSPOSE: emit_transpose(&K); break;
+    case OP_PACK: emit_pack(&K); break;
+    case OP_SOFTMAX: emit_softmax(&K); break;
+    case OP_SUM: case OP_MEAN: case OP_MAX: emit_reduce(&K); break;
+    case OP_LAYERNORM: emit_layernorm(&K); break;
+    case OP_GATHER: emit_gather(&K); break;
+    case OP_CONCAT: emit_concat(&K); break;
+    case OP_SWAP_HEADS: emit_swap_heads(&K); break;
+    case OP_POSENC: emit_posenc(&K); break;
+    case OP_LSTM_SEQ: case OP_GRU_SEQ: emit_recurrent(&K); break;
+    case OP_ATTENTION: if (att_fast(cg, n)) emit_attention_fast(&K); else emit_attention(&K); break;
+    default: internal_error("no kernel for %s", op_info[n->op].text);
+    }
+  LLVMBuildRetVoid(cg->B);
+
+  LLVMTypeRef kp[4] = {cg->ptr, cg->ptr, cg->i64, cg->i64};
+  LLVMValueRef wrap = new_fn(cg, arena_printf("attnc.%s.%d.%s", mname, id, op_info[n->op].text),
+                             LLVMFunctionType(cg->voidt, kp, 4, 0), true);
+  LLVMValueRef args[3 + MAX_OPERANDS + 2];
+  int na = 0;
+  LLVMValueRef bufs = LLVMGetParam(wrap, 0);
+  int ids[1 + MAX_OPERANDS];
+  ids[0] = id;
+  for (int k = 0; k < n->nin; k++) ids[k + 1] = n->in[k];
+  for (int k = 0; k <= n->nin; k++) {
+    if (cg->g->nodes[ids[k]].op == OP_CONST) {
+      args[na++] = LLVMConstPointerNull(cg->ptr);
+      continue;
+    }
+    LLVMValueRef idx = i64c(cg, ids[k]);
+    args[na++] = LLVMBuildLoad2(cg->B, cg->ptr, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, bufs, &idx, 1, ""), "");
+  }
+  args[na++] = LLVMGetParam(wrap, 1);
+  args[na++] = LLVMGetParam(wrap, 2);
+  args[na++] = LLVMGetParam(wrap, 3);
+  LLVMBuildCall2(cg->B, inner_ty, inner, args, (unsigned)na, "");
+  LLVMBuildRetVoid(cg->B);
+  return wrap;
+}
+
+/* ---- scratch plan ------------------------------------------------------- */
+/* Byte offsets of every slot (offs[nslots] is the total), each slot
+ * rounded up to 64 bytes.  With ovf non-NULL the arithmetic is checked and
+ * *ovf becomes true if any step overflows int64. */
+static void slot_offsets(CG *cg, LLVMValueRef *offs, LLVMValueRef *ovf) {
+  const Graph *g = cg->g;
+  LLVMTypeRef pair[2] = {cg->i64, cg->i1};
+  LLVMTypeRef res_ty = LLVMStructTypeInContext(cg->C, pair, 2, 0);
+  unsigned mul_id = LLVMLookupIntrinsicID("llvm.smul.with.overflow", 23);
+  unsigned add_id = LLVMLookupIntrinsicID("llvm.sadd.with.overflow", 23);
+  LLVMValueRef mul_fn = LLVMGetIntrinsicDeclaration(cg->M, mul_id, &cg->i64, 1);
+  LLVMValueRef add_fn = LLVMGetIntrinsicDeclaration(cg->M, add_id, &cg->i64, 1);
+  LLVMTypeRef op_ty = LLVMFunctionType(res_ty, (LLVMTypeRef[]){cg->i64, cg->i64}, 2, 0);
+  LLVMValueRef off = i64c(cg, 0);
+  if (ovf) *ovf = LLVMConstInt(cg->i1, 0, 0);
+#define CHECKED(fn, a, b, out)                                                              \
+  do {                                                                                      \
+    if (!ovf) { out = (fn) == mul_fn ? mul64(cg, a, b) : add64(cg, a, b); break; }          \
+    LLVMValueRef r_ = LLVMBuildCall2(cg->B, op_ty, fn, (LLVMValueRef[]){a, b}, 2, "");     \
+    out = LLVMBuildExtractValue(cg->B, r_, 0, "");                                          \
+    *ovf = LLVMBuildOr(cg->B, *ovf, LLVMBuildExtractValue(cg->B, r_, 1, ""), "");            \
+  } while (0)
+  for (int s = 0; s < g->nslots; s++) {
+    offs[s] = off;
+    LLVMValueRef size = i64c(cg, 4 * g->slots[s].coeff);
+    for (int d = 0; d < g->model->nsyms; d++)
+      for (int p = 0; p < g->slots[s].pow[d]; p++) CHECKED(mul_fn, size, cg->dimv[d], size);
+    CHECKED(add_fn, size, i64c(cg, 63), size);
+    size = LLVMBuildAnd(cg->B, size, i64c(cg, ~(int64_t)63), "");
+    CHECKED(add_fn, off, size, off);
+  }
+#undef CHECKED
+  offs[g->nslots] = off;
+}
+
+static LLVMValueRef emit_scratch_size(CG *cg) {
+  const char *m = cg->g->model->name;
+  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.scratch_size", m),
+                           LLVMFunctionType(cg->i64, &cg->ptr, 1, 0), true);
+  load_dims(cg, LLVMGetParam(fn, 0));
+  LLVMValueRef *offs = NEW_ARRAY(LLVMValueRef, cg->g->nslots + 1);
+  LLVMValueRef ovf;
+  slot_offsets(cg, offs, &ovf);
+  LLVMBuildRet(cg->B, LLVMBuildSelect(cg->B, ovf, i64c(cg, -1), offs[cg->g->nslots], ""));
+  return fn;
+}
+
+/* ---- body ------------------------------------------------------------------ */
+static LLVMValueRef cstring(CG *cg, const char *s);
+static LLVMValueRef load_ptr_at(CG *cg, LLVMValueRef arr, int i) {
+  LLVMValueRef idx = i64c(cg, i);
+  return LLVMBuildLoad2(cg->B, cg->ptr, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, arr, &idx, 1, ""), "");
+}
+
+static LLVMValueRef fail_fn(CG *cg, LLVMTypeRef *ty) {
+  *ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->ptr, cg->i64}, 4, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(cg->M, "attnrt_fail_i");
+  return f ? f : LLVMAddFunction(cg->M, "attnrt_fail_i", *ty);
+}
+
+/* if (bad) return attnrt_fail_i(ctx, status, msg, v); */
+static void emit_fail_if(CG *cg, LLVMValueRef fn, LLVMValueRef bad, LLVMValueRef ctx, int status, const char *msg, LLVMValueRef v) {
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->C, fn, "fail");
+  LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cg->C, fn, "ok");
+  LLVMBuildCondBr(cg->B, bad, fail, ok);
+  LLVMPositionBuilderAtEnd(cg->B, fail);
+  LLVMTypeRef ty;
+  LLVMValueRef f = fail_fn(cg, &ty);
+  LLVMValueRef args[4] = {ctx, LLVMConstInt(cg->i32, (unsigned long long)status, 0), cstring(cg, msg), v};
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, ty, f, args, 4, ""));
+  LLVMPositionBuilderAtEnd(cg->B, ok);
+}
+
+static const char *value_name(CG *cg, const Node *n) {
+  const Model *m = cg->g->model;
+  if (n->op == OP_INPUT) return arena_printf("input '%s'", m->inputs[n->index]->name);
+  if (n->name) return arena_printf("'%s'", n->name);
+  return arena_printf("the value at %d:%d", n->loc.line, n->loc.col);
+}
+
+/* A VIEW's pointer: its operand's plus start rows of the operand's first
+ * dim (counted from the end when negative), checked against that dim when
+ * it is symbolic (a fixed one was checked by the checker). */
+static LLVMValueRef emit_view_ptr(CG *cg, const Node *n, LLVMValueRef base, LLVMValueRef ctx, LLVMValueRef fn) {
+  if (n->start == 0) return base;
+  const Node *a = &cg->g->nodes[n->in[0]];
+  Dim d0 = a->type.dims[0];
+  LLVMValueRef D0 = dim(cg, d0);
+  LLVMValueRef start = n->start >= 0 ? i64c(cg, n->start) : add64(cg, D0, i64c(cg, n->start));
+  if (d0.sym >= 0) {
+    LLVMValueRef bad = n->start >= 0 ? LLVMBuildICmp(cg->B, LLVMIntSGE, start, D0, "")
+                                     : LLVMBuildICmp(cg->B, LLVMIntSLT, start, i64c(cg, 0), "");
+    const char *msg = arena_printf("index %lld at %d:%d is out of range: the first dim of %s (%s) is %%lld",
+                                   (long long)n->start, n->loc.line, n->loc.col, value_name(cg, a),
+                                   dim_str(cg->g->model, d0));
+    emit_fail_if(cg, fn, bad, ctx, 7 /* ATTNRT_E_RANGE */, msg, D0);
+  }
+  LLVMValueRef row = dims_prod(cg, &a->type, 1, a->type.rank);
+  LLVMValueRef off = mul64(cg, mul64(cg, start, row), i64c(cg, 4));
+  return LLVMBuildInBoundsGEP2(cg->B, cg->i8, base, &off, 1, "");
+}
+
+static void emit_id_check(CG *cg, const Node *n, LLVMValueRef ids, LLVMValueRef ctx, LLVMValueRef fn) {
+  const Node *a = &cg->g->nodes[n->in[0]];
+  const Node *table = &cg->g->nodes[n->in[1]];
+  int64_t rows = table->type.dims[0].size;
+  LLVMValueRef count = dims_prod(cg, &a->type, 0, a->type.rank);
+  Loop l;
+  LLVMValueRef i = loop_begin(cg, &l, i64c(cg, 0), count);
+  LLVMValueRef idp = LLVMBuildInBoundsGEP2(cg->B, cg->i32, ids, &i, 1, "");
+  LLVMValueRef id = LLVMBuildSExt(cg->B, LLVMBuildLoad2(cg->B, cg->i32, idp, ""), cg->i64, "");
+  /* one unsigned compare catches negative ids too */
+  LLVMValueRef bad = LLVMBuildICmp(cg->B, LLVMIntUGE, id, i64c(cg, rows), "");
+  const char *layer = cg->g->model->params[table->index].name;
+  const char *msg = arena_printf("%s: id %%lld is out of range [0, %lld) for %s", value_name(cg, a), (long long)rows, layer);
+  emit_fail_if(cg, fn, bad, ctx, 7 /* ATTNRT_E_RANGE */, msg, id);
+  loop_end(cg, &l);
+}
+
+static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
+  const Graph *g = cg->g;
+  LLVMTypeRef pt[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.body", g->model->name), LLVMFunctionType(cg->i32, pt, 6, 0), true);
+  LLVMValueRef ctx = LLVMGetParam(fn, 0), params = LLVMGetParam(fn, 1), inputs = LLVMGetParam(fn, 2);
+  LLVMValueRef outputs = LLVMGetParam(fn, 3), dims = LLVMGetParam(fn, 4), scratch = LLVMGetParam(fn, 5);
+  load_dims(cg, dims);
+  LLVMValueRef *offs = NEW_ARRAY(LLVMValueRef, g->nslots + 1);
+  slot_offsets(cg, offs, NULL);
+  LLVMValueRef bufs = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, g->n > 0 ? g->n : 1), "bufs");
+  LLVMValueRef *ptrs = NEW_ARRAY(LLVMValueRef, g->n + 1);
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->dead || n->op == OP_CONST) continue;
+    LLVMValueRef p;
+    if (n->op == OP_INPUT) p = load_ptr_at(cg, inputs, n->index);
+    else if (n->op == OP_PARAM) p = load_ptr_at(cg, params, n->index);
+    else if (n->op == OP_VIEW) p = emit_view_ptr(cg, n, ptrs[n->in[0]], ctx, fn);
+    else if (n->output >= 0) p = load_ptr_at(cg, outputs, n->output);
+    else if (n->slot >= 0) p = LLVMBuildInBoundsGEP2(cg->B, cg->i8, scratch, &offs[n->slot], 1, "");
+    else internal_error("%%%d has no buffer", i);
+    ptrs[i] = p;
+    LLVMValueRef idx = i64c(cg, i);
+    LLVMBuildStore(cg->B, p, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, bufs, &idx, 1, ""));
+  }
+  /* Ids are checked before any kernel runs, so a bad id leaves the
+   * outputs untouched and no kernel ever reads out of bounds. */
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (!n->dead && n->op == OP_GATHER) emit_id_check(cg, n, ptrs[n->in[0]], ctx, fn);
+  }
+  LLVMTypeRef pf_params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
+  LLVMTypeRef pf_ty = LLVMFunctionType(cg->voidt, pf_params, 6, 0);
+  LLVMValueRef pf = LLVMGetNamedFunction(cg->M, "attnrt_parallel_for");
+  if (!pf) pf = LLVMAddFunction(cg->M, "attnrt_parallel_for", pf_ty);
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->dead || (op_info[n->op].traits & T_LEAF) || n->op == OP_VIEW) continue;
+    LLVMValueRef rows = rows_of(cg, n);
+    /* a few hundred microseconds of work per task at the least */
+    LLVMValueRef grain = i64c(cg, 1);
+    LLVMValueRef args[6] = {ctx, kernels[i], bufs, dims, rows, grain};
+    LLVMBuildCall2(cg->B, pf_ty, pf, args, 6, "");
+  }
+  LLVMBuildRet(cg->B, LLVMConstInt(cg->i32, 0, 0));
+  return fn;
+}
+
+/* ---- descriptor and entry points --------------------------------------- */
+static LLVMValueRef cstring(CG *cg, const char *s) {
+  return LLVMBuildGlobalStringPtr(cg->B, s, "str");
+}
+
+static LLVMValueRef const_str(CG *cg, const char *s) {
+  LLVMValueRef init = LLVMConstStringInContext(cg->C, s, (unsigned)strlen(s), 0);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), "attnc.str");
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+  return gv;
+}
+
+static LLVMTypeRef tensor_desc_ty(CG *cg) {
+  LLVMTypeRef f[4] = {cg->ptr, cg->i64, cg->i64, LLVMArrayType2(cg->i64, ATTNRT_MAX_RANK_CG)};
+  return LLVMStructTypeInContext(cg->C, f, 4, 0);
+}
+
+static LLVMValueRef tensor_descs(CG *cg, const char *what, int n, const char **names, const Type *types) {
+  if (n == 0) return LLVMConstPointerNull(cg->ptr);
+  LLVMTypeRef ty = tensor_desc_ty(cg);
+  LLVMValueRef *elems = NEW_ARRAY(LLVMValueRef, n);
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef dims[ATTNRT_MAX_RANK_CG];
+    for (int d = 0; d < ATTNRT_MAX_RANK_CG; d++) {
+      int64_t v = 0;
+      if (d < types[i].rank) v = types[i].dims[d].sym < 0 ? types[i].dims[d].size : -(int64_t)types[i].dims[d].sym - 1;
+      dims[d] = i64c(cg, v);
+    }
+    LLVMValueRef f[4] = {const_str(cg, names[i]), i64c(cg, types[i].dtype == DT_F32 ? 0 : 1), i64c(cg, types[i].rank),
+                         LLVMConstArray2(cg->i64, dims, ATTNRT_MAX_RANK_CG)};
+    elems[i] = LLVMConstNamedStruct(ty, f, 4);
+  }
+  LLVMValueRef init = LLVMConstArray2(ty, elems, (uint64_t)n);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.%s", cg->g->model->name, what));
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  return gv;
+}
+
+/* Weights given at compile time become read-only data of the object, one
+ * 64-byte-aligned constant per param, and an array of pointers to them. */
+static LLVMValueRef emit_embedded(CG *cg) {
+  const Model *m = cg->g->model;
+  if (!cg->embedded) return LLVMConstPointerNull(cg->ptr);
+  LLVMValueRef *ptrs = NEW_ARRAY(LLVMValueRef, m->nparams + 1);
+  for (int i = 0; i < m->nparams; i++) {
+    size_t bytes = (size_t)ir_numel_known(m->params[i].type) * 4;
+    LLVMValueRef init = LLVMConstStringInContext2(cg->C, cg->embedded[i], bytes, 1);
+    LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.weight.%d", m->name, i));
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetAlignment(gv, 64);
+    ptrs[i] = gv;
+  }
+  LLVMValueRef init = LLVMConstArray2(cg->ptr, ptrs, (uint64_t)m->nparams);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.embedded", m->name));
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  return gv;
+}
+
+static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
+  const Model *m = cg->g->model;
+  const char **pn = NEW_ARRAY(const char *, m->nparams + 1);
+  Type *pt = NEW_ARRAY(Type, m->nparams + 1);
+  for (int i = 0; i < m->nparams; i++) pn[i] = m->params[i].name, pt[i] = m->params[i].type;
+  const char **in = NEW_ARRAY(const char *, m->ninputs + 1);
+  Type *it = NEW_ARRAY(Type, m->ninputs + 1);
+  for (int i = 0; i < m->ninputs; i++) in[i] = m->inputs[i]->name, it[i] = m->inputs[i]->type;
+  const char **on = NEW_ARRAY(const char *, m->noutputs + 1);
+  Type *ot = NEW_ARRAY(Type, m->noutputs + 1);
+  for (int i = 0; i < m->noutputs; i++) on[i] = m->outputs[i]->name, ot[i] = m->outputs[i]->type;
+
+  LLVMValueRef dn = LLVMConstPointerNull(cg->ptr);
+  if (m->nsyms) {
+    LLVMValueRef *names = NEW_ARRAY(LLVMValueRef, m->nsyms);
+    for (int i = 0; i < m->nsyms; i++) names[i] = const_str(cg, m->syms[i]);
+    LLVMValueRef init = LLVMConstArray2(cg->ptr, names, (uint64_t)m->nsyms);
+    dn = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.dim_names", m->name));
+    LLVMSetInitializer(dn, init);
+    LLVMSetGlobalConstant(dn, 1);
+    LLVMSetLinkage(dn, LLVMPrivateLinkage);
+  }
+  LLVMValueRef f[14] = {
+      i64c(cg, 1), const_str(cg, m->name),
+      i64c(cg, m->nparams), i64c(cg, m->ninputs), i64c(cg, m->noutputs), i64c(cg, m->nsyms),
+      tensor_descs(cg, "params", m->nparams, pn, pt),
+      tensor_descs(cg, "inputs", m->ninputs, in, it),
+      tensor_descs(cg, "outputs", m->noutputs, on, ot),
+      dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads)};
+  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 14, 0);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s_model", m->name));
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetAlignment(gv, 8);
+  return gv;
+}
+
+/* attnrt_status NAME(attnrt_ctx *ctx, inputs..., outputs..., dims...) */
+static void emit_entry(CG *cg, LLVMValueRef desc) {
+  const Model *m = cg->g->model;
+  int np = 1 + m->ninputs + m->noutputs + m->nsyms;
+  LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, np);
+  int k = 0;
+  pt[k++] = cg->ptr;
+  for (int i = 0; i < m->ninputs + m->noutputs; i++) pt[k++] = cg->ptr;
+  for (int i = 0; i < m->nsyms; i++) pt[k++] = cg->i64;
+  LLVMValueRef fn = new_fn(cg, m->name, LLVMFunctionType(cg->i32, pt, (unsigned)np, 0), false);
+  LLVMValueRef ctx = LLVMGetParam(fn, 0);
+
+  LLVMTypeRef model_ty = LLVMFunctionType(cg->ptr, &cg->ptr, 1, 0);
+  LLVMValueRef model_fn = LLVMGetNamedFunction(cg->M, "attnrt_ctx_model");
+  if (!model_fn) model_fn = LLVMAddFunction(cg->M, "attnrt_ctx_model", model_ty);
+  LLVMTypeRef fail_ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->ptr}, 3, 0);
+  LLVMValueRef fail_fn = LLVMGetNamedFunction(cg->M, "attnrt_fail");
+  if (!fail_fn) fail_fn = LLVMAddFunction(cg->M, "attnrt_fail", fail_ty);
+  LLVMTypeRef run_ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->ptr, cg->ptr, cg->ptr}, 4, 0);
+  LLVMValueRef run_fn = LLVMGetNamedFunction(cg->M, "attnrt_run");
+  if (!run_fn) run_fn = LLVMAddFunction(cg->M, "attnrt_run", run_ty);
+
+  /* A ctx made for another model would run this body on its params. */
+  LLVMBasicBlockRef null_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "null_ctx");
+  LLVMBasicBlockRef check_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "check");
+  LLVMBasicBlockRef bad_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "other_model");
+  LLVMBasicBlockRef run_bb = LLVMAppendBasicBlockInContext(cg->C, fn, "run");
+  LLVMBuildCondBr(cg->B, LLVMBuildIsNull(cg->B, ctx, ""), null_bb, check_bb);
+  LLVMPositionBuilderAtEnd(cg->B, null_bb);
+  LLVMBuildRet(cg->B, LLVMConstInt(cg->i32, 1, 0));
+  LLVMPositionBuilderAtEnd(cg->B, check_bb);
+  LLVMValueRef mdl = LLVMBuildCall2(cg->B, model_ty, model_fn, &ctx, 1, "");
+  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, mdl, desc, ""), run_bb, bad_bb);
+  LLVMPositionBuilderAtEnd(cg->B, bad_bb);
+  LLVMValueRef msg = cstring(cg, arena_printf("%s: the context was made for another model", m->name));
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, fail_ty, fail_fn, (LLVMValueRef[]){ctx, LLVMConstInt(cg->i32, 1, 0), msg}, 3, ""));
+  LLVMPositionBuilderAtEnd(cg->B, run_bb);
+  int na = m->ninputs + m->noutputs;
+  LLVMValueRef in = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, m->ninputs + 1), "inputs");
+  LLVMValueRef out = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, m->noutputs + 1), "outputs");
+  LLVMValueRef dims = LLVMBuildArrayAlloca(cg->B, cg->i64, i64c(cg, m->nsyms + 1), "dims");
+  for (int i = 0; i < na; i++) {
+    bool is_in = i < m->ninputs;
+    LLVMValueRef idx = i64c(cg, is_in ? i : i - m->ninputs);
+    LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)(1 + i)),
+                   LLVMBuildInBoundsGEP2(cg->B, cg->ptr, is_in ? in : out, &idx, 1, ""));
+  }
+  for (int i = 0; i < m->nsyms; i++) {
+    LLVMValueRef idx = i64c(cg, i);
+    LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)(1 + na + i)), LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
+  }
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, run_ty, run_fn, (LLVMValueRef[]){ctx, in, out, dims}, 4, ""));
+}
+
+/* int64_t NAME_scratch_size(dims...) */
+static void emit_scratch_entry(CG *cg, LLVMValueRef scratch_fn) {
+  const Model *m = cg->g->model;
+  LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, m->nsyms + 1);
+  for (int i = 0; i < m->nsyms; i++) pt[i] = cg->i64;
+  LLVMValueRef fn = new_fn(cg, arena_printf("%s_scratch_size", m->name), LLVMFunctionType(cg->i64, pt, (unsigned)m->nsyms, 0), false);
+  LLVMValueRef dims = LLVMBuildArrayAlloca(cg->B, cg->i64, i64c(cg, m->nsyms + 1), "dims");
+  for (int i = 0; i < m->nsyms; i++) {
+    LLVMValueRef idx = i64c(cg, i);
+    LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)i), LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
+  }
+  LLVMTypeRef ty = LLVMFunctionType(cg->i64, &cg->ptr, 1, 0);
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, ty, scratch_fn, &dims, 1, ""));
+}
+
+LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt) {
+  CG cg = {0};
+  cg.C = C;
+  cg.M = LLVMModuleCreateWithNameInContext(opt->module_name, C);
+  cg.B = LLVMCreateBuilderInContext(C);
+  cg.f32 = LLVMFloatTypeInContext(C);
+  cg.i32 = LLVMInt32TypeInContext(C);
+  cg.i64 = LLVMInt64TypeInContext(C);
+  cg.i8 = LLVMInt8TypeInContext(C);
+  cg.i1 = LLVMInt1TypeInContext(C);
+  cg.ptr = LLVMPointerTypeInContext(C, 0);
+  cg.voidt = LLVMVoidTypeInContext(C);
+  cg.cpu = opt->cpu;
+  cg.features = opt->features;
+  cg.threads = opt->threads;
+  cg.vl = opt->lanes >= 4 ? opt->lanes : 4;
+  cg.vf = LLVMVectorType(cg.f32, (unsigned)cg.vl);
+  for (int gi = 0; gi < ngraphs; gi++) {
+    cg.g = graphs[gi];
+    cg.embedded = opt->embedded ? opt->embedded[gi] : NULL;
+    LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
+    for (int i = 0; i < cg.g->n; i++) {
+      const Node *n = &cg.g->nodes[i];
+      if (!n->dead && !(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW) kernels[i] = emit_kernel(&cg, i);
+    }
+    LLVMValueRef scratch = emit_scratch_size(&cg);
+    LLVMValueRef body = emit_body(&cg, kernels);
+    LLVMValueRef desc = emit_desc(&cg, body, scratch);
+    emit_entry(&cg, desc);
+    emit_scratch_entry(&cg, scratch);
+  }
+  LLVMDisposeBuilder(cg.B);
+  char *err = NULL;
+  if (LLVMVerifyModule(cg.M, LLVMReturnStatusAction, &err)) {
+    fprintf(stderr, "%s\n", err);
+    internal_error("generated LLVM module does not verify");
+  }
+  LLVMDisposeMessage(err);
+  return cg.M;
+}
