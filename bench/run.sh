@@ -258,37 +258,41 @@ if [ -n "$shim" ] && [ $have_torch = 1 ]; then
   echo "  (the same per-round ratio there; the note gives attnc's ms in that process)."
 fi
 # ---- compile time -----------------------------------------------------------
-# attnc itself: examples/encoder.attn to an object, in 2 parts (the
-# default) and in 1 (-j1), round robin; wall time, as a user waits for it.
+# attnc itself: examples/encoder.attn (one encoder layer) and
+# examples/encoder_stack.attn (six, as a block array: issue 14's "blocks do
+# not slow compilation down per op") to an object, in 2 parts (the default)
+# and in 1 (-j1), round robin; wall time, as a user waits for it.
 only=""
 for ((i = 0; i < ${#args[@]}; i++)); do [ "${args[i]}" != --only ] || only=${args[i+1]}; done
 if [ -z "$only" ] || [[ compile == *$only* ]]; then
   rounds=9
   [ $quick = 0 ] || rounds=3
-  ctimes=$out/compile.tsv
-  : > "$ctimes"
-  for ((r = 0; r < rounds; r++)); do
-    for j in 2 1; do
-      t0=$(date +%s%N)
-      "$attnc" "$repo/examples/encoder.attn" -o "$out/compile_j$j.o" -j$j
-      t1=$(date +%s%N)
-      printf '%d\t%d\t%d\n' "$r" "$j" $(( (t1 - t0) / 1000 )) >> "$ctimes"
+  for model in encoder encoder_stack; do
+    ctimes=$out/compile_$model.tsv
+    : > "$ctimes"
+    for ((r = 0; r < rounds; r++)); do
+      for j in 2 1; do
+        t0=$(date +%s%N)
+        "$attnc" "$repo/examples/$model.attn" -o "$out/compile_j$j.o" -j$j
+        t1=$(date +%s%N)
+        printf '%d\t%d\t%d\n' "$r" "$j" $(( (t1 - t0) / 1000 )) >> "$ctimes"
+      done
     done
+    echo
+    echo "compile time: attnc examples/$model.attn -o e.o, wall, $rounds rounds round robin"
+    awk -F'\t' '
+      function median(a, n,   i, j, t) {
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j] < a[j - 1]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+      }
+      { us[$2, $1] = $3; n = $1 + 1 }
+      END {
+        for (r = 0; r < n; r++) { a2[r + 1] = us[2, r]; a1[r + 1] = us[1, r]; q[r + 1] = us[1, r] / us[2, r] }
+        printf "  -j2 (default, 2 parts on 2 threads)  %8.1f ms median\n", median(a2, n) / 1000
+        printf "  -j1 (1 part)                         %8.1f ms median   %.2fx the -j2 time (median of per-round ratios)\n",
+               median(a1, n) / 1000, median(q, n)
+      }' "$ctimes"
   done
-  echo
-  echo "compile time: attnc examples/encoder.attn -o e.o, wall, $rounds rounds round robin"
-  awk -F'\t' '
-    function median(a, n,   i, j, t) {
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j] < a[j - 1]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
-    { us[$2, $1] = $3; n = $1 + 1 }
-    END {
-      for (r = 0; r < n; r++) { a2[r + 1] = us[2, r]; a1[r + 1] = us[1, r]; q[r + 1] = us[1, r] / us[2, r] }
-      printf "  -j2 (default, 2 parts on 2 threads)  %8.1f ms median\n", median(a2, n) / 1000
-      printf "  -j1 (1 part)                         %8.1f ms median   %.2fx the -j2 time (median of per-round ratios)\n",
-             median(a1, n) / 1000, median(q, n)
-    }' "$ctimes"
 fi
 
 if [ $status -ne 0 ]; then

@@ -489,7 +489,10 @@ static void emit_entry(CG *cg, LLVMValueRef desc) {
 }
 
 /* int64_t NAME_scratch_size(dims...) */
-static void emit_scratch_entry(CG *cg, LLVMValueRef scratch_fn) {
+/* The runtime's attnrt_scratch_size checks the dims (each in [1, 2^31), -1
+ * otherwise) before it calls the model's size function: the typed entry
+ * goes through it, so that both give the same answer for any dims. */
+static void emit_scratch_entry(CG *cg, LLVMValueRef desc) {
   const Model *m = cg->g->model;
   LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, m->nsyms + 1);
   for (int i = 0; i < m->nsyms; i++) pt[i] = cg->i64;
@@ -499,8 +502,10 @@ static void emit_scratch_entry(CG *cg, LLVMValueRef scratch_fn) {
     LLVMValueRef idx = i64c(cg, i);
     LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)i), LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
   }
-  LLVMTypeRef ty = LLVMFunctionType(cg->i64, &cg->ptr, 1, 0);
-  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, ty, scratch_fn, &dims, 1, ""));
+  LLVMTypeRef ty = LLVMFunctionType(cg->i64, (LLVMTypeRef[]){cg->ptr, cg->ptr}, 2, 0);
+  LLVMValueRef rt = LLVMGetNamedFunction(cg->M, "attnrt_scratch_size");
+  if (!rt) rt = LLVMAddFunction(cg->M, "attnrt_scratch_size", ty);
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, ty, rt, (LLVMValueRef[]){desc, dims}, 2, ""));
 }
 
 LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt) {
@@ -532,7 +537,7 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
     LLVMValueRef body = emit_body(&cg, kernels);
     LLVMValueRef desc = emit_desc(&cg, body, scratch);
     emit_entry(&cg, desc);
-    emit_scratch_entry(&cg, scratch);
+    emit_scratch_entry(&cg, desc);
   }
   LLVMDisposeBuilder(cg.B);
   char *err = NULL;
