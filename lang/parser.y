@@ -276,7 +276,8 @@ static const char *expected_str(yyParser *p, int prev) {
                : prev ? arena_printf("a name after %s", token_kind_str(prev)) : "a name";
     set[TK_IDENT] = false;
   }
-  if (has(set, TK_EQ) && has(set, TK_COMMA)) set[TK_EQ] = false;  /* f(x y): not `x=` */
+  /* f(x y): "expected `,`", not `x=`; let h x: "expected `=`", not `let h, i` */
+  if (has(set, TK_EQ) && has(set, TK_COMMA)) set[has(set, TK_RPAREN) ? TK_EQ : TK_COMMA] = false;
   bool eof = set[0];
   set[0] = false;
   for (int t = 1; t < YYNTOKEN; t++)

@@ -7,6 +7,10 @@ CASE=$2
 RUNTIME_LIB=${3:-}
 RUNTIME_INC=${4:-}
 CC=${5:-cc}
+# CFLAGS: for the C programs some cases link (the sanitizers, when
+# libattnrt.a is instrumented)
+cflags=()
+read -r -a cflags <<< "${CFLAGS:-}" || true
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 sdpa=$root/examples/sdpa.attn
@@ -227,7 +231,7 @@ int main(void) {
   return 0;
 }
 C
-  expect 0 "$CC" -std=c99 -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" "$tmp/lin.o" "$RUNTIME_LIB" -lm -lpthread -o "$tmp/lin"
+  expect 0 "$CC" -std=c99 ${cflags[@]+"${cflags[@]}"} -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" "$tmp/lin.o" "$RUNTIME_LIB" -lm -lpthread -o "$tmp/lin"
   rm "$tmp/w.safetensors"
   expect 0 "$tmp/lin"
   cp "$tmp/stdout" "$tmp/embedded.txt"
@@ -376,7 +380,8 @@ int main(void) {
 }
 C
   expect 0 "$ATTNC" "$tmp/names.attn" -o "$tmp/names.o"
-  expect 0 "$CC" -std=c99 -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" "$tmp/names.o" "$RUNTIME_LIB" -lm -lpthread -o "$tmp/names"
+  expect 0 "$CC" -std=c99 ${cflags[@]+"${cflags[@]}"} -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" "$tmp/names.o" \
+    "$RUNTIME_LIB" -lm -lpthread -o "$tmp/names"
   expect 0 "$tmp/names"
   has "$tmp/stdout" "^2 4 6 | 11 12 13 | -1 -2 -3$"
   has "$tmp/stdout" "^scratch 1 -1 -1$" ;;
