@@ -45,6 +45,7 @@ typedef struct CG {
   LLVMBasicBlockRef entry;
   LLVMValueRef dimv[MAX_SYMS];
   LLVMFastMathFlags fmf;      /* put on the float ops built now */
+  Vec kernel_sigs, kernel_fns;/* module.c: the model's kernel bodies by signature */
 
   LLVMTypeRef mty, mity;      /* math.c: the float and int types of the function being built */
 } CG;

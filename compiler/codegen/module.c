@@ -96,10 +96,39 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
   }
 }
 
+static LLVMValueRef emit_kernel_wrapper(CG *cg, int id, LLVMValueRef inner, LLVMTypeRef inner_ty);
+
+/* ---- kernels shared by identical nodes -------------------------------------- */
+/* A kernel body reads its node (op, type, attributes, the fused program),
+ * its operands' ops, types and constant values, the symbolic dims, and
+ * nothing else of the graph (the buffers are its parameters): two nodes
+ * with the same signature get the same code.  The six layers of a block
+ * array (examples/encoder_stack.attn) then compile each kernel once. */
+static const char *type_sig(const Type *t) {
+  char *s = arena_printf("%d[", (int)t->dtype);
+  for (int i = 0; i < t->rank; i++)
+    s = t->dims[i].sym >= 0 ? arena_printf("%ss%d,", s, t->dims[i].sym) : arena_printf("%s%lld,", s, (long long)t->dims[i].size);
+  return arena_printf("%s]", s);
+}
+
+static const char *kernel_sig(const CG *cg, const Node *n) {
+  char *s = arena_printf("%d %s a%d t%d c%d s%d st%lld f%a n%d", (int)n->op, type_sig(&n->type), n->axis, n->tb, n->causal,
+                         n->safe, (long long)n->start, n->fval, n->nin);
+  for (int k = 0; k < n->nin; k++) {
+    const Node *a = &cg->g->nodes[n->in[k]];
+    s = arena_printf("%s |%d %s", s, (int)a->op, type_sig(&a->type));
+    if (a->op == OP_CONST) s = arena_printf("%s=%a", s, a->fval);
+  }
+  for (int i = 0; i < n->nprog; i++) s = arena_printf("%s p%d,%d,%d", s, (int)n->prog[i].op, n->prog[i].a, n->prog[i].b);
+  return s;
+}
+
 /* The kernel of node id: a wrapper with the runtime's kernel signature
- * that loads the buffers and calls an always-inline body whose buffer
- * parameters are noalias (the memory plan guarantees it), so the
- * vectorizer needs no run-time alias checks. */
+ * that loads the buffers and calls a body whose buffer parameters are
+ * noalias (the memory plan guarantees it), so the vectorizer needs no
+ * run-time alias checks.  The body is always-inline while one node uses
+ * it; a second node with the same signature shares it, and it becomes a
+ * function of its own (noinline), compiled once. */
 static LLVMValueRef emit_kernel(CG *cg, int id) {
   const Node *n = &cg->g->nodes[id];
   const char *mname = cg->g->model->name;
@@ -111,7 +140,21 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
   params[np++] = cg->i64;
   params[np++] = cg->i64;
   LLVMTypeRef inner_ty = LLVMFunctionType(cg->voidt, params, (unsigned)np, 0);
-  LLVMValueRef inner = new_fn(cg, arena_printf("attnc.%s.%d.%s.impl", mname, id, op_info[n->op].text), inner_ty, true);
+  const char *sig = kernel_sig(cg, n);
+  LLVMValueRef inner = NULL;
+  for (int i = 0; i < cg->kernel_sigs.len && !inner; i++)
+    if (strcmp(cg->kernel_sigs.items[i], sig) == 0) inner = cg->kernel_fns.items[i];
+  if (inner) {
+    unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
+    if (LLVMGetEnumAttributeAtIndex(inner, LLVMAttributeFunctionIndex, always)) {
+      LLVMRemoveEnumAttributeAtIndex(inner, LLVMAttributeFunctionIndex, always);
+      add_attr(cg, inner, (int)LLVMAttributeFunctionIndex, "noinline");
+    }
+    return emit_kernel_wrapper(cg, id, inner, inner_ty);
+  }
+  inner = new_fn(cg, arena_printf("attnc.%s.%d.%s.impl", mname, id, op_info[n->op].text), inner_ty, true);
+  vec_push(&cg->kernel_sigs, (void *)sig);
+  vec_push(&cg->kernel_fns, inner);
   add_attr(cg, inner, (int)LLVMAttributeFunctionIndex, "alwaysinline");
   for (int k = 0; k <= n->nin; k++) add_attr(cg, inner, k + 1, "noalias");
   Kernel K = {.cg = cg, .n = n};
@@ -137,7 +180,14 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
     default: internal_error("no kernel for %s", op_info[n->op].text);
     }
   LLVMBuildRetVoid(cg->B);
+  return emit_kernel_wrapper(cg, id, inner, inner_ty);
+}
 
+/* The runtime's kernel signature for node id: loads its buffers from the
+ * body's array and calls inner. */
+static LLVMValueRef emit_kernel_wrapper(CG *cg, int id, LLVMValueRef inner, LLVMTypeRef inner_ty) {
+  const Node *n = &cg->g->nodes[id];
+  const char *mname = cg->g->model->name;
   LLVMTypeRef kp[4] = {cg->ptr, cg->ptr, cg->i64, cg->i64};
   LLVMValueRef wrap = new_fn(cg, arena_printf("attnc.%s.%d.%s", mname, id, op_info[n->op].text),
                              LLVMFunctionType(cg->voidt, kp, 4, 0), true);
@@ -528,6 +578,8 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
   for (int gi = 0; gi < ngraphs; gi++) {
     cg.g = graphs[gi];
     cg.embedded = opt->embedded ? opt->embedded[gi] : NULL;
+    cg.kernel_sigs = (Vec){0};   /* kernels are shared within a model (its dims) */
+    cg.kernel_fns = (Vec){0};
     LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
     for (int i = 0; i < cg.g->n; i++) {
       const Node *n = &cg.g->nodes[i];

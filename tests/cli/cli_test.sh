@@ -385,6 +385,17 @@ C
   expect 0 "$tmp/names"
   has "$tmp/stdout" "^2 4 6 | 11 12 13 | -1 -2 -3$"
   has "$tmp/stdout" "^scratch 1 -1 -1$" ;;
+kernels-shared)
+  # identical nodes share one kernel body: the six layers of
+  # examples/encoder_stack.attn compile about the instructions of one layer
+  # (the bodies once, six small wrappers), not six times as many
+  stack=$root/examples/encoder_stack.attn
+  sed 's/layer layers\[6\]/layer layers[1]/' "$stack" > "$tmp/one.attn"
+  instrs() { "$ATTNC" "$1" -o "$tmp/k.o" -v 2>&1 | awk '/ part [0-9]+:/ { for (i = 1; i <= NF; i++) if ($i ~ /^instructions/) n += $(i - 1) } END { print n + 0 }'; }
+  six=$(instrs "$stack")
+  one=$(instrs "$tmp/one.attn")
+  [[ $one -gt 1000 && $six -lt $((2 * one)) ]] || fail "6 layers compile $six instructions, 1 layer $one"
+  rm -f "$tmp/k.o" "$tmp/k.h" ;;
 out-special)
   # only a regular file is replaced by a rename: a device or a FIFO is
   # written in place (-o /dev/null discards, as with cc), a symbolic link's
