@@ -24,9 +24,7 @@ EncoderLayer(...)` and `layer norm = LayerNorm(64)`, so the file loads with
 no renaming.  examples/encoder_stack.c runs the model on both files and
 compares with the reference (examples/run.sh does).
 """
-import json
 import os
-import struct
 import sys
 
 import torch
@@ -52,20 +50,6 @@ def model():
     return randomize_biases(enc).eval()
 
 
-def save_bf16(tensors, path):
-    """{name: tensor} as BF16 safetensors (torch rounds to nearest even)."""
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, t in tensors.items():
-        raw = t.detach().to(torch.bfloat16).contiguous().view(torch.int16).numpy().astype("<i2").tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
 def forward64(state):
     m = model()
     m.load_state_dict(state)
@@ -81,7 +65,7 @@ if __name__ == "__main__":
     x = lcg_floats(T * D, 13).reshape(T, D)            # what encoder_stack.c makes
     os.makedirs(OUT, exist_ok=True)
     save_safetensors(state, os.path.join(OUT, "encoder_stack.safetensors"))
-    save_bf16(state, os.path.join(OUT, "encoder_stack.bf16.safetensors"))
+    save_safetensors(state, os.path.join(OUT, "encoder_stack.bf16.safetensors"), bf16=True)
     rounded = {k: v.to(torch.bfloat16).float() for k, v in state.items()}
     save_safetensors({"x": x, "y": forward64(state), "y_bf16": forward64(rounded)},
                      os.path.join(OUT, "encoder_stack.ref.safetensors"))

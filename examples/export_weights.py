@@ -36,16 +36,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "weights")
 
 
-def save_safetensors(tensors, path):
+def save_safetensors(tensors, path, bf16=False):
     """Write {name: tensor} as safetensors: an 8-byte little-endian header
     length, a JSON header (dtype, shape, byte range of each tensor), then the
-    raw little-endian data.  Tensors become contiguous float32 (int32 stays
-    int32)."""
+    raw little-endian data.  Tensors become contiguous float32, or bfloat16
+    with bf16=True (torch rounds to nearest even); int32 stays int32."""
     header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
     for name, t in tensors.items():
         t = t.detach().cpu().contiguous()
         if t.dtype in (torch.int32, torch.int64):
             a, dt = t.numpy().astype("<i4"), "I32"
+        elif bf16:
+            a, dt = t.to(torch.bfloat16).view(torch.int16).numpy().astype("<i2"), "BF16"
         else:
             a, dt = t.to(torch.float32).numpy().astype("<f4"), "F32"
         raw = a.tobytes()
