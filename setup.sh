@@ -9,8 +9,9 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 
 # clang-19 and libclang-rt-19-dev (libFuzzer, the sanitizer runtimes) build
-# the fuzz targets of run-tests.sh; gcc's own sanitizers do the rest
-packages=(llvm-19-dev re2c lemon cmake gcc make libc6-dev clang-19 libclang-rt-19-dev)
+# the fuzz targets of run-tests.sh; gcc's own sanitizers do the rest;
+# pkg-config: the package test (tests/package) checks attnrt.pc with it
+packages=(llvm-19-dev re2c lemon cmake gcc make libc6-dev clang-19 libclang-rt-19-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

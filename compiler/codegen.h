@@ -18,6 +18,8 @@ typedef struct CodegenOptions {
   int threads;              /* default threads of a new context (0 = all CPUs) */
   int lanes;                /* Target.f32_lanes: the width of explicit vector code */
   const void ***embedded;   /* NULL, or per graph the data of each param to embed */
+  const char *prefix;       /* --prefix P, or NULL: the global symbols are PNAME, PNAME_model,
+                               PNAME_scratch_size (the descriptor's name stays NAME) */
 } CodegenOptions;
 
 LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt);
@@ -62,6 +64,8 @@ void *jit_lookup(Jit *j, const char *symbol);
 void jit_dispose(Jit *j);
 
 /* header.c */
-char *header_text(Graph **graphs, int ngraphs, const char *source_path, const char *guard, bool embedded);
+/* prefix: --prefix, or NULL (see CodegenOptions) */
+char *header_text(Graph **graphs, int ngraphs, const char *source_path, const char *guard, bool embedded,
+                  const char *prefix);
 
 #endif

@@ -22,7 +22,7 @@
 
 
 typedef struct Options {
-  const char *input, *output, *header, *model, *weights, *weights_prefix, *triple, *cpu;
+  const char *input, *output, *header, *model, *weights, *weights_prefix, *triple, *cpu, *prefix;
   bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, remarks, run, bench, verbose;
   int opt_level, threads, jobs;
   NamedPath inputs[64], outputs[64], dims[16];
@@ -53,6 +53,9 @@ static const char usage_text[] =
     "  -j N                 compile an object in up to N parts side by side\n"
     "                       (default 2; the object depends on N, not on the machine)\n"
     "  -v, --verbose        print each phase's time, and the parts of the object\n"
+    "  --prefix P           prefix the global symbols: PNAME, PNAME_model and\n"
+    "                       PNAME_scratch_size, so two builds of a model link together\n"
+    "                       (P: letters, digits, _; not a digit first, not attnrt_)\n"
     "\n"
     "Weights (compiling: embedded in the object; --check, --emit-ir, --emit-dot:\n"
     "checked; --run, --bench: bound at run time):\n"
@@ -62,7 +65,8 @@ static const char usage_text[] =
     "                       saved from a bigger module (--weights-prefix encoder.)\n"
     "\n"
     "Running (--run):\n"
-    "  --model NAME         the model to run (default: the first in the file)\n"
+    "  --model NAME         the model to run (default: the first in the file); also\n"
+    "                       when compiling or with --emit-*: that model alone\n"
     "  --input NAME=FILE    an input as .npy (symbolic dims are bound from the shapes)\n"
     "  --output NAME=FILE   write an output as .npy; without any, each output's\n"
     "                       shape and leading values are printed\n"
@@ -114,6 +118,7 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--weights-prefix")) o.weights_prefix = VALUE();
     else if (!strcmp(a, "--target")) o.triple = VALUE();
     else if (!strcmp(a, "--cpu")) o.cpu = VALUE();
+    else if (!strcmp(a, "--prefix")) o.prefix = VALUE();
     else if (!strcmp(a, "--threads")) {
       const char *v = VALUE();
       char *end;
@@ -148,6 +153,19 @@ static Options parse_args(int argc, char **argv) {
   if ((o.ninputs || o.noutputs) && !o.run) usage_error("--input and --output go with --run");
   if (o.ndims && !o.bench) usage_error("--dim goes with --bench");
   if (o.weights_prefix && !o.weights) usage_error("--weights-prefix goes with --weights FILE");
+  if (o.prefix) {
+    const char *p = o.prefix;
+    bool ok = *p && !(*p >= '0' && *p <= '9');
+    for (; *p && ok; p++)
+      ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (!ok)
+      usage_error("--prefix wants the start of a C identifier (letters, digits and _, not a digit first), got '%s'",
+                  o.prefix);
+    if (!strncmp(o.prefix, "attnrt_", 7))
+      usage_error("--prefix '%s': names starting with attnrt_ belong to the runtime", o.prefix);
+    if (o.check || o.emit_ir || o.emit_dot)
+      usage_error("--prefix goes with compiling, --emit-llvm, -S, --run and --bench (this mode makes no symbols)");
+  }
   if (o.header && (modes || !o.output)) usage_error("--header goes with -o when compiling to an object");
   if (o.output && (o.check || o.run || o.bench))
     usage_error("-o goes with compiling and the --emit options; %s",
@@ -284,10 +302,11 @@ static const char *header_path(const char *object) {
   return arena_printf("%.*s.h", (int)n, object);
 }
 
-static const char *guard_for(const char *path) {
+/* ATTNC_ + the prefix + the header's file name, upper case, _ for the rest */
+static const char *guard_for(const char *path, const char *prefix) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
-  char *g = arena_printf("ATTNC_%s_", base);
+  char *g = arena_printf("ATTNC_%s%s_", prefix ? prefix : "", base);
   for (char *p = g; *p; p++) {
     if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
     else if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))) *p = '_';
@@ -311,7 +330,8 @@ static const char *header_for(const Options *o) {
 static void write_object(Graph **gs, int n, const Options *o, const char *bytes, size_t len) {
   const char *object = o->output ? o->output : default_output(o->input, ".o");
   const char *hpath = header_for(o);
-  const char *text = hpath ? header_text(gs, n, o->input, guard_for(hpath), o->weights != NULL) : NULL;
+  const char *text =
+      hpath ? header_text(gs, n, o->input, guard_for(hpath, o->prefix), o->weights != NULL, o->prefix) : NULL;
   if (!strcmp(object, "-")) {
     if (!write_file_atomic("-", bytes, len)) fatal("cannot write the object to stdout: %s", strerror(errno));
     if (hpath) write_file_atomic(hpath, text, strlen(text));
@@ -403,7 +423,7 @@ static void run_cleanup(void) {
 static int run_model(Jit *jit, const Graph *g, const Options *o) {
   atexit(run_cleanup);
   struct RunState *rs = &run_state;
-  const attnrt_model_desc *desc = jit_lookup(jit, arena_printf("%s_model", g->model->name));
+  const attnrt_model_desc *desc = jit_lookup(jit, arena_printf("%s%s_model", o->prefix ? o->prefix : "", g->model->name));
   char err[512];
   for (int i = 0; i < o->ninputs; i++) {
     bool found = false;
@@ -522,7 +542,7 @@ int main(int argc, char **argv) {
   bool jit = o.run || o.bench;
   LLVMContextRef C = jit ? jit_context() : LLVMContextCreate();
   CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads,
-                        .lanes = target.f32_lanes};
+                        .lanes = target.f32_lanes, .prefix = o.prefix};
   if (o.weights && !jit) cgo.embedded = load_embedded_weights(graphs, ng, o.weights, o.weights_prefix);
   LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
   emit_own(C, mod);
@@ -544,7 +564,7 @@ int main(int argc, char **argv) {
   if (o.run) return run_model(jit_create(mod, C, &target), graphs[0], &o);
   if (o.bench) {
     Jit *j = jit_create(mod, C, &target);
-    const attnrt_model_desc *desc = jit_lookup(j, arena_printf("%s_model", graphs[0]->model->name));
+    const attnrt_model_desc *desc = jit_lookup(j, arena_printf("%s%s_model", o.prefix ? o.prefix : "", graphs[0]->model->name));
     BenchOptions bo = {.dims = o.dims, .ndims = o.ndims, .threads = o.threads, .weights = o.weights,
                        .weights_prefix = o.weights_prefix,
                        .fused = !o.no_fuse, .min_reps = 5, .min_seconds = 1.0,

@@ -55,7 +55,7 @@ static void compile(const Program *prog, bool fuse) {
   for (int i = 0; i < n; i++) ir_print(null, gs[i]);
   ir_print_dot(null, gs, n);
   for (int i = 0; i < n; i++) plan_memory(gs[i]);
-  char *h = header_text(gs, n, "fuzz.attn", "ATTNC_FUZZ_H_", false);
+  char *h = header_text(gs, n, "fuzz.attn", "ATTNC_FUZZ_H_", false, NULL);
   FUZZ_CHECK(h && strstr(h, "ATTNC_FUZZ_H_"));
   live_ctx = LLVMContextCreate();
   CodegenOptions opt = {.module_name = "fuzz.attn", .cpu = "", .features = "", .threads = 1};

@@ -36,6 +36,7 @@ typedef struct CG {
   LLVMTypeRef f32, i32, i64, i8, i1, ptr, voidt;
   const char *cpu, *features;
   int threads;                /* the descriptor's default_threads */
+  const char *prefix;         /* --prefix: prepended to NAME, NAME_model, NAME_scratch_size */
   int vl;                     /* f32 lanes of explicit vector code (4, 8, 16) */
   LLVMTypeRef vf;             /* <vl x float> */
   const void **embedded;      /* this graph's param data to embed, or NULL */

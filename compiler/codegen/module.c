@@ -10,7 +10,9 @@
  *     runtime's attnrt_parallel_for;
  *   - its scratch size function, with overflow checks;
  *   - the constant descriptor NAME_model, the typed entry point NAME(...)
- *     and NAME_scratch_size(...), declared by the generated header.
+ *     and NAME_scratch_size(...), declared by the generated header; with
+ *     --prefix P they are PNAME_model, PNAME and PNAME_scratch_size.  They
+ *     are the only global definitions: everything else is private.
  * Loops are plain scalar loops over symbolic dims, written so that the
  * loop vectorizer widens the innermost one to the target's vectors.
  *
@@ -477,7 +479,7 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
       tensor_descs(cg, "outputs", m->noutputs, on, ot),
       dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads)};
   LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 14, 0);
-  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s_model", m->name));
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s%s_model", cg->prefix, m->name));
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetAlignment(gv, 8);
@@ -493,7 +495,7 @@ static void emit_entry(CG *cg, LLVMValueRef desc) {
   pt[k++] = cg->ptr;
   for (int i = 0; i < m->ninputs + m->noutputs; i++) pt[k++] = cg->ptr;
   for (int i = 0; i < m->nsyms; i++) pt[k++] = cg->i64;
-  LLVMValueRef fn = new_fn(cg, m->name, LLVMFunctionType(cg->i32, pt, (unsigned)np, 0), false);
+  LLVMValueRef fn = new_fn(cg, arena_printf("%s%s", cg->prefix, m->name), LLVMFunctionType(cg->i32, pt, (unsigned)np, 0), false);
   LLVMValueRef ctx = LLVMGetParam(fn, 0);
 
   LLVMTypeRef model_ty = LLVMFunctionType(cg->ptr, &cg->ptr, 1, 0);
@@ -518,7 +520,7 @@ static void emit_entry(CG *cg, LLVMValueRef desc) {
   LLVMValueRef mdl = LLVMBuildCall2(cg->B, model_ty, model_fn, &ctx, 1, "");
   LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, mdl, desc, ""), run_bb, bad_bb);
   LLVMPositionBuilderAtEnd(cg->B, bad_bb);
-  LLVMValueRef msg = cstring(cg, arena_printf("%s: the context was made for another model", m->name));
+  LLVMValueRef msg = cstring(cg, arena_printf("%s%s: the context was made for another model", cg->prefix, m->name));
   LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, fail_ty, fail_fn, (LLVMValueRef[]){ctx, LLVMConstInt(cg->i32, 1, 0), msg}, 3, ""));
   LLVMPositionBuilderAtEnd(cg->B, run_bb);
   int na = m->ninputs + m->noutputs;
@@ -546,7 +548,7 @@ static void emit_scratch_entry(CG *cg, LLVMValueRef desc) {
   const Model *m = cg->g->model;
   LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, m->nsyms + 1);
   for (int i = 0; i < m->nsyms; i++) pt[i] = cg->i64;
-  LLVMValueRef fn = new_fn(cg, arena_printf("%s_scratch_size", m->name), LLVMFunctionType(cg->i64, pt, (unsigned)m->nsyms, 0), false);
+  LLVMValueRef fn = new_fn(cg, arena_printf("%s%s_scratch_size", cg->prefix, m->name), LLVMFunctionType(cg->i64, pt, (unsigned)m->nsyms, 0), false);
   LLVMValueRef dims = LLVMBuildArrayAlloca(cg->B, cg->i64, i64c(cg, m->nsyms + 1), "dims");
   for (int i = 0; i < m->nsyms; i++) {
     LLVMValueRef idx = i64c(cg, i);
@@ -573,6 +575,7 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
   cg.cpu = opt->cpu;
   cg.features = opt->features;
   cg.threads = opt->threads;
+  cg.prefix = opt->prefix ? opt->prefix : "";
   cg.vl = opt->lanes >= 4 ? opt->lanes : 4;
   cg.vf = LLVMVectorType(cg.f32, (unsigned)cg.vl);
   for (int gi = 0; gi < ngraphs; gi++) {

@@ -70,7 +70,8 @@ help)
   expect 0 "$ATTNC" --help
   has "$tmp/stdout" "usage: attnc"
   has "$tmp/stdout" "--emit-ir"
-  has "$tmp/stdout" "--weights-prefix P" ;;
+  has "$tmp/stdout" "--weights-prefix P"
+  has "$tmp/stdout" "--prefix P" ;;
 version)
   expect 0 "$ATTNC" --version
   has "$tmp/stdout" "^attnc [0-9]" ;;
@@ -494,6 +495,99 @@ out-ignored-options)
   has "$tmp/stderr" "cannot open $tmp/nope.safetensors"
   expect 0 "$ATTNC" "$root/examples/encoder.attn" --check --weights "$root/examples/weights/encoder.safetensors"
   only_files ;;
+prefix-link)
+  # one .attn compiled twice, with --prefix v1_ and v2_ and other embedded
+  # weights, into headers of one name in two folders: both link into one
+  # program, which calls both (the include guards differ by the prefix)
+  [[ -n $RUNTIME_LIB ]] || fail "needs RUNTIME_LIB RUNTIME_INC CC"
+  prefixed_lin
+  # v2: the identity, in F32 (y = x)
+  st_file "$tmp/id.safetensors" \
+    '{"proj.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"proj.bias":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}' \
+    '00 00 80 3f 00 00 00 00  00 00 00 00 00 00 80 3f  00 00 00 00 00 00 00 00'
+  mkdir "$tmp/v1" "$tmp/v2"
+  expect 0 "$ATTNC" "$tmp/lin.attn" -o "$tmp/v1/lin.o" --prefix v1_ --weights "$tmp/w.safetensors" --weights-prefix net.enc.
+  expect 0 "$ATTNC" "$tmp/lin.attn" -o "$tmp/v2/lin.o" --prefix v2_ --weights "$tmp/id.safetensors"
+  has "$tmp/v1/lin.h" "^#ifndef ATTNC_V1_LIN_H_$"
+  has "$tmp/v1/lin.h" "^extern const attnrt_model_desc v1_lin_model;$"
+  has "$tmp/v1/lin.h" "^attnrt_status v1_lin(attnrt_ctx \*ctx, const float \*x, float \*y, int64_t T);$"
+  has "$tmp/v1/lin.h" "^int64_t v1_lin_scratch_size(int64_t T);$"
+  has "$tmp/v2/lin.h" "^#ifndef ATTNC_V2_LIN_H_$"
+  cat > "$tmp/main.c" <<'C'
+#include <stdio.h>
+#include "v1/lin.h"
+#include "v2/lin.h"
+static void show(const char *who, const float *y) {
+  printf("%s: [%g, %g, %g, %g]\n", who, y[0], y[1], y[2], y[3]);
+}
+int main(void) {
+  const float x[4] = {1, 1, 2, -1};
+  float y1[4], y2[4];
+  attnrt_ctx *c1 = attnrt_ctx_new(&v1_lin_model), *c2 = attnrt_ctx_new(&v2_lin_model);
+  if (!c1 || !c2 || v1_lin(c1, x, y1, 2) != ATTNRT_OK || v2_lin(c2, x, y2, 2) != ATTNRT_OK) return 1;
+  show("v1_lin", y1);
+  show("v2_lin", y2);
+  printf("scratch: %lld %lld\n", (long long)v1_lin_scratch_size(2), (long long)v2_lin_scratch_size(2));
+  /* a context of one version is refused by the other */
+  if (v2_lin(c1, x, y2, 2) == ATTNRT_OK) return 1;
+  printf("%s\n", attnrt_ctx_error(c1));
+  attnrt_ctx_free(c1);
+  attnrt_ctx_free(c2);
+  return 0;
+}
+C
+  expect 0 "$CC" -std=c99 -Wall -Werror ${cflags[@]+"${cflags[@]}"} -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" \
+    "$tmp/v1/lin.o" "$tmp/v2/lin.o" "$RUNTIME_LIB" -lm -lpthread -o "$tmp/both"
+  expect 0 "$tmp/both"
+  printf '%s\n' "v1_lin: [3.5, 6, 0.5, 1]" "v2_lin: [1, 1, 2, -1]" "scratch: 64 64" \
+    "v2_lin: the context was made for another model" > "$tmp/want.txt"
+  diff -u "$tmp/want.txt" "$tmp/stdout" >&2 || fail "the program's output differs" ;;
+prefix-symbols)
+  # a prefixed object defines only prefixed globals (in one part and in
+  # two, for every model of a file); what it leaves undefined is the
+  # runtime's and libc's mem* (LLVM's memset and memcpy)
+  printf 'model a {\n  input x: f32[T, 8]\n  output y = softmax(x @ transpose(x))\n}\nmodel b {\n  input x: f32[T]\n  output y = x + 1\n}\n' > "$tmp/ab.attn"
+  for j in 1 2; do
+    expect 0 "$ATTNC" "$tmp/ab.attn" -o "$tmp/ab$j.o" --prefix zz_ -j$j
+    nm -g --defined-only "$tmp/ab$j.o" | awk '{print $3}' | sort > "$tmp/defined.txt"
+    printf '%s\n' zz_a zz_a_model zz_a_scratch_size zz_b zz_b_model zz_b_scratch_size > "$tmp/want.txt"
+    diff -u "$tmp/want.txt" "$tmp/defined.txt" >&2 || fail "-j$j: the globals are not exactly the prefixed ones"
+    nm -u "$tmp/ab$j.o" | awk '{print $2}' | grep -v -e '^attnrt_' -e '^mem\(set\|cpy\|move\)$' > "$tmp/other.txt"
+    [[ ! -s $tmp/other.txt ]] || { cat "$tmp/other.txt" >&2; fail "-j$j: undefined symbols besides attnrt_* and mem*"; }
+  done
+  has "$tmp/ab1.h" "^attnrt_status zz_b(attnrt_ctx \*ctx, const float \*x, float \*y, int64_t T);$"
+  # the same with embedded weights (one part) and for the other outputs
+  prefixed_lin
+  expect 0 "$ATTNC" "$tmp/lin.attn" -o "$tmp/lin.o" --prefix P9 --weights "$tmp/w.safetensors" --weights-prefix net.enc.
+  [[ $(nm -g --defined-only "$tmp/lin.o" | awk '{print $3}' | sort | tr '\n' ' ') == "P9lin P9lin_model P9lin_scratch_size " ]] ||
+    { nm -g "$tmp/lin.o" >&2; fail "embedded weights: globals not prefixed"; }
+  expect 0 "$ATTNC" "$tmp/ab.attn" --emit-llvm --prefix zz_
+  has "$tmp/stdout" "^define i32 @zz_a(ptr"
+  has "$tmp/stdout" "^@zz_b_model = "
+  expect 0 "$ATTNC" "$tmp/ab.attn" -S --prefix zz_
+  has "$tmp/stdout" "^zz_a_scratch_size:"
+  # --run and --bench look the model up under its prefixed name
+  expect 0 "$ATTNC" "$tmp/lin.attn" --run --prefix v1_ --weights "$tmp/w.safetensors" --weights-prefix net.enc. --input x="$tmp/x.npy"
+  has "$tmp/stdout" "^y: f32\[2, 2\] = \[3.5, 6, 0.5, 1\]$"
+  expect 0 "$ATTNC" "$tmp/ab.attn" --bench --model b --prefix v1_ --dim T=8
+  has "$tmp/stdout" "^b: T=8" ;;
+prefix-bad)
+  # a prefix must start a C identifier and not be the runtime's
+  for p in 1x a-b 'a b' '' 'é' attnrt_ attnrt_v1; do
+    expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --prefix "$p"
+    has "$tmp/stderr" "^attnc: --prefix"
+  done
+  has "$tmp/stderr" "^attnc: --prefix 'attnrt_v1': names starting with attnrt_ belong to the runtime$"
+  expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --prefix 9
+  has "$tmp/stderr" "^attnc: --prefix wants the start of a C identifier (letters, digits and _, not a digit first), got '9'$"
+  expect 2 "$ATTNC" "$sdpa" --prefix
+  has "$tmp/stderr" "--prefix needs a value"
+  expect 2 "$ATTNC" "$sdpa" --check --prefix v1_
+  has "$tmp/stderr" "--prefix goes with compiling"
+  # underscores and digits after the first character are fine
+  expect 0 "$ATTNC" "$sdpa" -o "$tmp/ok.o" --prefix _v2_0_
+  has "$tmp/ok.h" "^int64_t _v2_0_sdpa_scratch_size(int64_t T, int64_t S);$"
+  only_files ok.o ok.h ;;
 *) fail "no such case" ;;
 esac
 echo "ok $CASE"
