@@ -63,7 +63,8 @@ static const char usage_text[] =
     "\n"
     "Running (--run):\n"
     "  --model NAME         the model to run (default: the first in the file)\n"
-    "  --input NAME=FILE    an input as .npy (symbolic dims are bound from the shapes)\n"
+    "  --input NAME=FILE    an input as .npy (symbolic dims are bound from the shapes;\n"
+    "                       float64 and int64 files are converted to f32 and i32)\n"
     "  --output NAME=FILE   write an output as .npy; without any, each output's\n"
     "                       shape and leading values are printed\n"
     "\n"
@@ -436,7 +437,13 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
       if (!strcmp(desc->inputs[k].name, o->inputs[i].name)) path = o->inputs[i].path;
     if (!path) fatal("model `%s` needs input `%s`: give it with --input %s=FILE.npy", desc->name, desc->inputs[k].name,
                      desc->inputs[k].name);
-    if (attnrt_npy_read(path, &in[k], err, sizeof err) != ATTNRT_OK) fatal("input `%s`: %s", desc->inputs[k].name, err);
+    const char *from;
+    if (attnrt_npy_read_as(path, (int)desc->inputs[k].dtype, desc->inputs[k].name, &from, &in[k], err, sizeof err) !=
+        ATTNRT_OK)
+      fatal("input `%s`: %s", desc->inputs[k].name, err);
+    if (from)
+      fprintf(stderr, "attnc: note: input `%s`: converted %s to %s\n", desc->inputs[k].name, from,
+              in[k].dtype == ATTNRT_F32 ? "f32" : "i32");
     rs->nin = k + 1;
     in_ptrs[k] = in[k].data;
   }
