@@ -45,7 +45,8 @@ static const char usage_text[] =
     "Code generation:\n"
     "  -O0 -O1 -O2 -O3      optimization level (default -O2)\n"
     "  --no-fuse            turn the fusion passes off\n"
-    "  --remarks            say why attention-like chains were not fused\n"
+    "  --remarks            say why attention-like chains were not fused (with --no-fuse:\n"
+    "                       one note that fusion is off)\n"
     "  --target TRIPLE      target triple (default: the host)\n"
     "  --cpu NAME           target CPU, e.g. x86-64, haswell, znver4 (default: the host's)\n"
     "  --threads N          the generated code's default thread count, also for --run\n"
@@ -514,6 +515,7 @@ int main(int argc, char **argv) {
    * param, as compiling with it would. */
   if (o.weights && (o.check || o.emit_ir || o.emit_dot)) load_embedded_weights(graphs, ng, o.weights, o.weights_prefix);
   if (o.check) return 0;   /* lowering has its own checks (names reserved in C) */
+  if (o.remarks && o.no_fuse) fprintf(stderr, "attnc: note: --remarks: fusion is off (--no-fuse), so nothing is fused\n");
   optimize_graphs(graphs, ng, &o);
   phase_done(&o, "optimize graphs");
   if (o.emit_ir || o.emit_dot) {

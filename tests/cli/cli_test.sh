@@ -247,6 +247,13 @@ bench)
 bench-no-fuse)
   expect 0 "$ATTNC" "$sdpa" --bench --no-fuse --dim T=8 --dim S=8 --threads 2
   has "$tmp/stdout" "2 threads, --no-fuse" ;;
+remarks-no-fuse)
+  # --remarks with --no-fuse says once that fusion is off, in every mode that optimizes
+  expect 0 "$ATTNC" "$sdpa" --emit-ir --no-fuse --remarks
+  [[ $(cat "$tmp/stderr") == "attnc: note: --remarks: fusion is off (--no-fuse), so nothing is fused" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected exactly the note"; }
+  expect 0 "$ATTNC" "$sdpa" --check --no-fuse --remarks
+  [[ ! -s $tmp/stderr ]] || fail "--check printed the note" ;;
 bench-missing-dim)
   expect 1 "$ATTNC" "$sdpa" --bench --dim T=8
   has "$tmp/stderr" "give its size with --dim S=N" ;;
