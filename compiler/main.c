@@ -70,9 +70,11 @@ static const char usage_text[] =
     "                       shape and leading values are printed\n"
     "\n"
     "Timing (--bench): JIT-compile, run on random inputs (and random params unless\n"
-    "--weights gives them), print the median ms and GFLOP/s; --model, --weights,\n"
-    "--weights-prefix, --threads as for --run, and\n"
-    "  --dim NAME=SIZE      the size of a symbolic dim (each one is needed)\n"
+    "--weights gives them), print the median ms and GFLOP/s and the threads used;\n"
+    "--model, --weights, --weights-prefix, --threads as for --run, and\n"
+    "  --dim NAME=SIZE      the size of a symbolic dim (each one that no --input\n"
+    "                       binds is needed)\n"
+    "  --input NAME=FILE    real data for that input (.npy, as for --run)\n"
     "\n"
     "  --help               this text\n"
     "  --version            the version\n"
@@ -147,7 +149,8 @@ static Options parse_args(int argc, char **argv) {
   if (!o.input) usage_error("no input file");
   int modes = o.check + o.emit_ir + o.emit_dot + o.emit_llvm + o.emit_asm + o.run + o.bench;
   if (modes > 1) usage_error("choose one of --check, --emit-ir, --emit-dot, --emit-llvm, -S, --run, --bench");
-  if ((o.ninputs || o.noutputs) && !o.run) usage_error("--input and --output go with --run");
+  if (o.ninputs && !o.run && !o.bench) usage_error("--input goes with --run and --bench");
+  if (o.noutputs && !o.run) usage_error("--output goes with --run");
   if (o.ndims && !o.bench) usage_error("--dim goes with --bench");
   if (o.weights_prefix && !o.weights) usage_error("--weights-prefix goes with --weights FILE");
   if (o.header && (modes || !o.output)) usage_error("--header goes with -o when compiling to an object");
@@ -554,7 +557,8 @@ int main(int argc, char **argv) {
   if (o.bench) {
     Jit *j = jit_create(mod, C, &target);
     const attnrt_model_desc *desc = jit_lookup(j, arena_printf("%s_model", graphs[0]->model->name));
-    BenchOptions bo = {.dims = o.dims, .ndims = o.ndims, .threads = o.threads, .weights = o.weights,
+    BenchOptions bo = {.dims = o.dims, .ndims = o.ndims, .inputs = o.inputs, .ninputs = o.ninputs,
+                       .threads = o.threads, .weights = o.weights,
                        .weights_prefix = o.weights_prefix,
                        .fused = !o.no_fuse, .min_reps = 5, .min_seconds = 1.0,
                        .cpu_note = arena_printf(", cpu %s, %d-lane vectors", target.cpu_s, target.f32_lanes)};

@@ -255,8 +255,40 @@ remarks-no-fuse)
   expect 0 "$ATTNC" "$sdpa" --check --no-fuse --remarks
   [[ ! -s $tmp/stderr ]] || fail "--check printed the note" ;;
 bench-missing-dim)
-  expect 1 "$ATTNC" "$sdpa" --bench --dim T=8
-  has "$tmp/stderr" "give its size with --dim S=N" ;;
+  # a usage error (exit 2), as docs/cli.md says
+  expect 2 "$ATTNC" "$sdpa" --bench --dim T=8
+  has "$tmp/stderr" "^attnc: model \`sdpa\` has the symbolic dim \`S\`: give its size with --dim S=N$" ;;
+bench-threads)
+  # --threads 0 prints the thread count it resolved to, not 0
+  expect 0 "$ATTNC" "$sdpa" --bench --dim T=8 --dim S=8 --threads 0
+  has "$tmp/stdout" "^sdpa: T=8 S=8, [1-9][0-9]* threads*, fused"
+  grep -q " 0 threads" "$tmp/stdout" && fail "--threads 0 printed 0 threads"
+  true ;;
+bench-input)
+  # --input gives real data for some inputs and binds their dims; the others stay random
+  d=$root/tests/run/sdpa
+  expect 0 "$ATTNC" "$sdpa" --bench --input q="$d/in.q.npy" --input k="$d/in.k.npy" --input v="$d/in.v.npy"
+  has "$tmp/stdout" "^sdpa: T=6 S=11, 1 thread, fused"
+  [[ ! -s $tmp/stderr ]] || { cat "$tmp/stderr" >&2; fail "stderr is not empty"; }
+  expect 0 "$ATTNC" "$sdpa" --bench --input q="$d/in.q.npy" --dim S=5
+  has "$tmp/stdout" "^sdpa: T=6 S=5, "
+  expect 1 "$ATTNC" "$sdpa" --bench --input q="$d/in.q.npy" --dim T=7 --dim S=5
+  has "$tmp/stderr" "^attnc: error: input \`q\`: dim 0 (T) is 6 in the file, but 7 from --dim or another input$"
+  expect 1 "$ATTNC" "$sdpa" --bench --input x="$d/in.q.npy" --dim T=7 --dim S=5
+  has "$tmp/stderr" "model \`sdpa\` has no input \`x\`"
+  expect 2 "$ATTNC" "$sdpa" --bench --dim T=7 --dim S=5 --output o="$tmp/o.npy"
+  has "$tmp/stderr" "--output goes with --run"
+  only_files ;;
+bench-nonfinite)
+  # log of random inputs in [-1, 1) is NaN: a warning says so; real
+  # positive inputs make it go away
+  printf 'model lg {\n  input x: f32[T, 2]\n  output y = log(x)\n}\n' > "$tmp/lg.attn"
+  expect 0 "$ATTNC" "$tmp/lg.attn" --bench --dim T=4
+  [[ $(cat "$tmp/stderr") == "attnc: warning: output \`y\` has NaN or infinite values (random inputs? give real ones with --input)" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected the warning"; }
+  npy_file "$tmp/x.npy" '(1, 2)' '00 00 80 3f 00 00 00 40'
+  expect 0 "$ATTNC" "$tmp/lg.attn" --bench --input x="$tmp/x.npy"
+  [[ ! -s $tmp/stderr ]] || { cat "$tmp/stderr" >&2; fail "a warning for finite outputs"; } ;;
 bench-bad-dim)
   expect 2 "$ATTNC" "$sdpa" --bench --dim T=0 --dim S=8
   has "$tmp/stderr" "--dim T wants a size from 1" ;;
