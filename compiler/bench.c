@@ -1,8 +1,10 @@
 /* bench.c: attnc --bench.  Needs: a JIT-compiled model and its optimized
- * graph.  Guarantees: runs the model on random inputs (and random params
- * unless --weights gives them) with every symbolic dim from --dim, warms
+ * graph.  Guarantees: runs the model on random inputs (those --input
+ * gives are read from .npy files; random params unless --weights gives
+ * them) with every symbolic dim from --dim or a given input's shape, warms
  * up, times repeated runs and prints the median in ms and the GFLOP/s of
  * the graph's arithmetic (see graph_flops).  Nothing is written to disk. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +119,7 @@ void load_weights_or_exit(attnrt_ctx *ctx, const char *path, const char *prefix)
 int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOptions *bo) {
   atexit(bench_cleanup);
   struct BenchState *bs = &bench_state;
-  bs->bufs = NEW_ARRAY(void *, desc->n_params + desc->n_inputs + desc->n_outputs + 1);
+  bs->bufs = NEW_ARRAY(void *, desc->n_params + 2 * desc->n_inputs + desc->n_outputs + 1);
   int64_t dims[MAX_SYMS + 1] = {0};
   for (int i = 0; i < bo->ndims; i++) {
     int64_t k = 0;
@@ -129,9 +131,36 @@ int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOption
       usage_error("--dim %s wants a size from 1 to 2147483647, got '%s'", bo->dims[i].name, bo->dims[i].path);
     dims[k] = v;
   }
+  /* --input NAME=FILE.npy: real data for those inputs, and their shapes
+   * bind the symbolic dims (which must agree with --dim) */
+  attnrt_tensor *given = NEW_ARRAY(attnrt_tensor, desc->n_inputs + 1);
+  char err[512];
+  for (int i = 0; i < bo->ninputs; i++) {
+    int64_t k = 0;
+    while (k < desc->n_inputs && strcmp(desc->inputs[k].name, bo->inputs[i].name)) k++;
+    if (k == desc->n_inputs) fatal("model `%s` has no input `%s`", desc->name, bo->inputs[i].name);
+    const attnrt_tensor_desc *d = &desc->inputs[k];
+    attnrt_tensor *t = &given[k];
+    const char *from;
+    if (attnrt_npy_read_as(bo->inputs[i].path, (int)d->dtype, d->name, &from, t, err, sizeof err) != ATTNRT_OK)
+      fatal("input `%s`: %s", d->name, err);
+    keep(t->data);
+    if (from) fprintf(stderr, "attnc: note: input `%s`: converted %s to %s\n", d->name, from, t->dtype == ATTNRT_F32 ? "f32" : "i32");
+    if (t->dtype != (attnrt_dtype)d->dtype || t->rank != (int)d->rank)
+      fatal("input `%s`: the file holds %s of rank %d, the model wants %s of rank %d", d->name,
+            t->dtype == ATTNRT_F32 ? "f32" : "i32", t->rank, d->dtype == ATTNRT_F32 ? "f32" : "i32", (int)d->rank);
+    for (int j = 0; j < t->rank; j++) {
+      int64_t want = d->dims[j] >= 0 ? d->dims[j] : dims[-d->dims[j] - 1];
+      if (want && want != t->dims[j])
+        fatal("input `%s`: dim %d%s%s%s is %lld in the file, but %lld %s", d->name, j, d->dims[j] < 0 ? " (" : "",
+              d->dims[j] < 0 ? desc->dim_names[-d->dims[j] - 1] : "", d->dims[j] < 0 ? ")" : "", (long long)t->dims[j],
+              (long long)want, d->dims[j] >= 0 ? "in the model" : "from --dim or another input");
+      if (d->dims[j] < 0) dims[-d->dims[j] - 1] = t->dims[j];
+    }
+  }
   for (int64_t k = 0; k < desc->n_dims; k++)
-    if (!dims[k]) fatal("model `%s` has the symbolic dim `%s`: give its size with --dim %s=N", desc->name,
-                        desc->dim_names[k], desc->dim_names[k]);
+    if (!dims[k]) usage_error("model `%s` has the symbolic dim `%s`: give its size with --dim %s=N", desc->name,
+                              desc->dim_names[k], desc->dim_names[k]);
   attnrt_ctx *ctx = bs->ctx = attnrt_ctx_new(desc);
   if (!ctx) fatal("out of memory");
   if (attnrt_ctx_set_threads(ctx, bo->threads) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
@@ -155,7 +184,8 @@ int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOption
     const attnrt_tensor_desc *d = &desc->inputs[k];
     attnrt_tensor t = {.dtype = (attnrt_dtype)d->dtype, .rank = (int)d->rank};
     for (int i = 0; i < t.rank; i++) t.dims[i] = d->dims[i] >= 0 ? d->dims[i] : dims[-d->dims[i] - 1];
-    if (!(in[k] = keep(alloc_tensor(&t, 1.0f)))) fatal("cannot allocate input `%s`", d->name);
+    if (given[k].data) in[k] = given[k].data;
+    else if (!(in[k] = keep(alloc_tensor(&t, 1.0f)))) fatal("cannot allocate input `%s`", d->name);
   }
   for (int64_t k = 0; k < desc->n_outputs; k++) {
     attnrt_tensor t;
@@ -185,10 +215,24 @@ int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOption
   double flops = graph_flops(g, dims);
   printf("%s:", desc->name);
   for (int64_t k = 0; k < desc->n_dims; k++) printf(" %s=%lld", desc->dim_names[k], (long long)dims[k]);
-  printf(", %d thread%s, %s%s\n", bo->threads, bo->threads == 1 ? "" : "s", bo->fused ? "fused" : "--no-fuse",
+  int threads = attnrt_ctx_threads(ctx);   /* --threads 0 resolved to the CPU count */
+  printf(", %d thread%s, %s%s\n", threads, threads == 1 ? "" : "s", bo->fused ? "fused" : "--no-fuse",
          bo->cpu_note ? bo->cpu_note : "");
   printf("  median %.3f ms  (min %.3f, max %.3f, %d runs)", med * 1e3, times[0] * 1e3, times[reps - 1] * 1e3, reps);
   if (flops > 0) printf("  %.3f GFLOP  %.1f GFLOP/s", flops * 1e-9, flops / med * 1e-9);
   printf("\n");
+  /* NaN or inf in an output: random inputs can do that (log, sqrt of a
+   * negative), and then the time may not be representative */
+  for (int64_t k = 0; k < desc->n_outputs; k++) {
+    attnrt_tensor t;
+    if (attnrt_output_shape(desc, (int)k, dims, &t) != ATTNRT_OK) continue;
+    int64_t n = attnrt_tensor_numel(&t);
+    const float *p = out[k];
+    int64_t i = 0;
+    while (i < n && isfinite(p[i])) i++;
+    if (i < n)
+      fprintf(stderr, "attnc: warning: output `%s` has NaN or infinite values%s\n", desc->outputs[k].name,
+              bo->ninputs < desc->n_inputs ? " (random inputs? give real ones with --input)" : "");
+  }
   return 0;
 }

@@ -8,6 +8,8 @@
 typedef struct BenchOptions {
   const NamedPath *dims;   /* --dim NAME=SIZE */
   int ndims;
+  const NamedPath *inputs; /* --input NAME=FILE.npy: real data for those */
+  int ninputs;
   int threads;
   const char *weights;     /* NULL: random params */
   const char *weights_prefix; /* --weights-prefix, or NULL */

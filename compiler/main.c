@@ -45,7 +45,8 @@ static const char usage_text[] =
     "Code generation:\n"
     "  -O0 -O1 -O2 -O3      optimization level (default -O2)\n"
     "  --no-fuse            turn the fusion passes off\n"
-    "  --remarks            say why attention-like chains were not fused\n"
+    "  --remarks            say why attention-like chains were not fused (with --no-fuse:\n"
+    "                       one note that fusion is off)\n"
     "  --target TRIPLE      target triple (default: the host)\n"
     "  --cpu NAME           target CPU, e.g. x86-64, haswell, znver4 (default: the host's)\n"
     "  --threads N          the generated code's default thread count, also for --run\n"
@@ -67,14 +68,17 @@ static const char usage_text[] =
     "Running (--run):\n"
     "  --model NAME         the model to run (default: the first in the file); also\n"
     "                       when compiling or with --emit-*: that model alone\n"
-    "  --input NAME=FILE    an input as .npy (symbolic dims are bound from the shapes)\n"
+    "  --input NAME=FILE    an input as .npy (symbolic dims are bound from the shapes;\n"
+    "                       float64 and int64 files are converted to f32 and i32)\n"
     "  --output NAME=FILE   write an output as .npy; without any, each output's\n"
     "                       shape and leading values are printed\n"
     "\n"
     "Timing (--bench): JIT-compile, run on random inputs (and random params unless\n"
-    "--weights gives them), print the median ms and GFLOP/s; --model, --weights,\n"
-    "--weights-prefix, --threads as for --run, and\n"
-    "  --dim NAME=SIZE      the size of a symbolic dim (each one is needed)\n"
+    "--weights gives them), print the median ms and GFLOP/s and the threads used;\n"
+    "--model, --weights, --weights-prefix, --threads as for --run, and\n"
+    "  --dim NAME=SIZE      the size of a symbolic dim (each one that no --input\n"
+    "                       binds is needed)\n"
+    "  --input NAME=FILE    real data for that input (.npy, as for --run)\n"
     "\n"
     "  --help               this text\n"
     "  --version            the version\n"
@@ -150,7 +154,8 @@ static Options parse_args(int argc, char **argv) {
   if (!o.input) usage_error("no input file");
   int modes = o.check + o.emit_ir + o.emit_dot + o.emit_llvm + o.emit_asm + o.run + o.bench;
   if (modes > 1) usage_error("choose one of --check, --emit-ir, --emit-dot, --emit-llvm, -S, --run, --bench");
-  if ((o.ninputs || o.noutputs) && !o.run) usage_error("--input and --output go with --run");
+  if (o.ninputs && !o.run && !o.bench) usage_error("--input goes with --run and --bench");
+  if (o.noutputs && !o.run) usage_error("--output goes with --run");
   if (o.ndims && !o.bench) usage_error("--dim goes with --bench");
   if (o.weights_prefix && !o.weights) usage_error("--weights-prefix goes with --weights FILE");
   if (o.prefix) {
@@ -456,7 +461,13 @@ static int run_model(Jit *jit, const Graph *g, const Options *o) {
       if (!strcmp(desc->inputs[k].name, o->inputs[i].name)) path = o->inputs[i].path;
     if (!path) fatal("model `%s` needs input `%s`: give it with --input %s=FILE.npy", desc->name, desc->inputs[k].name,
                      desc->inputs[k].name);
-    if (attnrt_npy_read(path, &in[k], err, sizeof err) != ATTNRT_OK) fatal("input `%s`: %s", desc->inputs[k].name, err);
+    const char *from;
+    if (attnrt_npy_read_as(path, (int)desc->inputs[k].dtype, desc->inputs[k].name, &from, &in[k], err, sizeof err) !=
+        ATTNRT_OK)
+      fatal("input `%s`: %s", desc->inputs[k].name, err);
+    if (from)
+      fprintf(stderr, "attnc: note: input `%s`: converted %s to %s\n", desc->inputs[k].name, from,
+              in[k].dtype == ATTNRT_F32 ? "f32" : "i32");
     rs->nin = k + 1;
     in_ptrs[k] = in[k].data;
   }
@@ -527,6 +538,7 @@ int main(int argc, char **argv) {
    * param, as compiling with it would. */
   if (o.weights && (o.check || o.emit_ir || o.emit_dot)) load_embedded_weights(graphs, ng, o.weights, o.weights_prefix);
   if (o.check) return 0;   /* lowering has its own checks (names reserved in C) */
+  if (o.remarks && o.no_fuse) fprintf(stderr, "attnc: note: --remarks: fusion is off (--no-fuse), so nothing is fused\n");
   optimize_graphs(graphs, ng, &o);
   phase_done(&o, "optimize graphs");
   if (o.emit_ir || o.emit_dot) {
@@ -565,7 +577,8 @@ int main(int argc, char **argv) {
   if (o.bench) {
     Jit *j = jit_create(mod, C, &target);
     const attnrt_model_desc *desc = jit_lookup(j, arena_printf("%s%s_model", o.prefix ? o.prefix : "", graphs[0]->model->name));
-    BenchOptions bo = {.dims = o.dims, .ndims = o.ndims, .threads = o.threads, .weights = o.weights,
+    BenchOptions bo = {.dims = o.dims, .ndims = o.ndims, .inputs = o.inputs, .ninputs = o.ninputs,
+                       .threads = o.threads, .weights = o.weights,
                        .weights_prefix = o.weights_prefix,
                        .fused = !o.no_fuse, .min_reps = 5, .min_seconds = 1.0,
                        .cpu_note = arena_printf(", cpu %s, %d-lane vectors", target.cpu_s, target.f32_lanes)};

@@ -44,6 +44,7 @@
  * - MultiheadAttention's mask has no heads dim: it broadcasts to
  *   [..., T, S] and applies to every head. */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -99,13 +100,61 @@ static _Noreturn void causal_misuse(Loc loc) {
   user_error(loc, "`causal` is only a `mask=` value, as in `attention(q, k, v, mask=causal)`");
 }
 
-/* `what` names the kind of thing looked for: "name", "function". */
-static _Noreturn void unknown_name(Checker *c, Loc loc, const char *name, const char *what) {
+/* ---- "did you mean": the closest known name -------------------------------- */
+
+/* The optimal string alignment distance (Levenshtein with transpositions of
+ * adjacent characters, each edit 1) of a and b, or INT_MAX for names longer
+ * than MAX_SUGGEST_LEN. */
+#define MAX_SUGGEST_LEN 256
+static int edit_distance(const char *a, const char *b) {
+  int n = (int)strlen(a), m = (int)strlen(b);
+  if (n > MAX_SUGGEST_LEN || m > MAX_SUGGEST_LEN) return INT_MAX;
+  static int rows[3][MAX_SUGGEST_LEN + 1];
+  int *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+  for (int j = 0; j <= m; j++) prev[j] = j;
+  for (int i = 1; i <= n; i++) {
+    cur[0] = i;
+    for (int j = 1; j <= m; j++) {
+      int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+      int del = prev[j] + 1, ins = cur[j - 1] + 1;
+      int d = sub < del ? sub : del;
+      if (ins < d) d = ins;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < d) d = prev2[j - 2] + 1;
+      cur[j] = d;
+    }
+    int *t = prev2;
+    prev2 = prev, prev = cur, cur = t;
+  }
+  return prev[m];
+}
+
+typedef struct Suggestion {
+  const char *name;   /* what was not found */
+  const char *best;   /* the closest candidate so far, or NULL */
+  int dist;
+} Suggestion;
+
+/* A candidate is close when its distance is at most max(1, len / 3) and
+ * less than len (len: the unknown name's length, so `z` never suggests
+ * `x`); the closest wins, ties by strcmp order. */
+static void consider(Suggestion *s, const char *cand) {
+  int len = (int)strlen(s->name);
+  int d = edit_distance(s->name, cand);
+  int limit = len / 3 > 1 ? len / 3 : 1;
+  if (d > limit || d >= len || strcmp(cand, s->name) == 0) return;
+  if (!s->best || d < s->dist || (d == s->dist && strcmp(cand, s->best) < 0)) s->best = cand, s->dist = d;
+}
+
+static const char *did_you_mean(Checker *c, const char *name, bool values);
+
+/* A name that is neither declared (before this point) nor built in; a call
+ * too, whose name may be a function's or a layer's. */
+static _Noreturn void unknown_name(Checker *c, Loc loc, const char *name) {
   for (Decl *d = c->cur; d; d = d->next)
     if (strcmp(d->name, name) == 0)
       user_error(loc, "`%s` is used before its declaration (line %d)", name, d->name_loc.line);
   if (strcmp(name, "causal") == 0) causal_misuse(loc);
-  user_error(loc, "unknown %s `%s`", what, name);
+  user_error(loc, "unknown name `%s`%s", name, did_you_mean(c, name, true));
 }
 
 
@@ -143,7 +192,7 @@ int64_t eval_const(Checker *c, Expr *e, const char *ctx) {
     break;
   case E_NAME: {
     Entry *en = table_find(&c->names, e->name);
-    if (!en) unknown_name(c, e->loc, e->name, "name");
+    if (!en) unknown_name(c, e->loc, e->name);
     if (!en->decl) user_error(e->loc, "symbolic dim `%s` cannot be used in a const expression", e->name);
     e->decl = en->decl;
     if (en->decl->kind != D_CONST)
@@ -189,7 +238,7 @@ static double eval_number(Checker *c, Expr *e, const char *ctx) {
     return e->num;
   case E_NAME: {
     Entry *en = table_find(&c->names, e->name);
-    if (!en) unknown_name(c, e->loc, e->name, "name");
+    if (!en) unknown_name(c, e->loc, e->name);
     if (!en->decl) user_error(e->loc, "symbolic dim `%s` cannot be used as a value", e->name);
     if (en->decl->kind != D_CONST)
       user_error(e->loc, "%s must be a number, but `%s` is %s", ctx, e->name, kind_noun(en->decl->kind));
@@ -235,8 +284,8 @@ static Type check_type(Checker *c, Decl *d) {
                    kind_noun(en->decl->kind));
       if (!en || !en->decl) {
         if (d->kind == D_PARAM)
-          user_error(e->loc, "params must have fixed shapes, but `%s` is %s", e->name,
-                     en ? "a symbolic dim" : "not a const");
+          user_error(e->loc, "params must have fixed shapes, but `%s` is %s%s", e->name,
+                     en ? "a symbolic dim" : "not a const", en ? "" : did_you_mean(c, e->name, true));
         if (!en) {
           table_put(&c->names, (Entry){e->name, NULL, c->syms->len, e->loc, false, {0, -1}});
           vec_push(c->syms, (void *)e->name);
@@ -283,7 +332,11 @@ void bind_args(Expr *call, const char *fname, const char *const *params, int n, 
     }
     int k = 0;
     while (k < n && strcmp(params[k], a->name) != 0) k++;
-    if (k == n) user_error(a->name_loc, "unknown keyword argument `%s` to `%s`", a->name, fname);
+    if (k == n) {
+      const char *list = n ? "" : "no arguments";
+      for (int j = 0; j < n; j++) list = arena_printf("%s%s%s", list, j ? ", " : "", params[j]);
+      user_error(a->name_loc, "unknown keyword argument `%s` to `%s`; %s takes %s", a->name, fname, fname, list);
+    }
     if (out[k]) user_error(a->name_loc, "argument `%s` given twice", a->name);
     out[k] = a->value;
   }
@@ -456,6 +509,23 @@ static const char *const layer_names[] = {
     [L_LINEAR] = "Linear", [L_LAYERNORM] = "LayerNorm", [L_EMBEDDING] = "Embedding", [L_LSTM] = "LSTM",
     [L_GRU] = "GRU", [L_MHA] = "MultiheadAttention", [L_ADDITIVE] = "AdditiveAttention",
 };
+
+/* "; did you mean `NAME`?" for the closest of: when `values`, the names in
+ * scope (consts, inputs, params, layers, lets, outputs, symbolic dims) and
+ * the built-in functions; always the layer types and the blocks declared
+ * before the current model or block.  "" when none is close. */
+static const char *did_you_mean(Checker *c, const char *name, bool values) {
+  Suggestion s = {name, NULL, 0};
+  if (values) {
+    for (int i = 0; i < c->names.cap; i++)
+      if (c->names.slots[i].name) consider(&s, c->names.slots[i].name);
+    for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) consider(&s, functions[i].name);
+  }
+  for (int k = L_LINEAR; k <= L_ADDITIVE; k++) consider(&s, layer_names[k]);
+  for (Block *b = c->prog->blocks; b; b = b->next)
+    if (b->order < c->order) consider(&s, b->name);
+  return s.best ? arena_printf("; did you mean `%s`?", s.best) : "";
+}
 
 static LayerKind find_layer(const char *name) {
   for (int k = L_LINEAR; k <= L_ADDITIVE; k++)
@@ -685,7 +755,7 @@ static void check_call(Checker *c, Expr *e) {
     if (find_layer(e->name))
       user_error(e->loc, "`%s` is a layer type: declare one with `layer NAME = %s(...)` and call NAME", e->name,
                  e->name);
-    unknown_name(c, e->loc, e->name, "function");
+    unknown_name(c, e->loc, e->name);
   }
   if (f->fn == B_CAUSAL) causal_misuse(e->loc);
   e->fn = f->fn;
@@ -841,7 +911,7 @@ static void check_name(Checker *c, Expr *e) {
     const FnSpec *f = find_function(e->name);
     if (f && f->fn == B_CAUSAL) causal_misuse(e->loc);
     if (f) user_error(e->loc, "`%s` is a function: call it, as in `%s(x)`", e->name, e->name);
-    unknown_name(c, e->loc, e->name, "name");
+    unknown_name(c, e->loc, e->name);
   }
   if (!en->decl) {
     e->sym = en->sym;
@@ -996,7 +1066,7 @@ void check_layer_decl(Checker *c, Decl *d) {
   d->layer = find_layer(e->name);
   if (d->layer == L_NONE) {
     Block *b = find_block(c, e->name, e->loc);
-    if (!b) user_error(e->loc, "unknown layer `%s`", e->name);
+    if (!b) user_error(e->loc, "unknown layer `%s`%s", e->name, did_you_mean(c, e->name, false));
     check_block_instance(c, d, b);
     return;
   }

@@ -4,7 +4,9 @@
  * end of input, one before the end is a stray byte.  Columns count bytes
  * from 1.  Tokens: keywords (model const input param layer let output f32
  * i32), identifiers [A-Za-z_][A-Za-z0-9_]*, numbers (12, 1.5, .5, 2., 1e-5)
- * and the punctuation @ + - * / = , : ( ) [ ] { }. */
+ * and the punctuation @ + - * / = , : ( ) [ ] { }.  A `.` right after an
+ * identifier (`layers.0.norm`) is an error of its own, not a stray
+ * character: it explains where nested names come from. */
 #include <ctype.h>
 #include <stdio.h>
 
@@ -89,6 +91,18 @@ int lexer_next(Lexer *lx, Token *tok) {
           user_error(tok->loc, "identifier too long (max %d characters)", MAX_NAME_LEN);
         code = TK_IDENT;
         goto done;
+      }
+      ident ("." [A-Za-z0-9_]*)+ {
+        /* `layers.0.norm(x)`, `self_attn.in_proj_weight`: a path as a
+         * state_dict spells it */
+        const unsigned char *dot = start;
+        while (*dot != '.') dot++;
+        int n = (int)(YYCURSOR - start);
+        if (n > 64) n = 64;
+        user_error(loc_at(lx, dot),
+                   "`.` in `%.*s%s`: names cannot hold `.`; nested names come from blocks and layer arrays "
+                   "(`layers[0](x)`), and from --weights-prefix for a weights file's tensors",
+                   n, (const char *)start, YYCURSOR - start > 64 ? "..." : "");
       }
       integer {
         if (YYCURSOR - start > MAX_NAME_LEN)

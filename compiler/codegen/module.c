@@ -329,8 +329,29 @@ static void emit_id_check(CG *cg, const Node *n, LLVMValueRef ids, LLVMValueRef 
   /* one unsigned compare catches negative ids too */
   LLVMValueRef bad = LLVMBuildICmp(cg->B, LLVMIntUGE, id, i64c(cg, rows), "");
   const char *layer = cg->g->model->params[table->index].name;
-  const char *msg = arena_printf("%s: id %%lld is out of range [0, %lld) for %s", value_name(cg, a), (long long)rows, layer);
-  emit_fail_if(cg, fn, bad, ctx, 7 /* ATTNRT_E_RANGE */, msg, id);
+  /* "input 'ids': ids[1, 3] = 50 is out of range [0, 50) for emb.weight":
+   * attnrt_fail_at puts the position of element i at %@ */
+  const char *elem = a->op == OP_INPUT ? cg->g->model->inputs[a->index]->name : a->name ? a->name : "id";
+  const char *msg = arena_printf("%s: %s%%@ = %%lld is out of range [0, %lld) for %s", value_name(cg, a), elem,
+                                 (long long)rows, layer);
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->C, fn, "fail");
+  LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cg->C, fn, "ok");
+  LLVMBuildCondBr(cg->B, bad, fail, ok);
+  LLVMPositionBuilderAtEnd(cg->B, fail);
+  int rank = a->type.rank;
+  LLVMValueRef shape = LLVMBuildArrayAlloca(cg->B, cg->i64, i64c(cg, rank > 0 ? rank : 1), "shape");
+  for (int d = 0; d < rank; d++) {
+    LLVMValueRef k = i64c(cg, d);
+    LLVMBuildStore(cg->B, dim(cg, a->type.dims[d]), LLVMBuildInBoundsGEP2(cg->B, cg->i64, shape, &k, 1, ""));
+  }
+  LLVMTypeRef fty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->ptr, cg->i64, cg->i64, cg->i32, cg->ptr},
+                                     7, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(cg->M, "attnrt_fail_at");
+  if (!f) f = LLVMAddFunction(cg->M, "attnrt_fail_at", fty);
+  LLVMValueRef args[7] = {ctx, LLVMConstInt(cg->i32, 7 /* ATTNRT_E_RANGE */, 0), cstring(cg, msg), id, i,
+                          LLVMConstInt(cg->i32, (unsigned long long)rank, 0), shape};
+  LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, fty, f, args, 7, ""));
+  LLVMPositionBuilderAtEnd(cg->B, ok);
   loop_end(cg, &l);
 }
 

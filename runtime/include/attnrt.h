@@ -168,6 +168,15 @@ attnrt_status attnrt_output_shape(const attnrt_model_desc *model, int i,
  * success t->data is malloc'ed and owned by the caller (attnrt_tensor_free).
  * On failure returns an error and writes a message to err (if not NULL). */
 attnrt_status attnrt_npy_read(const char *path, attnrt_tensor *t, char *err, size_t errlen);
+/* The same, and when want is ATTNRT_F32 a '<f8' file (NumPy's default
+ * float64) is read as f32, rounded to nearest even (a finite value that
+ * would round to inf is an ATTNRT_E_RANGE error), and when want is
+ * ATTNRT_I32 an '<i8' file (int64) as i32 (a value outside int32 is an
+ * ATTNRT_E_RANGE error: "NAME[1, 3] = 5000000000 does not fit in i32", NAME
+ * being name, or the path if name is NULL).  *converted (if not NULL) is
+ * then "float64" or "int64", else NULL.  want = -1 converts nothing. */
+attnrt_status attnrt_npy_read_as(const char *path, int want, const char *name, const char **converted,
+                                 attnrt_tensor *t, char *err, size_t errlen);
 /* Write a .npy file atomically: to a temporary file beside it, then rename. */
 attnrt_status attnrt_npy_write(const char *path, const attnrt_tensor *t, char *err, size_t errlen);
 void attnrt_tensor_free(attnrt_tensor *t);
@@ -190,6 +199,10 @@ int attnrt_st_find(const attnrt_safetensors *st, const char *name); /* -1 if abs
 int32_t attnrt_fail(struct attnrt_ctx *ctx, int32_t status, const char *msg);
 /* Same, with a message and one integer detail ("... %lld ..."). */
 int32_t attnrt_fail_i(struct attnrt_ctx *ctx, int32_t status, const char *fmt, int64_t v);
+/* Same, and the first "%@" in fmt is the position [i, j, ...] of element
+ * flat (row-major) of a tensor of shape dims[0..rank), rank <= 8. */
+int32_t attnrt_fail_at(struct attnrt_ctx *ctx, int32_t status, const char *fmt, int64_t v, int64_t flat,
+                       int32_t rank, const int64_t *dims);
 /* Run fn over rows [0, n) split across the ctx's threads in chunks of at
  * least grain rows; returns when all are done. */
 void attnrt_parallel_for(struct attnrt_ctx *ctx, attnrt_kernel_fn fn,

@@ -254,3 +254,39 @@ int32_t attnrt_fail_i(struct attnrt_ctx *ctx, int32_t status, const char *fmt, i
   out[pos] = '\0';
   return status;
 }
+
+/* attnrt_fail_i with the element's position: the first "%@" in fmt becomes
+ * "[i, j, ...]", the row-major index of element flat of a tensor of shape
+ * dims[0..rank) ("" for rank 0), so "ids%@ = %lld" reads "ids[1, 3] = 50". */
+int32_t attnrt_fail_at(struct attnrt_ctx *ctx, int32_t status, const char *fmt, int64_t v, int64_t flat,
+                       int32_t rank, const int64_t *dims) {
+  if (ctx == NULL)
+    return status;
+  if (fmt == NULL)
+    return attnrt_fail(ctx, status, NULL);
+  char pos[8 * 24] = "";
+  if (rank > 0 && rank <= 8 && dims != NULL && flat >= 0) {
+    int64_t idx[8];
+    for (int32_t d = rank - 1; d >= 0; d--) {
+      int64_t n = dims[d] > 0 ? dims[d] : 1;
+      idx[d] = flat % n;
+      flat /= n;
+    }
+    size_t k = 0;
+    for (int32_t d = 0; d < rank && k < sizeof pos; d++) {
+      int n = snprintf(pos + k, sizeof pos - k, "%s%lld", d ? ", " : "[", (long long)idx[d]);
+      k += n > 0 ? (size_t)n : 0;
+    }
+    if (k < sizeof pos - 1) {
+      pos[k] = ']';
+      pos[k + 1] = '\0';
+    }
+  }
+  /* the format with the position spliced in (a position holds no '%') */
+  char full[sizeof ctx->err];
+  const char *at = strstr(fmt, "%@");
+  if (at == NULL)
+    return attnrt_fail_i(ctx, status, fmt, v);
+  snprintf(full, sizeof full, "%.*s%s%s", (int)(at - fmt), fmt, pos, at + 2);
+  return attnrt_fail_i(ctx, status, full, v);
+}

@@ -1,4 +1,5 @@
-/* npy.c: read and write NumPy .npy files (C order, <f4 or <i4, rank 0..4).
+/* npy.c: read and write NumPy .npy files (C order, <f4 or <i4, rank 0..4;
+ * attnrt_npy_read_as also reads <f8 as f32 and <i8 as i32, checked).
  *
  * Layout: "\x93NUMPY", major, minor, a header length (u16 LE for version
  * 1.0, u32 LE for 2.0 and 3.0), then a Python dict literal such as
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,12 +288,21 @@ static attnrt_status read_header(int fd, int64_t size, const char *path, npy_hea
   return s;
 }
 
-static attnrt_status check_header(const npy_header *h, const char *path, attnrt_dtype *dtype,
-                                int64_t *bytes, char *err, size_t errlen) {
+/* *wide: the file holds <f8 (converted to f32) or <i8 (to i32), 8-byte
+ * elements; only when the caller wants that dtype (want >= 0). */
+static attnrt_status check_header(const npy_header *h, const char *path, int want, attnrt_dtype *dtype,
+                                bool *wide, int64_t *bytes, char *err, size_t errlen) {
+  *wide = false;
   if (strcmp(h->descr, "<f4") == 0) {
     *dtype = ATTNRT_F32;
   } else if (strcmp(h->descr, "<i4") == 0) {
     *dtype = ATTNRT_I32;
+  } else if (want == ATTNRT_F32 && strcmp(h->descr, "<f8") == 0) {
+    *dtype = ATTNRT_F32;
+    *wide = true;
+  } else if (want == ATTNRT_I32 && strcmp(h->descr, "<i8") == 0) {
+    *dtype = ATTNRT_I32;
+    *wide = true;
   } else {
     attnrt_errf(err, errlen, "%s: dtype '%s' is not supported (only '<f4' and '<i4')",
               path, h->descr);
@@ -302,7 +313,7 @@ static attnrt_status check_header(const npy_header *h, const char *path, attnrt_
               "(save a C-order array, e.g. with np.ascontiguousarray)", path);
     return ATTNRT_E_FORMAT;
   }
-  int64_t n = 4;
+  int64_t n = *wide ? 8 : 4;
   for (int i = 0; i < h->rank; i++) {
     if (!attnrt_mul_i64(n, h->dims[i], &n)) {
       char shape[160];
@@ -346,13 +357,66 @@ static attnrt_status read_data(int fd, const char *path, int64_t bytes, int64_t 
     attnrt_errf(err, errlen, "%s: truncated while reading the data", path);
     return ATTNRT_E_FORMAT;
   }
-  if (!attnrt_host_is_le())
+  if (!attnrt_host_is_le() && h->descr[2] == '4')   /* 8-byte elements are read as LE by narrow() */
     attnrt_swap4(data, bytes / 4);
   *out = data;
   return ATTNRT_OK;
 }
 
-static attnrt_status read_fd(int fd, const char *path, attnrt_tensor *t, char *err, size_t errlen) {
+/* "[1, 3]": the row-major position of element k of h's shape ("" for a
+ * scalar). */
+static const char *fmt_position(char *buf, size_t len, const npy_header *h, int64_t k) {
+  int64_t idx[ATTNRT_MAX_RANK + 1];
+  for (int d = h->rank - 1; d >= 0; d--) {
+    idx[d] = k % h->dims[d];
+    k /= h->dims[d];
+  }
+  size_t pos = 0;
+  buf[0] = '\0';
+  for (int d = 0; d < h->rank && pos < len; d++) {
+    int n = snprintf(buf + pos, len - pos, "%s%lld%s", d ? ", " : "[", (long long)idx[d], d == h->rank - 1 ? "]" : "");
+    pos += n > 0 ? (size_t)n : 0;
+  }
+  return buf;
+}
+
+/* <f8 to f32 (rounded to nearest even; a finite value that would round to
+ * inf is an error) or <i8 to i32 (a value outside int32 is an error), in
+ * place: data holds n 8-byte little-endian elements. */
+static attnrt_status narrow(void *data, int64_t n, const npy_header *h, const char *name, char *err, size_t errlen) {
+  const unsigned char *b = data;
+  bool f = h->descr[1] == 'f';
+  char where[160];
+  for (int64_t k = 0; k < n; k++) {
+    uint64_t bits = 0;
+    for (int by = 7; by >= 0; by--)
+      bits = bits << 8 | b[8 * k + by];
+    if (f) {
+      double v;
+      memcpy(&v, &bits, 8);
+      if (isfinite(v) && fabs(v) >= 0x1.ffffffp127) {
+        attnrt_errf(err, errlen, "%s%s = %.10g is beyond the range of f32", name,
+                    fmt_position(where, sizeof where, h, k), v);
+        return ATTNRT_E_RANGE;
+      }
+      float x = (float)v;
+      memcpy((unsigned char *)data + 4 * k, &x, 4);
+    } else {
+      int64_t v = (int64_t)bits;
+      if (v < INT32_MIN || v > INT32_MAX) {
+        attnrt_errf(err, errlen, "%s%s = %lld does not fit in i32", name, fmt_position(where, sizeof where, h, k),
+                    (long long)v);
+        return ATTNRT_E_RANGE;
+      }
+      int32_t x = (int32_t)v;
+      memcpy((unsigned char *)data + 4 * k, &x, 4);
+    }
+  }
+  return ATTNRT_OK;
+}
+
+static attnrt_status read_fd(int fd, const char *path, int want, const char *name, const char **converted,
+                             attnrt_tensor *t, char *err, size_t errlen) {
   char ebuf[128];
   struct stat sb;
   if (fstat(fd, &sb) != 0) {
@@ -366,12 +430,20 @@ static attnrt_status read_fd(int fd, const char *path, attnrt_tensor *t, char *e
   npy_header h;
   int64_t off, bytes;
   attnrt_dtype dtype;
+  bool wide = false;
   attnrt_status s = read_header(fd, (int64_t)sb.st_size, path, &h, &off, err, errlen);
   if (s == ATTNRT_OK)
-    s = check_header(&h, path, &dtype, &bytes, err, errlen);
+    s = check_header(&h, path, want, &dtype, &wide, &bytes, err, errlen);
   void *data = NULL;
   if (s == ATTNRT_OK)
     s = read_data(fd, path, bytes, (int64_t)sb.st_size - off, &h, &data, err, errlen);
+  if (s == ATTNRT_OK && wide) {
+    s = narrow(data, bytes / 8, &h, name != NULL ? name : path, err, errlen);
+    if (s != ATTNRT_OK)
+      free(data);
+    else if (converted != NULL)
+      *converted = dtype == ATTNRT_F32 ? "float64" : "int64";
+  }
   if (s != ATTNRT_OK)
     return s;
   t->dtype = dtype;
@@ -383,6 +455,13 @@ static attnrt_status read_fd(int fd, const char *path, attnrt_tensor *t, char *e
 }
 
 attnrt_status attnrt_npy_read(const char *path, attnrt_tensor *t, char *err, size_t errlen) {
+  return attnrt_npy_read_as(path, -1, NULL, NULL, t, err, errlen);
+}
+
+attnrt_status attnrt_npy_read_as(const char *path, int want, const char *name, const char **converted,
+                                 attnrt_tensor *t, char *err, size_t errlen) {
+  if (converted != NULL)
+    *converted = NULL;
   if (t != NULL)
     memset(t, 0, sizeof *t);
   if (path == NULL || t == NULL) {
@@ -397,7 +476,7 @@ attnrt_status attnrt_npy_read(const char *path, attnrt_tensor *t, char *err, siz
     attnrt_errf(err, errlen, "cannot open %s: %s", path, attnrt_errno_str(errno, ebuf, sizeof ebuf));
     return ATTNRT_E_IO;
   }
-  attnrt_status s = read_fd(fd, path, t, err, errlen);
+  attnrt_status s = read_fd(fd, path, want, name, converted, t, err, errlen);
   close(fd);
   return s;
 }

@@ -45,9 +45,9 @@ st_file() {
   { for i in 0 1 2 3 4 5 6 7; do printf "\\x$(printf %02x $(( (n >> (8 * i)) & 255 )))"; done
     printf '%s' "$header"; hexbytes "$3"; } > "$1"
 }
-# npy_file PATH SHAPE DATA-HEX: a version 1.0 .npy file of <f4
+# npy_file PATH SHAPE DATA-HEX [DESCR]: a version 1.0 .npy file of <f4 (or DESCR)
 npy_file() {
-  local dict="{'descr': '<f4', 'fortran_order': False, 'shape': $2, }"
+  local dict="{'descr': '${4:-<f4}', 'fortran_order': False, 'shape': $2, }"
   while (( (10 + ${#dict} + 1) % 64 )); do dict+=" "; done
   dict+=$'\n'
   { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $(( ${#dict} & 255 )))\\x$(printf %02x $(( ${#dict} >> 8 )))"
@@ -248,9 +248,48 @@ bench)
 bench-no-fuse)
   expect 0 "$ATTNC" "$sdpa" --bench --no-fuse --dim T=8 --dim S=8 --threads 2
   has "$tmp/stdout" "2 threads, --no-fuse" ;;
+remarks-no-fuse)
+  # --remarks with --no-fuse says once that fusion is off, in every mode that optimizes
+  expect 0 "$ATTNC" "$sdpa" --emit-ir --no-fuse --remarks
+  [[ $(cat "$tmp/stderr") == "attnc: note: --remarks: fusion is off (--no-fuse), so nothing is fused" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected exactly the note"; }
+  expect 0 "$ATTNC" "$sdpa" --check --no-fuse --remarks
+  [[ ! -s $tmp/stderr ]] || fail "--check printed the note" ;;
 bench-missing-dim)
-  expect 1 "$ATTNC" "$sdpa" --bench --dim T=8
-  has "$tmp/stderr" "give its size with --dim S=N" ;;
+  # a usage error (exit 2), as docs/cli.md says
+  expect 2 "$ATTNC" "$sdpa" --bench --dim T=8
+  has "$tmp/stderr" "^attnc: model \`sdpa\` has the symbolic dim \`S\`: give its size with --dim S=N$" ;;
+bench-threads)
+  # --threads 0 prints the thread count it resolved to, not 0
+  expect 0 "$ATTNC" "$sdpa" --bench --dim T=8 --dim S=8 --threads 0
+  has "$tmp/stdout" "^sdpa: T=8 S=8, [1-9][0-9]* threads*, fused"
+  grep -q " 0 threads" "$tmp/stdout" && fail "--threads 0 printed 0 threads"
+  true ;;
+bench-input)
+  # --input gives real data for some inputs and binds their dims; the others stay random
+  d=$root/tests/run/sdpa
+  expect 0 "$ATTNC" "$sdpa" --bench --input q="$d/in.q.npy" --input k="$d/in.k.npy" --input v="$d/in.v.npy"
+  has "$tmp/stdout" "^sdpa: T=6 S=11, 1 thread, fused"
+  [[ ! -s $tmp/stderr ]] || { cat "$tmp/stderr" >&2; fail "stderr is not empty"; }
+  expect 0 "$ATTNC" "$sdpa" --bench --input q="$d/in.q.npy" --dim S=5
+  has "$tmp/stdout" "^sdpa: T=6 S=5, "
+  expect 1 "$ATTNC" "$sdpa" --bench --input q="$d/in.q.npy" --dim T=7 --dim S=5
+  has "$tmp/stderr" "^attnc: error: input \`q\`: dim 0 (T) is 6 in the file, but 7 from --dim or another input$"
+  expect 1 "$ATTNC" "$sdpa" --bench --input x="$d/in.q.npy" --dim T=7 --dim S=5
+  has "$tmp/stderr" "model \`sdpa\` has no input \`x\`"
+  expect 2 "$ATTNC" "$sdpa" --bench --dim T=7 --dim S=5 --output o="$tmp/o.npy"
+  has "$tmp/stderr" "--output goes with --run"
+  only_files ;;
+bench-nonfinite)
+  # log of random inputs in [-1, 1) is NaN: a warning says so; real
+  # positive inputs make it go away
+  printf 'model lg {\n  input x: f32[T, 2]\n  output y = log(x)\n}\n' > "$tmp/lg.attn"
+  expect 0 "$ATTNC" "$tmp/lg.attn" --bench --dim T=4
+  [[ $(cat "$tmp/stderr") == "attnc: warning: output \`y\` has NaN or infinite values (random inputs? give real ones with --input)" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected the warning"; }
+  npy_file "$tmp/x.npy" '(1, 2)' '00 00 80 3f 00 00 00 40'
+  expect 0 "$ATTNC" "$tmp/lg.attn" --bench --input x="$tmp/x.npy"
+  [[ ! -s $tmp/stderr ]] || { cat "$tmp/stderr" >&2; fail "a warning for finite outputs"; } ;;
 bench-bad-dim)
   expect 2 "$ATTNC" "$sdpa" --bench --dim T=0 --dim S=8
   has "$tmp/stderr" "--dim T wants a size from 1" ;;
@@ -262,15 +301,50 @@ run-ids-out-of-range)
   # table, found before any kernel runs; a failed run writes no output
   emb=(--weights "$root/tests/golden/embedding/weights.safetensors" --output e="$tmp/e.npy")
   expect 1 "$ATTNC" "$hostile/emb.attn" --run --input ids="$hostile/ids_50.npy" "${emb[@]}"
-  has "$tmp/stderr" "attnc: error: input 'ids': id 50 is out of range \[0, 50) for emb.weight"
+  has "$tmp/stderr" "attnc: error: input 'ids': ids\[1\] = 50 is out of range \[0, 50) for emb.weight"
   echo old > "$tmp/e.npy"
   expect 1 "$ATTNC" "$hostile/emb.attn" --run --input ids="$hostile/ids_neg.npy" "${emb[@]}"
-  has "$tmp/stderr" "attnc: error: input 'ids': id -1 is out of range \[0, 50) for emb.weight"
+  has "$tmp/stderr" "attnc: error: input 'ids': ids\[1\] = -1 is out of range \[0, 50) for emb.weight"
   [[ $(cat "$tmp/e.npy") == old ]] || fail "a failed run touched its output file"
   rm "$tmp/e.npy"
   expect 0 "$ATTNC" "$hostile/emb.attn" --run --input ids="$hostile/ids_ok.npy" "${emb[@]}"
   [[ -s $tmp/e.npy ]] || fail "a good run wrote no output"
   only_files e.npy ;;
+run-ids-position)
+  # the position of a bad id in a 2-D ids input, from i32 and int64 files;
+  # an int64 id beyond int32 is an error with its position before the run
+  printf 'model emb2 {\n  input ids: i32[B, T]\n  layer emb = Embedding(50, 6)\n  output e = emb(ids)\n}\n' > "$tmp/emb2.attn"
+  w=(--weights "$root/tests/golden/embedding/weights.safetensors")
+  npy_file "$tmp/ids32.npy" '(2, 3)' '01 00 00 00 02 00 00 00 03 00 00 00  04 00 00 00 32 00 00 00 05 00 00 00' '<i4'
+  expect 1 "$ATTNC" "$tmp/emb2.attn" --run --input ids="$tmp/ids32.npy" "${w[@]}"
+  [[ $(cat "$tmp/stderr") == "attnc: error: input 'ids': ids[1, 1] = 50 is out of range [0, 50) for emb.weight" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected the position [1, 1]"; }
+  npy_file "$tmp/ids64.npy" '(2, 2)' '01 00 00 00 00 00 00 00  02 00 00 00 00 00 00 00  03 00 00 00 00 00 00 00  00 f2 05 2a 01 00 00 00' '<i8'
+  expect 1 "$ATTNC" "$tmp/emb2.attn" --run --input ids="$tmp/ids64.npy" "${w[@]}"
+  [[ $(cat "$tmp/stderr") == "attnc: error: input \`ids\`: ids[1, 1] = 5000000000 does not fit in i32" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected the int64 id out of i32's range"; }
+  npy_file "$tmp/ids64.npy" '(2, 2)' '01 00 00 00 00 00 00 00  02 00 00 00 00 00 00 00  32 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00' '<i8'
+  expect 1 "$ATTNC" "$tmp/emb2.attn" --run --input ids="$tmp/ids64.npy" "${w[@]}"
+  [[ $(cat "$tmp/stderr") == "attnc: note: input \`ids\`: converted int64 to i32"$'\n'"attnc: error: input 'ids': ids[1, 0] = 50 is out of range [0, 50) for emb.weight" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected the note and the position [1, 0]"; } ;;
+run-npy-convert)
+  # float64 and int64 .npy inputs (NumPy's defaults) are converted, with a note
+  prefixed_lin
+  npy_file "$tmp/x64.npy" '(2, 2)' '00 00 00 00 00 00 f0 3f  00 00 00 00 00 00 f0 3f  00 00 00 00 00 00 00 40  00 00 00 00 00 00 f0 bf' '<f8'
+  expect 0 "$ATTNC" "$tmp/lin.attn" --run --weights "$tmp/w.safetensors" --weights-prefix net.enc. --input x="$tmp/x64.npy"
+  has "$tmp/stdout" "^y: f32\[2, 2\] = \[3.5, 6, 0.5, 1\]$"
+  [[ $(cat "$tmp/stderr") == "attnc: warning: ignoring 1 tensor outside the prefix 'net.enc.'"$'\n'"attnc: note: input \`x\`: converted float64 to f32" ]] ||
+    { cat "$tmp/stderr" >&2; fail "expected the warning and the note"; }
+  # a float64 beyond f32's range is an error with its position; an int64
+  # file for an f32 input is not converted
+  npy_file "$tmp/x64.npy" '(2, 2)' '00 00 00 00 00 00 f0 3f  00 00 00 00 00 00 f0 7f  00 00 00 00 00 00 00 40  00 00 00 00 00 00 f0 ff' '<f8'
+  expect 0 "$ATTNC" "$tmp/lin.attn" --run --weights "$tmp/w.safetensors" --weights-prefix net.enc. --input x="$tmp/x64.npy"
+  npy_file "$tmp/x64.npy" '(2, 2)' '00 00 00 00 00 00 f0 3f  00 00 00 00 00 00 f0 47  00 00 00 00 00 00 00 40  00 00 00 00 00 00 f0 bf' '<f8'
+  expect 1 "$ATTNC" "$tmp/lin.attn" --run --weights "$tmp/w.safetensors" --weights-prefix net.enc. --input x="$tmp/x64.npy"
+  has "$tmp/stderr" "^attnc: error: input \`x\`: x\[0, 1\] = 3.402823669e+38 is beyond the range of f32$"
+  npy_file "$tmp/x64.npy" '(2, 2)' '00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00' '<i8'
+  expect 1 "$ATTNC" "$tmp/lin.attn" --run --weights "$tmp/w.safetensors" --weights-prefix net.enc. --input x="$tmp/x64.npy"
+  has "$tmp/stderr" "dtype '<i8' is not supported" ;;
 run-index-out-of-range)
   expect 1 "$ATTNC" "$hostile/index.attn" --run --input x="$hostile/x_3x4.npy" --output y="$tmp/y.npy"
   has "$tmp/stderr" "attnc: error: index 5 at 4:15 is out of range: the first dim of input 'x' (T) is 3"

@@ -339,7 +339,19 @@ static void test_status_and_fail(void) {
   attnrt_fail_i(ctx, ATTNRT_E_RANGE, longfmt, 123456789);
   check(strlen(attnrt_ctx_error(ctx)) == 1023 && strncmp(attnrt_ctx_error(ctx) + 1015, "12345678", 8) == 0,
         "attnrt_fail_i truncates a long message");
-  check(attnrt_fail(NULL, ATTNRT_E_ARG, "x") == ATTNRT_E_ARG && attnrt_fail_i(NULL, ATTNRT_E_IO, "%lld", 1) == ATTNRT_E_IO,
+  const int64_t shape23[2] = {2, 3}, shape1[1] = {4};
+  check(attnrt_fail_at(ctx, ATTNRT_E_RANGE, "input 'ids': ids%@ = %lld is out of range [0, 50)", 50, 5, 2, shape23) ==
+                ATTNRT_E_RANGE &&
+            strcmp(attnrt_ctx_error(ctx), "input 'ids': ids[1, 2] = 50 is out of range [0, 50)") == 0,
+        "attnrt_fail_at: the row-major position of element 5 of [2, 3] is [1, 2]");
+  attnrt_fail_at(ctx, ATTNRT_E_RANGE, "ids%@ = %lld", -1, 3, 1, shape1);
+  check(strcmp(attnrt_ctx_error(ctx), "ids[3] = -1") == 0, "attnrt_fail_at: rank 1");
+  attnrt_fail_at(ctx, ATTNRT_E_RANGE, "id%@ = %lld", 7, 0, 0, NULL);
+  check(strcmp(attnrt_ctx_error(ctx), "id = 7") == 0, "attnrt_fail_at: rank 0 has no position");
+  attnrt_fail_at(ctx, ATTNRT_E_RANGE, "no position: %lld", 7, 0, 1, shape1);
+  check(strcmp(attnrt_ctx_error(ctx), "no position: 7") == 0, "attnrt_fail_at: without %@ it is attnrt_fail_i");
+  check(attnrt_fail(NULL, ATTNRT_E_ARG, "x") == ATTNRT_E_ARG && attnrt_fail_i(NULL, ATTNRT_E_IO, "%lld", 1) == ATTNRT_E_IO &&
+            attnrt_fail_at(NULL, ATTNRT_E_IO, "%lld", 1, 0, 0, NULL) == ATTNRT_E_IO,
         "attnrt_fail(_i) on a NULL ctx still return the status");
 
   check(attnrt_ctx_threads(ctx) == 1, "default thread count is 1");
