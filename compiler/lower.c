@@ -446,6 +446,14 @@ static int lower_call(Lower *L, Expr *e) {
     return id;
   }
   case B_SPLIT_HEADS: return split_heads(L, e->loc, lower_expr(L, e->operand[0]), e->heads);
+  case B_UNSQUEEZE:
+  case B_SQUEEZE:
+  case B_RESHAPE: {
+    /* a view of x's memory; a constant has none, so it is copied out */
+    int x = lower_expr(L, e->operand[0]);
+    if (L->g->nodes[x].op == OP_CONST) return add(L, OP_COPY, e->loc, e->type, x, -1, -1);
+    return view(L, e->loc, x, e->type, 0);
+  }
   case B_MERGE_HEADS: return merge_heads(L, e->loc, lower_expr(L, e->operand[0]));
   default: break;
   }

@@ -57,6 +57,8 @@ typedef enum Builtin {
   B_GELU, B_SILU, B_SUM, B_MEAN, B_MAX, B_LAYERNORM, B_DROPOUT,
   /* issue 3 widens the language with these */
   B_CONCAT, B_ATTENTION, B_SPLIT_HEADS, B_MERGE_HEADS, B_POSENC, B_CAUSAL,
+  /* issue 19: views */
+  B_UNSQUEEZE, B_SQUEEZE, B_RESHAPE,
 } Builtin;
 
 typedef enum LayerKind {

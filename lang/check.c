@@ -151,7 +151,7 @@ static const char *did_you_mean(Checker *c, const char *name, bool values);
  * too, whose name may be a function's or a layer's. */
 static _Noreturn void unknown_name(Checker *c, Loc loc, const char *name) {
   for (Decl *d = c->cur; d; d = d->next)
-    if (strcmp(d->name, name) == 0)
+    if (strcmp(d->local ? d->local : d->name, name) == 0)
       user_error(loc, "`%s` is used before its declaration (line %d)", name, d->name_loc.line);
   if (strcmp(name, "causal") == 0) causal_misuse(loc);
   user_error(loc, "unknown name `%s`%s", name, did_you_mean(c, name, true));
@@ -496,6 +496,9 @@ static const FnSpec functions[] = {
     {"merge_heads", B_MERGE_HEADS, 1, 1, {"x"}},
     {"positional_encoding", B_POSENC, 2, 2, {"T", "D"}},
     {"causal", B_CAUSAL, 0, 0, {0}},
+    {"unsqueeze", B_UNSQUEEZE, 2, 2, {"x", "axis"}},
+    {"squeeze", B_SQUEEZE, 2, 2, {"x", "axis"}},
+    {"reshape", B_RESHAPE, 5, 2, {"x", "d0", "d1", "d2", "d3"}},
 };
 
 static const FnSpec *find_function(const char *name) {
@@ -869,6 +872,11 @@ static void check_call(Checker *c, Expr *e) {
     t.rank = r + 1;
     break;
   }
+  case B_UNSQUEEZE:
+  case B_SQUEEZE:
+  case B_RESHAPE:
+    t = check_view_fn(c, e, f->fn, args, t);
+    break;
   case B_MERGE_HEADS: {
     if (t.rank < 3)
       user_error(x->loc, "`merge_heads` takes a tensor of rank 3 or more ([..., H, T, d]), got %s",

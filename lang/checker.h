@@ -54,6 +54,10 @@ int64_t eval_const(Checker *c, Expr *e, const char *ctx);
 void bind_args(Expr *call, const char *fname, const char *const *params, int n, int nreq, Expr **out);
 void count_ops(Checker *c, Loc loc, int n);
 
+/* shapes.c: unsqueeze(x, axis), squeeze(x, axis), reshape(x, d0, ...):
+ * the type of the view of x (of type t) that e makes. */
+Type check_view_fn(Checker *c, Expr *e, Builtin fn, Expr *const *args, Type t);
+
 /* blocks.c */
 /* The block `name` declared before c's model or block, or NULL; a block
  * used in its own body or before its declaration is a user_error. */

@@ -1496,6 +1496,20 @@ def _():
     return Case(dict(q=randn(2, 5, 6), k=randn(2, 7, 4)), run, mods=dict(att=att))
 
 
+# ===== issue 19: views ======================================================
+@test("views", "unsqueeze (axis -1 and 0, broadcasting after), squeeze, reshape with named "
+      "dims and with -1 standing for B and for 6; B = 2, T = 5")
+def _():
+    def run(M, P, I):
+        x, s = I["x"], I["s"]
+        h = x * 2
+        B, T = x.shape[0], x.shape[1]
+        return dict(a=h.unsqueeze(-1) + s.unsqueeze(0).unsqueeze(-1), b=s.squeeze(-1) * 3,
+                    c=h.reshape(B, T, 3, 4), d=x.reshape(-1, T, 6, 2) - h.reshape(B, T, -1, 2),
+                    e=h.reshape(B, T, 4, 3).sum(-1))
+    return Case(dict(x=randn(2, 5, 12), s=randn(5, 1)), run)
+
+
 # ---- running a test ----------------------------------------------------------
 def convert(case, dtype):
     """The case's modules, params and inputs in dtype (ints unchanged)."""
