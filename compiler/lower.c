@@ -441,6 +441,16 @@ static int lower_call(Lower *L, Expr *e) {
   }
   case B_CONCAT: {
     int a = lower_expr(L, e->operand[0]), b = lower_expr(L, e->operand[1]);
+    /* an operand that broadcasts is copied out at the result's shape
+     * (its own size along the axis) first: the kernel joins equal shapes */
+    for (int k = 0; k < 2; k++) {
+      int *x = k ? &b : &a;
+      Type want = e->type;
+      Type have = type_of(L, *x);
+      int at = e->axis - (e->type.rank - have.rank);   /* < 0: in the padding */
+      want.dims[e->axis] = at >= 0 ? have.dims[at] : fixed(1);
+      if (!type_eq(want, have)) *x = add(L, OP_COPY, e->loc, want, *x, -1, -1);
+    }
     int id = add(L, OP_CONCAT, e->loc, e->type, a, b, -1);
     L->g->nodes[id].axis = e->axis;
     return id;

@@ -25,9 +25,10 @@
  *   positional_encoding(T, D); layer calls: Linear/LayerNorm/LSTM/GRU (x),
  *   Embedding (ids), MultiheadAttention (query, key, value, mask),
  *   AdditiveAttention (query, keys, values).
- * - concat: axis defaults to 0 (NumPy); the other dims must be equal (no
- *   broadcasting); the joined dims must both be fixed sizes (a sum of
- *   symbolic dims has no name).
+ * - concat: axis defaults to 0 (NumPy); the other dims broadcast as for
+ *   `+`, the lower-rank operand left-padded with 1s (design.md 5.7); the
+ *   joined dims must both be fixed sizes (a sum of symbolic dims has no
+ *   name yet).
  * - x[i]: i is a const integer, negative from the end; a fixed first dim
  *   is range-checked here, a symbolic one by the generated code.  i32
  *   tensors may be indexed (the result is i32, for Embedding).
@@ -811,22 +812,35 @@ static void check_call(Checker *c, Expr *e) {
       user_error(args[1]->loc, "`p` of `dropout` must be in [0, 1), got %g", e->fval);
     break;
   case B_CONCAT: {
+    /* design.md 5.7: the lower-rank operand is left-padded with 1s, every
+     * dim but axis broadcasts as for `+`, and axis counts in the result's
+     * rank (a learned [1, D] row joins [B, T, D]) */
     Expr *b = operand(c, e, f->name, args[1]);
     Type u = b->type;
-    if (t.rank == 0) user_error(x->loc, "`concat` needs tensors of rank 1 or more, got %s", type_str(c->m, t));
-    if (u.rank != t.rank)
-      user_error(b->loc, "shape mismatch in `concat`: %s and %s have different ranks", type_str(c->m, t),
-                 type_str(c->m, u));
-    int axis = e->axis = check_axis(c, e, args[2], 0, t);
-    for (int i = 0; i < t.rank; i++)
-      if (i != axis && !dim_eq(t.dims[i], u.dims[i]))
+    int rank = t.rank > u.rank ? t.rank : u.rank;
+    if (rank == 0) user_error(x->loc, "`concat` needs tensors of rank 1 or more, got %s", type_str(c->m, t));
+    Type r = {DT_F32, rank, {{0}}};
+    int axis = e->axis = check_axis(c, e, args[2], 0, t.rank >= u.rank ? t : u);
+    Dim pt[MAX_RANK], pu[MAX_RANK];
+    for (int i = 0; i < rank; i++) {
+      pt[i] = i < rank - t.rank ? fixed(1) : t.dims[i - (rank - t.rank)];
+      pu[i] = i < rank - u.rank ? fixed(1) : u.dims[i - (rank - u.rank)];
+    }
+    for (int i = 0; i < rank; i++) {
+      if (i == axis) continue;
+      Dim d1 = pt[i], d2 = pu[i];
+      if (dim_eq(d1, d2) || (d2.sym < 0 && d2.size == 1)) r.dims[i] = d1;
+      else if (d1.sym < 0 && d1.size == 1) r.dims[i] = d2;
+      else
         user_error(e->loc, "shape mismatch in `concat` along axis %d: %s and %s: dims %s and %s differ", axis,
-                   type_str(c->m, t), type_str(c->m, u), dim_str(c->m, t.dims[i]), dim_str(c->m, u.dims[i]));
-    Dim p = t.dims[axis], q = u.dims[axis];
+                   type_str(c->m, t), type_str(c->m, u), dim_str(c->m, d1), dim_str(c->m, d2));
+    }
+    Dim p = pt[axis], q = pu[axis];
     if (p.sym >= 0 || q.sym >= 0)
       user_error(e->loc, "`concat` cannot join %s and %s along axis %d: the sizes %s and %s are not both fixed",
                  type_str(c->m, t), type_str(c->m, u), axis, dim_str(c->m, p), dim_str(c->m, q));
-    t.dims[axis] = fixed(p.size + q.size);  /* each at most 2^60: no overflow */
+    r.dims[axis] = fixed(p.size + q.size);  /* each at most 2^60: no overflow */
+    t = r;
     break;
   }
   case B_ATTENTION: {

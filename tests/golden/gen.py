@@ -1510,6 +1510,20 @@ def _():
     return Case(dict(x=randn(2, 5, 12), s=randn(5, 1)), run)
 
 
+@test("concat_bcast", "concat broadcasting all dims but the axis: a param [1, 8] CLS row joins "
+      "[B, 3, 8] along -2, [B, 1, 3] joins [B, T, 8] along 2, [5, 1] joins [3, 8] along 0; "
+      "B = 2, T = 4")
+def _():
+    def run(M, P, I):
+        x, w, y, z, cls = I["x"], I["w"], I["y"], I["z"], P["cls"]
+        B, T = x.shape[0], x.shape[1]
+        return dict(a=torch.cat([cls.expand(B, 1, 8), w], -2),
+                    b=torch.cat([x, y.expand(B, T, 3)], 2),
+                    c=torch.cat([z.expand(5, 8), w[0]], 0))
+    return Case(dict(x=randn(2, 4, 8), w=randn(2, 3, 8), y=randn(2, 1, 3), z=randn(5, 1)), run,
+                params=dict(cls=randn(1, 8)))
+
+
 # ---- running a test ----------------------------------------------------------
 def convert(case, dtype):
     """The case's modules, params and inputs in dtype (ints unchanged)."""
