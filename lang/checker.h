@@ -54,6 +54,32 @@ int64_t eval_const(Checker *c, Expr *e, const char *ctx);
 void bind_args(Expr *call, const char *fname, const char *const *params, int n, int nreq, Expr **out);
 void count_ops(Checker *c, Loc loc, int n);
 
+/* check.c: helpers the other checker files share */
+void need_f32(Checker *c, Loc loc, const char *what, Type t);
+/* The tensor operand x of call: checked, f32, appended to call->operand. */
+Expr *operand(Checker *c, Expr *call, const char *fname, Expr *x);
+/* NumPy broadcasting of a[0..ra) and b[0..rb); on a mismatch, false with
+ * the two differing dims. */
+bool broadcast(const Dim *a, int ra, const Dim *b, int rb, Dim *out, int *rout, Dim *da, Dim *db);
+int64_t positive_arg(Checker *c, Expr *arg, const char *param, const char *fname);
+double eval_number(Checker *c, Expr *e, const char *ctx);
+void check_size(Checker *c, Loc loc, Type t);
+/* "; did you mean `NAME`?" for the closest known name, or "": values adds
+ * the names in scope and the functions to the layer types and blocks. */
+const char *did_you_mean(Checker *c, const char *name, bool values);
+
+/* layers.c */
+const char *layer_type_name(LayerKind k);
+LayerKind find_layer(const char *name);     /* L_NONE if not a layer type */
+void check_layer_call(Checker *c, Expr *e, Decl *layer);
+void add_param(Checker *c, const char *name, Type t, Loc loc);
+/* attention shape rules, shared with attention() */
+bool is_causal(Checker *c, Expr *x);
+Dim last_dim(Type t);
+void check_attention_ranks(Checker *c, const char *fname, const char *const names[3], Expr *const x[3], int maxrank);
+Type attention_scores(Checker *c, Expr *call, const char *fname, const char *const names[3], Expr *const x[3]);
+void check_mask(Checker *c, Expr *call, const char *fname, Expr *mask, Type scores);
+
 /* shapes.c: unsqueeze(x, axis), squeeze(x, axis), reshape(x, d0, ...):
  * the type of the view of x (of type t) that e makes. */
 Type check_view_fn(Checker *c, Expr *e, Builtin fn, Expr *const *args, Type t);
