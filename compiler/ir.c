@@ -62,7 +62,7 @@ void ir_print(FILE *f, const Graph *g) {
     switch (n->op) {
     case OP_INPUT: fprintf(f, " %s", m->inputs[n->index]->name); break;
     case OP_PARAM: fprintf(f, " %s", m->params[n->index].name); break;
-    case OP_CONST: fprintf(f, " %.9g", n->fval); break;
+    case OP_CONST: fprintf(f, n->type.dtype == DT_I32 ? " %.0f" : " %.9g", n->fval); break;
     default: break;
     }
     for (int j = 0; j < n->nin; j++) fprintf(f, "%s%%%d", j ? ", " : " ", num[n->in[j]]);
@@ -77,7 +77,9 @@ void ir_print(FILE *f, const Graph *g) {
       fprintf(f, ", scale=%.9g", n->fval);
       if (n->causal) fprintf(f, ", causal");
       if (n->safe) fprintf(f, ", masked_rows_zero");
+      if (n->filled) fprintf(f, ", fill=%.9g", n->fill);
     }
+    if (n->op == OP_FILL) fprintf(f, ", value=%.9g", n->fval);
     if (n->op == OP_LAYERNORM) fprintf(f, ", eps=%g", n->fval);
     if (n->op == OP_MATMUL && n->prog) fprintf(f, ", epilogue");
     fprintf(f, " : %s", type_str(m, n->type));
@@ -90,10 +92,22 @@ void ir_print(FILE *f, const Graph *g) {
     fprintf(f, "  output %s = %%%d\n", m->outputs[i]->name, num[g->outputs[i]]);
 }
 
-static void check_same_dtype(const Graph *g, const Node *n, const char *pass) {
-  for (int k = 0; k < n->nin; k++)
-    if (g->nodes[n->in[k]].type.dtype != n->type.dtype)
-      internal_error("IR after %s: %s has operands of another dtype", pass, op_info[n->op].text);
+bool ir_reads_i32(Op op, int slot) {
+  return (op >= OP_EQ && op <= OP_GE) || (op == OP_FILL && slot == 1);
+}
+
+/* Elementwise results are f32; an operand may be i32 only where the op
+ * (every step of a program that reads it) takes one. */
+static void check_ew_dtypes(const Graph *g, const Node *n, const char *pass) {
+  if (n->type.dtype != DT_F32) internal_error("IR after %s: %s gives a non-f32 result", pass, op_info[n->op].text);
+  for (int k = 0; k < n->nin; k++) {
+    if (g->nodes[n->in[k]].type.dtype == DT_F32) continue;
+    bool ok = n->prog || ir_reads_i32(n->op, k);
+    for (int s = 0; s < n->nprog; s++)
+      ok &= !((n->prog[s].a == k && !ir_reads_i32(n->prog[s].op, 0)) ||
+              (op_info[n->prog[s].op].arity > 1 && n->prog[s].b == k && !ir_reads_i32(n->prog[s].op, 1)));
+    if (!ok) internal_error("IR after %s: %s reads i32 operand %d as f32", pass, op_info[n->op].text, k);
+  }
 }
 
 /* Checks the invariants every pass relies on: operands precede their
@@ -129,7 +143,14 @@ void ir_verify(const Graph *g, const char *pass) {
         internal_error("IR after %s: %%%d has more than 2^61 elements", pass, i);
     switch (n->op) {
     case OP_CONST:
-      if (t->rank != 0 || t->dtype != DT_F32) internal_error("IR after %s: const %%%d is not f32[]", pass, i);
+      if (t->rank != 0) internal_error("IR after %s: const %%%d is not a scalar", pass, i);
+      break;
+    case OP_ATTENTION:
+      if (n->nin - n->filled < 3 || n->nin - n->filled > 4)
+        internal_error("IR after %s: attention %%%d has %d operands", pass, i, n->nin);
+      for (int k = 0; k < n->nin - n->filled; k++)
+        if (g->nodes[n->in[k]].type.dtype != DT_F32)
+          internal_error("IR after %s: attention %%%d operand %d is not f32", pass, i, k);
       break;
     case OP_SOFTMAX:
     case OP_TRANSPOSE:
@@ -166,7 +187,7 @@ void ir_verify(const Graph *g, const char *pass) {
       }
     }
     if (info->traits & T_EW) {
-      check_same_dtype(g, n, pass);
+      check_ew_dtypes(g, n, pass);
       for (int k = 0; k < n->nin; k++) {
         const Type *a = &g->nodes[n->in[k]].type;
         if (a->rank > t->rank) internal_error("IR after %s: %%%d operand %d has higher rank", pass, i, k);

@@ -28,7 +28,7 @@ extern const OpInfo op_info[OP_COUNT];
  * epilogue), and r <= -1 (not EW_SELF) the result of step -r-1.  The last
  * step's result is the node's. */
 #define EW_SELF (-1000)
-typedef struct EwStep { Op op; int a, b; } EwStep;
+typedef struct EwStep { Op op; int a, b; double fval; /* FILL: the value */ } EwStep;
 
 typedef struct Node {
   Op op;
@@ -44,7 +44,10 @@ typedef struct Node {
   const char *fused;  /* a fused op: what it replaced, for --emit-ir */
   EwStep *prog;       /* FUSED_EW: its program; MATMUL: an epilogue or NULL */
   int nprog;
-  double fval;        /* CONST: value; LAYERNORM: eps */
+  double fval;        /* CONST: value; LAYERNORM: eps; FILL: the value;
+                         ATTENTION: the scale */
+  bool filled;        /* ATTENTION: the last operand is a fill mask */
+  double fill;        /* ATTENTION with filled: the score where it is nonzero */
   int index;          /* INPUT, PARAM: index in the model's list */
   const char *name;   /* the let/output name that holds it, for --emit-ir */
   /* filled by passes: */
@@ -78,7 +81,8 @@ void ir_print(FILE *f, const Graph *g);
 void ir_print_dot(FILE *f, Graph **gs, int n);   /* dot.c */
 void ir_verify(const Graph *g, const char *after_pass);
 int64_t ir_numel_known(Type t);
-int ir_view_root(const Graph *g, int id);   /* follows VIEWs to the node that owns the memory */
+int ir_view_root(const Graph *g, int id);
+bool ir_reads_i32(Op op, int slot);         /* does op take an i32 operand in slot? */   /* follows VIEWs to the node that owns the memory */
 
 /* The phases; each needs a verified graph and leaves one. */
 Graph *lower_model(const Model *m);        /* lower.c: checked AST -> IR */

@@ -5,6 +5,7 @@
  * Guarantees: a verified Graph in topological order, with a node per
  * input and param, and a distinct node per output (outputs that name an
  * input, a param or another output get a COPY). */
+#include <math.h>
 #include <string.h>
 
 #include "ir.h"
@@ -195,9 +196,11 @@ static int linear(Lower *L, Loc loc, int x, int w, int b) {
 }
 
 /* softmax(q @ k^T * scale + mask) @ v over the last two dims, with rows
- * whose keys are all masked giving zeros; *probs (if not NULL) gets the
- * softmax. */
-static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, bool causal, double scale, int *probs) {
+ * whose keys are all masked giving zeros; scores where pad (if >= 0, a
+ * key padding mask [.., 1, S]) is nonzero are -inf; *probs (if not NULL)
+ * gets the softmax. */
+static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, int pad, bool causal, double scale,
+                          int *probs) {
   Type tq = type_of(L, q), tk = type_of(L, k), tv = type_of(L, v);
   Dim d[MAX_RANK];
   int nb = broadcast_batch(tq, tk, 2, d);
@@ -208,6 +211,10 @@ static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, bool
   L->g->nodes[s].tb = true;
   s = add(L, OP_MUL, loc, ts, s, add_const(L, loc, scale), -1);
   if (mask >= 0) s = add(L, OP_ADD, loc, ts, s, mask, -1);
+  if (pad >= 0) {
+    s = add(L, OP_FILL, loc, ts, s, pad, -1);
+    L->g->nodes[s].fval = -INFINITY;
+  }
   int p = add(L, OP_SOFTMAX, loc, ts, s, -1, -1);
   Node *pn = &L->g->nodes[p];
   pn->axis = ts.rank - 1;
@@ -277,8 +284,16 @@ static void lower_mha(Lower *L, Expr *e, Decl *layer, int *res) {
     Type mt = type_of(L, mask);
     if (mt.rank > 2) mask = view(L, e->loc, mask, insert_one(mt, mt.rank - 2), 0);
   }
+  int pad = -1;
+  if (e->pad_mask) {
+    /* [.., S] hides key j from every query and head: [.., 1, 1, S] */
+    pad = lower_expr(L, e->pad_mask);
+    Type pt = type_of(L, pad);
+    pt = insert_one(pt, pt.rank - 1);
+    pad = view(L, e->loc, pad, insert_one(pt, pt.rank - 2), 0);
+  }
   int probs;
-  int o = attention_core(L, e->loc, ids[0], ids[1], ids[2], mask, e->causal, e->fval, &probs);
+  int o = attention_core(L, e->loc, ids[0], ids[1], ids[2], mask, pad, e->causal, e->fval, &probs);
   res[0] = linear(L, e->loc, merge_heads(L, e->loc, o), wo, bo);
   int w8 = add(L, OP_MEAN, e->loc, e->rtypes[1], probs, -1, -1);
   L->g->nodes[w8].axis = type_of(L, probs).rank - 3;
@@ -437,7 +452,12 @@ static int lower_call(Lower *L, Expr *e) {
   case B_ATTENTION: {
     int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]), v = lower_expr(L, e->operand[2]);
     int mask = e->mask ? lower_expr(L, e->mask) : -1;
-    return attention_core(L, e->loc, q, k, v, mask, e->causal, e->fval, NULL);
+    return attention_core(L, e->loc, q, k, v, mask, -1, e->causal, e->fval, NULL);
+  }
+  case B_MASKED_FILL: {
+    int y = add(L, OP_FILL, e->loc, e->type, lower_expr(L, e->operand[0]), lower_expr(L, e->operand[1]), -1);
+    L->g->nodes[y].fval = e->fval;
+    return y;
   }
   case B_CONCAT: {
     int a = lower_expr(L, e->operand[0]), b = lower_expr(L, e->operand[1]);
@@ -533,6 +553,23 @@ static int lower_expr(Lower *L, Expr *e) {
   return id;
 }
 
+/* A comparison: f32 1.0/0.0.  An i32 tensor against an integer constant
+ * compares exactly: the constant becomes an i32 const (design.md 5.7). */
+static int lower_compare(Lower *L, Expr *e) {
+  static const Op ops[] = {OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE};
+  Expr *x[2] = {e->lhs, e->rhs};
+  int id[2];
+  for (int k = 0; k < 2; k++) {
+    if (x[k]->is_const && x[1 - k]->type.dtype == DT_I32) {
+      id[k] = add(L, OP_CONST, x[k]->loc, (Type){DT_I32, 0, {{0}}}, -1, -1, -1);
+      L->g->nodes[id[k]].fval = (double)x[k]->ival;
+    } else {
+      id[k] = lower_expr(L, x[k]);
+    }
+  }
+  return add(L, ops[e->op - BIN_EQ], e->loc, e->type, id[0], id[1], -1);
+}
+
 static int lower_expr1(Lower *L, Expr *e) {
   switch (e->kind) {
   case E_NUM:
@@ -547,6 +584,7 @@ static int lower_expr1(Lower *L, Expr *e) {
   case E_NEG:
     return add(L, OP_NEG, e->loc, e->type, lower_expr(L, e->lhs), -1, -1);
   case E_BINARY: {
+    if (binop_is_cmp(e->op)) return lower_compare(L, e);
     int a = lower_expr(L, e->lhs), b = lower_expr(L, e->rhs);
     Op op = e->op == '@' ? OP_MATMUL : e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB
           : e->op == '*' ? OP_MUL : OP_DIV;

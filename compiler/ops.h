@@ -24,6 +24,13 @@ OP(RELU,       "relu",       1,     T_EW)
 OP(GELU,       "gelu",       1,     T_EW)
 OP(SILU,       "silu",       1,     T_EW)
 OP(COPY,       "copy",       1,     T_EW)       /* an output that is another value */
+OP(EQ,         "eq",         2,     T_EW)       /* comparisons: f32 1.0 or 0.0; operands f32 or i32,  */
+OP(NE,         "ne",         2,     T_EW)       /*   i32 with i32 (or an i32 const) compared exactly, */
+OP(LT,         "lt",         2,     T_EW)       /*   else in f32 */
+OP(LE,         "le",         2,     T_EW)
+OP(GT,         "gt",         2,     T_EW)
+OP(GE,         "ge",         2,     T_EW)
+OP(FILL,       "fill",       2,     T_EW)       /* x, mask (f32 or i32): fval where mask != 0, else x */
 OP(FUSED_EW,   "elementwise", -2,   T_EW)       /* a chain of elementwise ops in one loop: prog */
 OP(MATMUL,     "matmul",     2,     0)          /* over the last two dims; tb: b is [.., N, K] */
 OP(TRANSPOSE,  "transpose",  1,     0)          /* swaps the last two dims */
@@ -44,5 +51,6 @@ OP(SWAP_HEADS, "swap_heads", 1,     0)          /* swaps dims -3 and -2: [.., T,
 OP(POSENC,     "posenc",     0,     0)          /* sinusoidal positional encoding [T, D] */
 OP(LSTM_SEQ,   "lstm_seq",   2,     0)          /* xp [.., T, 4H] (consumed), w_hh^T in panels [4H/P, H, P] -> h [.., T, H] */
 OP(GRU_SEQ,    "gru_seq",    3,     0)          /* xp [.., T, 3H] (consumed), w_hh^T in panels, b_hh -> h */
-OP(ATTENTION,  "attention",  -1,    0)          /* fused softmax(q k^T * fval + mask) v: q, k, v[, mask];
-                                                   causal, safe as SOFTMAX; no [T, S] buffer */
+OP(ATTENTION,  "attention",  -2,    0)          /* fused softmax(q k^T * fval + mask) v: q, k, v[, mask]
+                                                   [, fill mask (filled): a score is `fill` where it is
+                                                   nonzero]; causal, safe as SOFTMAX; no [T, S] buffer */

@@ -9,8 +9,15 @@
 
 #include "ir.h"
 
-static bool fold(Op op, double a, double b, double *r) {
+static bool fold(Op op, double a, double b, double fval, double *r) {
   switch (op) {
+  case OP_EQ: *r = a == b; return true;
+  case OP_NE: *r = a != b; return true;
+  case OP_LT: *r = a < b; return true;
+  case OP_LE: *r = a <= b; return true;
+  case OP_GT: *r = a > b; return true;
+  case OP_GE: *r = a >= b; return true;
+  case OP_FILL: *r = b != 0 ? fval : a; return true;
   case OP_ADD: *r = a + b; return true;
   case OP_SUB: *r = a - b; return true;
   case OP_MUL: *r = a * b; return true;
@@ -36,7 +43,7 @@ void pass_fold_constants(Graph *g) {
     for (int k = 0; k < n->nin; k++) all_const &= g->nodes[n->in[k]].op == OP_CONST;
     if (!all_const) continue;
     double a = g->nodes[n->in[0]].fval, b = n->nin > 1 ? g->nodes[n->in[1]].fval : 0, r;
-    if (!fold(n->op, a, b, &r)) continue;
+    if (!fold(n->op, a, b, n->fval, &r)) continue;
     n->op = OP_CONST;
     n->nin = 0;
     n->fval = (float)r;

@@ -4,23 +4,24 @@
  * Needs: a verified graph with counted uses, after constant folding (so
  * that `/ sqrt(64)` is `/ const 8`).
  * Guarantees: every chain
- *     p = softmax(q @ k^T [* c | / c] [+ mask], axis=-1);  o = p @ v
+ *     p = softmax(masked_fill?(q @ k^T [* c | / c] [+ mask], fm, value), axis=-1);  o = p @ v
  * whose intermediates have no other user becomes
- *     o = attention(q, k, v[, mask]), scale = c (or 1/c)
+ *     o = attention(q, k, v[, mask][, fm]), scale = c (or 1/c), fill = value
  * with the softmax's causal and masked-rows-zero flags; the replaced nodes
  * are dead (pass_dce removes them).  k^T may be written transpose(k) or
  * come from a Linear-style transposed matmul; a constant scale may also sit
  * on q or on k.  Nothing else changes; the graph stays verified.
  *
  * Each rule below names the test that motivated it (tests/ir/). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ir.h"
 
 typedef struct Chain {
-  int q, k, v, mask;
-  double scale;
+  int q, k, v, mask, fill_mask;
+  double scale, fill;
   Vec replaced;           /* node ids that the fused op replaces */
 } Chain;
 
@@ -93,11 +94,30 @@ static bool match(Graph *g, int out, Chain *c, bool remarks) {
   memset(c, 0, sizeof *c);
   c->scale = 1.0;
   c->mask = -1;
+  c->fill_mask = -1;
   c->v = pv->in[1];
   vec_push(&c->replaced, (void *)(intptr_t)p);
   vec_push(&c->replaced, (void *)(intptr_t)out);
   int x = sm->in[0];
   Type st = sm->type;
+  /* masked_fill(scores, m, value) (tests/ir/fuse_masked_fill.attn): the
+   * kernel sets those scores to value, as the fill would, so the result
+   * is the unfused one (design.md 5.7), -1e9 and -inf alike; a fill of
+   * +inf or NaN stays a fill */
+  if (node(g, x)->op == OP_FILL && private(g, x)) {
+    Node *f = node(g, x);
+    int m = f->in[1];
+    if (!(f->fval < INFINITY)) {
+      remark(remarks, f, "the fill value is not a finite number or -inf");
+      return false;
+    }
+    if (mask_fits(&node(g, m)->type, &st) && !is_const(g, m)) {
+      c->fill_mask = m;
+      c->fill = f->fval;
+      vec_push(&c->replaced, (void *)(intptr_t)x);
+      x = f->in[0];
+    }
+  }
   /* + mask (tests/ir/fuse_mask_tensor.attn) */
   if (node(g, x)->op == OP_ADD && private(g, x)) {
     Node *a = node(g, x);
@@ -169,6 +189,9 @@ void pass_fuse_attention(Graph *g, bool remarks) {
     n->in[2] = c.v;
     n->nin = 3;
     if (c.mask >= 0) n->in[n->nin++] = c.mask;
+    n->filled = c.fill_mask >= 0;
+    if (n->filled) n->in[n->nin++] = c.fill_mask;
+    n->fill = c.fill;
     n->fval = c.scale;
     n->causal = causal;
     n->safe = safe;

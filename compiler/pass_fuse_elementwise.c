@@ -23,7 +23,7 @@ static void as_program(Node *n) {
   if (n->prog || n->op == OP_MATMUL) return;
   n->fused = arena_printf("%s (%d:%d)", op_info[n->op].text, n->loc.line, n->loc.col);
   n->prog = NEW_ARRAY(EwStep, 1);
-  n->prog[0] = (EwStep){n->op, 0, n->nin > 1 ? 1 : 0};
+  n->prog[0] = (EwStep){n->op, 0, n->nin > 1 ? 1 : 0, n->fval};
   n->nprog = 1;
   n->op = OP_FUSED_EW;
 }
@@ -37,6 +37,7 @@ static const char *describe(const Node *n) {
 static void unwrap_single(Node *n) {
   if (n->op == OP_FUSED_EW && n->nprog == 1 && n->prog[0].a >= 0) {
     n->op = n->prog[0].op;
+    n->fval = n->prog[0].fval;
     n->prog = NULL;
     n->nprog = 0;
     n->fused = NULL;

@@ -45,6 +45,15 @@ Expr *ast_name(Loc loc, const char *text, int len) {
   return e;
 }
 
+const char *binop_text(int op) {
+  static const char *const cmp[] = {"==", "!=", "<", "<=", ">", ">="};
+  if (binop_is_cmp(op)) return cmp[op - BIN_EQ];
+  static char ch[5][2] = {"@", "+", "-", "*", "/"};
+  for (int i = 0; i < 5; i++)
+    if (ch[i][0] == op) return ch[i];
+  internal_error("unknown binary operator %d", op);
+}
+
 Expr *ast_binary(Loc op_loc, int op, Expr *lhs, Expr *rhs) {
   Expr *e = new_expr(E_BINARY, op_loc, 1 + max_int(lhs->depth, rhs->depth));
   e->op = op;

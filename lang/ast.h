@@ -42,13 +42,18 @@ typedef struct Type {
 typedef enum ExprKind {
   E_NUM,      /* number literal: num, is_int */
   E_NAME,     /* name */
-  E_BINARY,   /* lhs op rhs; op is one of '@' '+' '-' '*' '/' */
+  E_BINARY,   /* lhs op rhs; op is one of '@' '+' '-' '*' '/' or a BinCmp */
   E_NEG,      /* -lhs */
   E_CALL,     /* name(args) */
   E_INDEX,    /* lhs[rhs] */
   E_RESULT,   /* result `index` of the call lhs, bound by `let a, b = f(...)`;
                  lhs is shared by the group's E_RESULTs, group names count */
 } ExprKind;
+
+/* E_BINARY's comparisons (the arithmetic ops are their characters). */
+typedef enum BinCmp { BIN_EQ = 256, BIN_NE, BIN_LT, BIN_LE, BIN_GT, BIN_GE } BinCmp;
+const char *binop_text(int op);   /* "+", "==", ... */
+static inline bool binop_is_cmp(int op) { return op >= BIN_EQ && op <= BIN_GE; }
 
 /* The functions of the language.  The checker maps a call's name to one. */
 typedef enum Builtin {
@@ -59,6 +64,8 @@ typedef enum Builtin {
   B_CONCAT, B_ATTENTION, B_SPLIT_HEADS, B_MERGE_HEADS, B_POSENC, B_CAUSAL,
   /* issue 19: views */
   B_UNSQUEEZE, B_SQUEEZE, B_RESHAPE,
+  /* issue 19: masks */
+  B_MASKED_FILL,
 } Builtin;
 
 typedef enum LayerKind {
@@ -130,6 +137,8 @@ struct Expr {
                          for MultiheadAttention it has no heads dim (the
                          mask is the same for every head) */
   bool causal;        /* attention, MultiheadAttention call: mask=causal */
+  Expr *pad_mask;     /* MultiheadAttention call: key_padding_mask=, [..., S],
+                         nonzero hides a key */
   int64_t heads;      /* split_heads(x, H): H; merge_heads(x): the H it
                          merges (x's dim -3) */
   int64_t index;      /* E_INDEX: the index as written (may be negative);

@@ -192,6 +192,8 @@ int64_t eval_const(Checker *c, Expr *e, const char *ctx) {
     break;
   case E_NAME: {
     Entry *en = table_find(&c->names, e->name);
+    if (!en && is_inf_name(c, e))
+      user_error(e->loc, "%s must be a compile-time integer, but `inf` is not an integer", ctx);
     if (!en) unknown_name(c, e->loc, e->name);
     if (!en->decl) user_error(e->loc, "symbolic dim `%s` cannot be used in a const expression", e->name);
     e->decl = en->decl;
@@ -208,7 +210,8 @@ int64_t eval_const(Checker *c, Expr *e, const char *ctx) {
     break;
   }
   case E_BINARY: {
-    if (e->op == '@') user_error(e->loc, "%s must be a compile-time integer; `@` is not allowed there", ctx);
+    if (e->op == '@' || binop_is_cmp(e->op))
+      user_error(e->loc, "%s must be a compile-time integer; `%s` is not allowed there", ctx, binop_text(e->op));
     int64_t a = eval_const(c, e->lhs, ctx), b = eval_const(c, e->rhs, ctx);
     if (!fold(e->op, a, b, &e->ival)) {
       if (e->op == '/' && b == 0) user_error(e->loc, "division by zero in const expression");
@@ -238,6 +241,7 @@ double eval_number(Checker *c, Expr *e, const char *ctx) {
     return e->num;
   case E_NAME: {
     Entry *en = table_find(&c->names, e->name);
+    if (!en && is_inf_name(c, e)) return INFINITY;
     if (!en) unknown_name(c, e->loc, e->name);
     if (!en->decl) user_error(e->loc, "symbolic dim `%s` cannot be used as a value", e->name);
     if (en->decl->kind != D_CONST)
@@ -248,7 +252,8 @@ double eval_number(Checker *c, Expr *e, const char *ctx) {
   case E_NEG:
     return -eval_number(c, e->lhs, ctx);
   case E_BINARY: {
-    if (e->op == '@') user_error(e->loc, "%s must be a number; `@` is not allowed there", ctx);
+    if (e->op == '@' || binop_is_cmp(e->op))
+      user_error(e->loc, "%s must be a number; `%s` is not allowed there", ctx, binop_text(e->op));
     double a = eval_number(c, e->lhs, ctx), b = eval_number(c, e->rhs, ctx);
     switch (e->op) {
     case '+': return a + b;
@@ -351,17 +356,30 @@ void bind_args(Expr *call, const char *fname, const char *const *params, int n, 
 
 /* ---- expressions ---------------------------------------------------------- */
 
+/* Is `e` the predeclared number `inf` (and not a declared name)? */
+bool is_inf_name(Checker *c, Expr *e) {
+  return e->kind == E_NAME && strcmp(e->name, "inf") == 0 && !table_find(&c->names, e->name);
+}
+
 
 void need_f32(Checker *c, Loc loc, const char *what, Type t) {
   if (t.dtype != DT_F32)
-    user_error(loc, "`%s` needs f32 operands, got %s (i32 tensors can only be passed to Embedding)", what,
-               type_str(c->m, t));
+    user_error(loc, "`%s` needs f32 operands, got %s (i32 tensors can be compared, used as masks and passed to "
+               "Embedding; `x != 0` is f32)", what, type_str(c->m, t));
 }
 
 /* The tensor operand at args slot `x`: checked and f32. */
 Expr *operand(Checker *c, Expr *call, const char *fname, Expr *x) {
   check_expr(c, x);
   need_f32(c, x->loc, fname, x->type);
+  call->operand[call->noperands++] = x;
+  return x;
+}
+
+/* The tensor operand at args slot `x`, checked, f32 or i32 (views and
+ * masks). */
+Expr *operand_any(Checker *c, Expr *call, Expr *x) {
+  check_expr(c, x);
   call->operand[call->noperands++] = x;
   return x;
 }
@@ -389,8 +407,8 @@ static Type check_elementwise(Checker *c, Expr *e, Type a, Type b) {
   Type t = {DT_F32, 0, {{0}}};
   Dim da, db;
   if (!broadcast(a.dims, a.rank, b.dims, b.rank, t.dims, &t.rank, &da, &db))
-    user_error(e->loc, "shape mismatch in `%c`: %s %c %s: dims %s and %s differ", e->op, type_str(c->m, a), e->op,
-               type_str(c->m, b), dim_str(c->m, da), dim_str(c->m, db));
+    user_error(e->loc, "shape mismatch in `%s`: %s %s %s: dims %s and %s differ", binop_text(e->op), type_str(c->m, a),
+               binop_text(e->op), type_str(c->m, b), dim_str(c->m, da), dim_str(c->m, db));
   return t;
 }
 
@@ -430,7 +448,14 @@ static Type check_matmul(Checker *c, Expr *e, Type a, Type b) {
 static void check_binary(Checker *c, Expr *e) {
   check_expr(c, e->lhs);
   check_expr(c, e->rhs);
-  char op[2] = {(char)e->op, 0};
+  if (binop_is_cmp(e->op)) {
+    /* design.md 5.6: f32 or i32 operands, broadcasting; an f32 1.0/0.0
+     * result (lowering decides how exactly: i32 against i32 or an
+     * integer compares exactly) */
+    e->type = check_elementwise(c, e, e->lhs->type, e->rhs->type);
+    return;
+  }
+  const char *op = binop_text(e->op);
   need_f32(c, e->loc, op, e->lhs->type);
   need_f32(c, e->loc, op, e->rhs->type);
   if (e->op == '@') {
@@ -499,6 +524,7 @@ static const FnSpec functions[] = {
     {"unsqueeze", B_UNSQUEEZE, 2, 2, {"x", "axis"}},
     {"squeeze", B_SQUEEZE, 2, 2, {"x", "axis"}},
     {"reshape", B_RESHAPE, 5, 2, {"x", "d0", "d1", "d2", "d3"}},
+    {"masked_fill", B_MASKED_FILL, 3, 3, {"x", "mask", "value"}},
 };
 
 static const FnSpec *find_function(const char *name) {
@@ -574,7 +600,9 @@ static void check_call(Checker *c, Expr *e) {
     e->type = check_posenc(c, args);
     return;
   }
-  Expr *x = operand(c, e, f->name, args[0]);
+  /* views take i32 tensors too: a mask reshaped to broadcast */
+  bool view_fn = f->fn == B_UNSQUEEZE || f->fn == B_SQUEEZE || f->fn == B_RESHAPE;
+  Expr *x = view_fn ? operand_any(c, e, args[0]) : operand(c, e, f->name, args[0]);
   Type t = x->type;
   switch (f->fn) {
   case B_TRANSPOSE: {
@@ -696,6 +724,20 @@ static void check_call(Checker *c, Expr *e) {
   case B_RESHAPE:
     t = check_view_fn(c, e, f->fn, args, t);
     break;
+  case B_MASKED_FILL: {
+    /* design.md 5.6: `value` where mask != 0, else x; the mask (f32 or
+     * i32) broadcasts to x's shape, which the result keeps */
+    Expr *m = operand_any(c, e, args[1]);
+    Type b = {DT_F32, 0, {{0}}};
+    Dim da, db;
+    if (!broadcast(m->type.dims, m->type.rank, t.dims, t.rank, b.dims, &b.rank, &da, &db) || !type_eq(b, t))
+      user_error(m->loc, "shape mismatch in `masked_fill`: the mask %s does not broadcast to x's shape %s",
+                 type_str(c->m, m->type), type_str(c->m, t));
+    e->fval = eval_number(c, args[2], "`value` of `masked_fill`");
+    if (isnan(e->fval) || (!isinf(e->fval) && fabs(e->fval) > FLT_MAX))
+      user_error(args[2]->loc, "`value` of `masked_fill` must be an f32 number or `inf`/`-inf`, got %g", e->fval);
+    break;
+  }
   case B_MERGE_HEADS: {
     if (t.rank < 3)
       user_error(x->loc, "`merge_heads` takes a tensor of rank 3 or more ([..., H, T, d]), got %s",
@@ -734,6 +776,14 @@ static void check_index(Checker *c, Expr *e) {
 
 static void check_name(Checker *c, Expr *e) {
   Entry *en = table_find(&c->names, e->name);
+  if (!en && is_inf_name(c, e)) {
+    /* the predeclared number (design.md 5.6): a literal from here on */
+    e->kind = E_NUM;
+    e->num = INFINITY;
+    e->text = "inf";
+    e->type = scalar();
+    return;
+  }
   if (!en) {
     const FnSpec *f = find_function(e->name);
     if (f && f->fn == B_CAUSAL) causal_misuse(e->loc);
@@ -885,9 +935,10 @@ void check_decl(Checker *c, Decl *d) {
   case D_LET:
   case D_OUTPUT:
     check_expr(c, d->value);
-    if (d->value->type.dtype != DT_F32)
-      user_error(d->value->loc, "`%s` would be %s: i32 tensors can only be passed to Embedding", d->name,
-                 type_str(c->m, d->value->type));
+    /* an i32 let names an input or a view of one (a mask); outputs are f32 */
+    if (d->value->type.dtype != DT_F32 && d->kind == D_OUTPUT)
+      user_error(d->value->loc, "output `%s` would be %s: outputs are f32 (compare an i32 tensor, as in `x != 0`, "
+                 "for 1.0/0.0)", d->name, type_str(c->m, d->value->type));
     d->type = d->value->type;
     if (d->kind == D_OUTPUT && c->block) {
       d->index = c->outputs.len;   /* a result of the block's call */

@@ -58,6 +58,8 @@ void count_ops(Checker *c, Loc loc, int n);
 void need_f32(Checker *c, Loc loc, const char *what, Type t);
 /* The tensor operand x of call: checked, f32, appended to call->operand. */
 Expr *operand(Checker *c, Expr *call, const char *fname, Expr *x);
+Expr *operand_any(Checker *c, Expr *call, Expr *x);
+bool is_inf_name(Checker *c, Expr *e);
 /* NumPy broadcasting of a[0..ra) and b[0..rb); on a mismatch, false with
  * the two differing dims. */
 bool broadcast(const Dim *a, int ra, const Dim *b, int rb, Dim *out, int *rout, Dim *da, Dim *db);

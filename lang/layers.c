@@ -88,7 +88,10 @@ void check_mask(Checker *c, Expr *call, const char *fname, Expr *mask, Type scor
     return;
   }
   check_expr(c, mask);
-  need_f32(c, mask->loc, fname, mask->type);
+  if (mask->type.dtype != DT_F32)
+    user_error(mask->loc, "`mask` of `%s` is added to the scores and must be f32, got %s (to hide the keys where an "
+               "i32 mask is nonzero, use `masked_fill(scores, m, -inf)` before softmax, or key_padding_mask=)",
+               fname, type_str(c->m, mask->type));
   Type b = {DT_F32, 0, {{0}}};
   Dim da, db;
   if (!broadcast(mask->type.dims, mask->type.rank, scores.dims, scores.rank, b.dims, &b.rank, &da, &db) ||
@@ -96,6 +99,30 @@ void check_mask(Checker *c, Expr *call, const char *fname, Expr *mask, Type scor
     user_error(mask->loc, "shape mismatch in `mask` of `%s`: %s does not broadcast to the scores' shape %s", fname,
                type_str(c->m, mask->type), type_str(c->m, scores));
   call->mask = mask;
+}
+
+/* key_padding_mask= of MultiheadAttention `fname` (NULL: none): f32 or i32
+ * [..., S], nonzero hiding a key from every query (PyTorch's bool mask);
+ * its batch dims broadcast to the scores' [..., T, S]. */
+static void check_key_padding_mask(Checker *c, Expr *call, const char *fname, Expr *m, Type scores) {
+  if (!m) return;
+  check_expr(c, m);
+  Type t = m->type;
+  Dim S = scores.dims[scores.rank - 1];
+  if (t.rank == 0 || t.rank >= MAX_RANK || !dim_eq(last_dim(t), S))
+    user_error(m->loc, "shape mismatch in `key_padding_mask` of `%s`: expected [..., %s], one entry per key, got %s",
+               fname, dim_str(c->m, S), type_str(c->m, t));
+  /* as [..., 1, S] against the scores */
+  Type v = t;
+  v.dims[v.rank] = S;
+  v.dims[v.rank - 1] = fixed(1);
+  v.rank++;
+  Type b = {DT_F32, 0, {{0}}};
+  Dim da, db;
+  if (!broadcast(v.dims, v.rank, scores.dims, scores.rank, b.dims, &b.rank, &da, &db) || !type_eq(b, scores))
+    user_error(m->loc, "shape mismatch in `key_padding_mask` of `%s`: %s does not broadcast to the batch dims of "
+               "the scores %s", fname, type_str(c->m, t), type_str(c->m, scores));
+  call->pad_mask = m;
 }
 
 /* ---- layer calls ----------------------------------------------------------- */
@@ -152,9 +179,9 @@ void check_layer_call(Checker *c, Expr *e, Decl *layer) {
     return;
   }
   case L_MHA: {
-    static const char *const params[] = {"query", "key", "value", "mask"};
-    Expr *args[4];
-    bind_args(e, name, params, 4, 3, args);
+    static const char *const params[] = {"query", "key", "value", "mask", "key_padding_mask"};
+    Expr *args[5];
+    bind_args(e, name, params, 5, 3, args);
     Expr *x[3];
     for (int i = 0; i < 3; i++) x[i] = operand(c, e, name, args[i]);
     /* the heads take a dim inside: rank 3 at most */
@@ -166,6 +193,7 @@ void check_layer_call(Checker *c, Expr *e, Decl *layer) {
                    (long long)d, type_str(c->m, x[i]->type));
     Type s = attention_scores(c, e, name, params, x);
     check_mask(c, e, name, args[3], s);
+    check_key_padding_mask(c, e, name, args[4], s);
     e->fval = 1.0 / sqrt((double)(d / layer->largs[1]));
     /* attn_output, then attn_weights [..., T, S] averaged over the heads */
     e->nresults = 2;

@@ -128,6 +128,12 @@ int lexer_next(Lexer *lx, Token *tok) {
       "-" { code = TK_MINUS; goto done; }
       "*" { code = TK_STAR; goto done; }
       "/" { code = TK_SLASH; goto done; }
+      "==" { code = TK_EQEQ; goto done; }
+      "!=" { code = TK_NE; goto done; }
+      "<=" { code = TK_LE; goto done; }
+      ">=" { code = TK_GE; goto done; }
+      "<" { code = TK_LT; goto done; }
+      ">" { code = TK_GT; goto done; }
       "=" { code = TK_EQ; goto done; }
       "," { code = TK_COMMA; goto done; }
       ":" { code = TK_COLON; goto done; }
@@ -179,6 +185,12 @@ const char *token_kind_str(int code) {
   case TK_STAR: return "`*`";
   case TK_SLASH: return "`/`";
   case TK_EQ: return "`=`";
+  case TK_EQEQ: return "`==`";
+  case TK_NE: return "`!=`";
+  case TK_LT: return "`<`";
+  case TK_LE: return "`<=`";
+  case TK_GT: return "`>`";
+  case TK_GE: return "`>=`";
   case TK_COMMA: return "`,`";
   case TK_COLON: return "`:`";
   case TK_LPAREN: return "`(`";

@@ -3,6 +3,8 @@
  * Every action is one builder call from ast.c (or passes a value through),
  * with the rule above its code.  Precedence, loosest first:
  *
+ *     == != < <= > >=   comparisons, which do not chain (`a < b < c` is
+ *                  a syntax error, reported as such by report_syntax_error)
  *     + -          binary, left-associative
  *     * / @        binary, left-associative (`@` ranks with `*` as in Python)
  *     - (unary)    so -a @ b is (-a) @ b, and a * -b is a * (-b)
@@ -56,6 +58,7 @@ static _Noreturn void report_syntax_error(void *parser, ParseState *ps, int code
 %token MODEL BLOCK CONST INPUT PARAM LAYER LET OUTPUT F32 I32 IDENT NUMBER UNDERSCORE
        EQ COMMA COLON RPAREN RBRACKET LBRACE RBRACE.
 
+%nonassoc EQEQ NE LT LE GT GE.
 %left PLUS MINUS.
 %left STAR SLASH AT.
 %right NEG.
@@ -166,6 +169,18 @@ dimlist(A) ::= dimlist(L) COMMA expr(E).
 
 /* ---- expressions ---------------------------------------------------- */
 
+expr(A) ::= expr(L) EQEQ(O) expr(R).
+    { A = ast_binary(O.loc, BIN_EQ, L, R); }
+expr(A) ::= expr(L) NE(O) expr(R).
+    { A = ast_binary(O.loc, BIN_NE, L, R); }
+expr(A) ::= expr(L) LT(O) expr(R).
+    { A = ast_binary(O.loc, BIN_LT, L, R); }
+expr(A) ::= expr(L) LE(O) expr(R).
+    { A = ast_binary(O.loc, BIN_LE, L, R); }
+expr(A) ::= expr(L) GT(O) expr(R).
+    { A = ast_binary(O.loc, BIN_GT, L, R); }
+expr(A) ::= expr(L) GE(O) expr(R).
+    { A = ast_binary(O.loc, BIN_GE, L, R); }
 expr(A) ::= expr(L) PLUS(O) expr(R).
     { A = ast_binary(O.loc, '+', L, R); }
 expr(A) ::= expr(L) MINUS(O) expr(R).
@@ -252,7 +267,8 @@ static const char *expected_str(yyParser *p, int prev) {
   } else if (has(set, TK_PLUS) || has(set, TK_STAR) || has(set, TK_AT)) {
     /* after a complete expression: name what may follow it, not the
        operators that could continue it */
-    static const int cont[] = {TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_AT, TK_LBRACKET, TK_LPAREN};
+    static const int cont[] = {TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_AT, TK_LBRACKET, TK_LPAREN,
+                               TK_EQEQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE};
     for (size_t i = 0; i < sizeof cont / sizeof cont[0]; i++) set[cont[i]] = false;
   }
   if (has(set, TK_MODEL) && has(set, TK_BLOCK)) {
@@ -297,6 +313,12 @@ static _Noreturn void report_syntax_error(void *parser, ParseState *ps, int code
     user_error(ps->tok.loc, "unexpected end of input");
   }
   const char *found = arena_printf("`%.*s`", ps->tok.len, ps->tok.text);
+  /* after a complete expression a comparison is refused only when it
+     would chain onto another one */
+  bool cmp = code == TK_EQEQ || code == TK_NE || code == TK_LT || code == TK_LE || code == TK_GT || code == TK_GE;
+  if (cmp && parser_accepts(parser, TK_PLUS))
+    user_error(ps->tok.loc, "comparisons do not chain: `a < b < c` must be written with parentheses, as "
+                            "`(a < b) * (b < c)` for both, found %s", found);
   if (expected) user_error(ps->tok.loc, "expected %s, found %s", expected, found);
   user_error(ps->tok.loc, "unexpected %s", found);
 }

@@ -40,6 +40,29 @@ static LLVMValueRef emit_dot(CG *cg, LLVMValueRef a, LLVMValueRef ao, LLVMValueR
   return LLVMBuildLoad2(cg->B, cg->f32, acc, "");
 }
 
+/* A mask operand broadcast to the scores [.., T, S] (its last two dims may
+ * be 1): the offset of this batch entry's block (*mb), its stride per
+ * query row (*mrow, 0 or S) and per key (*mcol, 0 or 1). */
+typedef struct AttMask { LLVMValueRef mb, mrow, mcol; } AttMask;
+static AttMask att_mask(CG *cg, const Type *t, const Type *tk, const Type *tm, int nb, LLVMValueRef *idx) {
+  Type full = *t;
+  full.dims[t->rank - 1] = tk->dims[tk->rank - 2];
+  Dim mT = tm->rank >= 2 ? tm->dims[tm->rank - 2] : (Dim){1, -1};
+  Dim mS = tm->dims[tm->rank - 1];
+  LLVMValueRef mSv = dim(cg, mS);
+  LLVMValueRef msize = mul64(cg, tm->rank >= 2 ? dim(cg, mT) : i64c(cg, 1), mSv);
+  AttMask m;
+  m.mb = batch_offset(cg, &full, nb, idx, tm, tm->rank > 2 ? tm->rank - 2 : 0, msize);
+  m.mrow = tm->rank >= 2 && !is_one(mT) ? mSv : i64c(cg, 0);
+  m.mcol = is_one(mS) ? i64c(cg, 0) : i64c(cg, 1);
+  return m;
+}
+
+/* The operands of an ATTENTION node: an additive mask (or -1), and a fill
+ * mask (or -1) whose nonzero entries make a score n->fill. */
+static int att_add_mask(const Node *n) { return n->nin - n->filled > 3 ? 3 : -1; }
+static int att_fill_mask(const Node *n) { return n->filled ? n->nin - 1 : -1; }
+
 /* The first result row (over batch dims and T) of tile `row`. */
 static LLVMValueRef tile_first_row(CG *cg, LLVMValueRef row, LLVMValueRef tiles, LLVMValueRef T) {
   LLVMValueRef batch = div64(cg, row, tiles);
@@ -64,8 +87,8 @@ void emit_attention(Kernel *k) {
   const Type *t = &n->type;
   const Type *tq = &cg->g->nodes[n->in[0]].type, *tk = &cg->g->nodes[n->in[1]].type;
   const Type *tv = &cg->g->nodes[n->in[2]].type;
-  bool has_mask = n->nin > 3;
-  const Type *tm = has_mask ? &cg->g->nodes[n->in[3]].type : NULL;
+  int am = att_add_mask(n), fm = att_fill_mask(n);
+  bool has_mask = am >= 0;
   LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
   LLVMValueRef dk = dim(cg, tq->dims[tq->rank - 1]);
   LLVMValueRef S = dim(cg, tk->dims[tk->rank - 2]);
@@ -92,19 +115,10 @@ void emit_attention(Kernel *k) {
   LLVMValueRef ko = batch_offset(cg, t, nb, idx, tk, tk->rank - 2, mul64(cg, S, dk));
   LLVMValueRef vo = batch_offset(cg, t, nb, idx, tv, tv->rank - 2, mul64(cg, S, dv));
   LLVMValueRef ob = mul64(cg, tile_first_row(cg, row, tiles, T), dv);
-  LLVMValueRef mb = NULL, mrow = NULL, mcol = NULL;
-  if (has_mask) {
-    /* the mask broadcasts to [.., T, S]: its last two dims may be 1 */
-    Type full = *t;
-    full.dims[t->rank - 1] = tk->dims[tk->rank - 2];
-    Dim mT = tm->rank >= 2 ? tm->dims[tm->rank - 2] : (Dim){1, -1};
-    Dim mS = tm->dims[tm->rank - 1];
-    LLVMValueRef mSv = dim(cg, mS);
-    LLVMValueRef msize = mul64(cg, tm->rank >= 2 ? dim(cg, mT) : i64c(cg, 1), mSv);
-    mb = batch_offset(cg, &full, nb, idx, tm, tm->rank > 2 ? tm->rank - 2 : 0, msize);
-    mrow = tm->rank >= 2 && !is_one(mT) ? mSv : i64c(cg, 0);
-    mcol = is_one(mS) ? i64c(cg, 0) : i64c(cg, 1);
-  }
+  AttMask ma = {0}, mf = {0};
+  if (has_mask) ma = att_mask(cg, t, tk, &cg->g->nodes[n->in[am]].type, nb, idx);
+  if (fm >= 0) mf = att_mask(cg, t, tk, &cg->g->nodes[n->in[fm]].type, nb, idx);
+  bool fint = fm >= 0 && cg->g->nodes[n->in[fm]].type.dtype == DT_I32;
   LLVMValueRef ninf = cg_f32(cg, -1.0 / 0.0);
   LLVMValueRef tile_limit = S;
   if (n->causal) tile_limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, S, ""), t1, S, "");
@@ -131,7 +145,8 @@ void emit_attention(Kernel *k) {
   LLVMValueRef lp = LLVMBuildInBoundsGEP2(cg->B, st_ty, larr, qs, 2, "");
   LLVMValueRef qo = add64(cg, qb, mul64(cg, i, dk));
   oo = add64(cg, ob, mul64(cg, q, dv));
-  LLVMValueRef mo = has_mask ? add64(cg, mb, mul64(cg, i, mrow)) : NULL;
+  LLVMValueRef mo = has_mask ? add64(cg, ma.mb, mul64(cg, i, ma.mrow)) : NULL;
+  LLVMValueRef fo = fm >= 0 ? add64(cg, mf.mb, mul64(cg, i, mf.mrow)) : NULL;
   /* this query's keys in the block: up to its own position if causal */
   LLVMValueRef jend = j1;
   if (n->causal) {
@@ -144,7 +159,12 @@ void emit_attention(Kernel *k) {
   LLVMValueRef jj = loop_begin(cg, &jl, i64c(cg, 0), cnt);
   LLVMValueRef j = add64(cg, j0, jj);
   LLVMValueRef sc = cg_fmul(cg, emit_dot(cg, k->in[0], qo, k->in[1], add64(cg, ko, mul64(cg, j, dk)), dk), cg_f32(cg, n->fval));
-  if (has_mask) sc = cg_fadd(cg, sc, load_f(cg, k->in[3], add64(cg, mo, mul64(cg, j, mcol))));
+  if (has_mask) sc = cg_fadd(cg, sc, load_f(cg, k->in[am], add64(cg, mo, mul64(cg, j, ma.mcol))));
+  if (fm >= 0) {
+    LLVMValueRef fp = elem_ptr(cg, k->in[fm], add64(cg, fo, mul64(cg, j, mf.mcol)));
+    LLVMValueRef fv = LLVMBuildLoad2(cg->B, fint ? cg->i32 : cg->f32, fp, "");
+    sc = LLVMBuildSelect(cg->B, mask_nonzero(cg, fv), cg_f32(cg, n->fill), sc, "");
+  }
   LLVMValueRef slot[2] = {i64c(cg, 0), jj};
   LLVMBuildStore(cg->B, sc, LLVMBuildInBoundsGEP2(cg->B, buf_ty, buf, slot, 2, ""));
   LLVMValueRef mx[2] = {LLVMBuildLoad2(cg->B, cg->f32, bmax, ""), sc};
@@ -237,8 +257,25 @@ typedef struct AttTile {
   LLVMValueRef qidx[2];         /* the lanes' query positions (i64 vectors) */
   LLVMValueRef mrow_ptr[2];     /* additive mask: per lane, the row's base (vector of ptrs) */
   LLVMValueRef mcol;            /* the mask's stride along keys (0 or 1) */
+  LLVMValueRef frow_ptr[2];     /* fill mask: as the additive mask's */
+  LLVMValueRef fcol;
+  bool fint;                    /* the fill mask is i32 */
   LLVMValueRef m, l;            /* allocas: running max and sum, [qv] vectors */
 } AttTile;
+
+/* base[lane][off] for each lane: f32 lanes, or i32 ones with i32. */
+static LLVMValueRef gather_lanes(CG *cg, LLVMValueRef base, LLVMValueRef off, bool i32) {
+  LLVMValueRef offv = viota64_splat(cg, off);
+  LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(cg->B, cg->f32, base, &offv, 1, "");
+  LLVMTypeRef vt = i32 ? LLVMVectorType(cg->i32, (unsigned)cg->vl) : cg->vf;
+  LLVMTypeRef tys[2] = {vt, LLVMVectorType(cg->ptr, (unsigned)cg->vl)};
+  unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->M, id, tys, 2);
+  LLVMValueRef ones[64];
+  for (int i = 0; i < cg->vl; i++) ones[i] = LLVMConstInt(cg->i1, 1, 0);
+  LLVMValueRef args[4] = {ptrs, cg_i32(cg, 4), LLVMConstVector(ones, (unsigned)cg->vl), LLVMGetUndef(vt)};
+  return LLVMBuildCall2(cg->B, LLVMIntrinsicGetType(cg->C, id, tys, 2), fn, args, 4, "");
+}
 
 /* One group of kg keys from j0.  With tail, rows are clamped to jend - 1,
  * keys at or past jend are masked, and with causal so are keys later
@@ -293,19 +330,12 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
   for (int g = 0; g < kg; g++)
     for (int v = 0; v < qv; v++) {
       LLVMValueRef x = dl.v[g * qv + v];
-      if (a->mrow_ptr[0]) {
-        /* additive mask: M[query lane, key j] gathered across the lanes */
-        LLVMValueRef off = viota64_splat(cg, mul64(cg, row[g], a->mcol));
-        LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(cg->B, cg->f32, a->mrow_ptr[v], &off, 1, "");
-        LLVMTypeRef pv = LLVMVectorType(cg->ptr, (unsigned)cg->vl);
-        LLVMTypeRef tys[2] = {cg->vf, pv};
-        unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
-        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->M, id, tys, 2);
-        LLVMValueRef ones[64];
-        for (int i = 0; i < cg->vl; i++) ones[i] = LLVMConstInt(cg->i1, 1, 0);
-        LLVMValueRef args[4] = {ptrs, cg_i32(cg, 4), LLVMConstVector(ones, (unsigned)cg->vl), LLVMGetUndef(cg->vf)};
-        LLVMValueRef mv = LLVMBuildCall2(cg->B, LLVMIntrinsicGetType(cg->C, id, tys, 2), fn, args, 4, "");
-        x = cg_fadd(cg, x, mv);
+      /* additive mask: M[query lane, key j] gathered across the lanes */
+      if (a->mrow_ptr[0]) x = cg_fadd(cg, x, gather_lanes(cg, a->mrow_ptr[v], mul64(cg, row[g], a->mcol), false));
+      if (a->frow_ptr[0]) {
+        /* fill mask: the score is n->fill where F[query lane, key j] != 0 */
+        LLVMValueRef fv = gather_lanes(cg, a->frow_ptr[v], mul64(cg, row[g], a->fcol), a->fint);
+        x = LLVMBuildSelect(cg->B, mask_nonzero(cg, fv), vfc(cg, n->fill), x, "");
       }
       if (n->causal && tail) {
         /* key j is visible to query i when j <= i */
@@ -448,8 +478,7 @@ void emit_attention_fast(Kernel *k) {
   const Type *t = &n->type;
   const Type *tq = &cg->g->nodes[n->in[0]].type, *tk = &cg->g->nodes[n->in[1]].type;
   const Type *tv = &cg->g->nodes[n->in[2]].type;
-  bool has_mask = n->nin > 3;
-  const Type *tm = has_mask ? &cg->g->nodes[n->in[3]].type : NULL;
+  int am = att_add_mask(n), fm = att_fill_mask(n);
   int vl = cg->vl, qv = 2, QT = att_qt(cg);
   AttTile a = {.k = k, .kg = att_kg(cg), .qv = qv};
   a.dk = tq->dims[tq->rank - 1].size;
@@ -502,25 +531,24 @@ void emit_attention_fast(Kernel *k) {
     LLVMBuildStore(cg->B, vfc(cg, 0.0), LLVMBuildInBoundsGEP2(cg->B, cg->vf, a.l, &vidx, 1, ""));
     a.qidx[v] = viota64(cg, add64(cg, t0, i64c(cg, v * vl)));
   }
-  if (has_mask) {
-    /* the mask broadcasts to [.., T, S]: its last two dims may be 1 */
-    Type full = *t;
-    full.dims[t->rank - 1] = tk->dims[tk->rank - 2];
-    Dim mT = tm->rank >= 2 ? tm->dims[tm->rank - 2] : (Dim){1, -1};
-    Dim mS = tm->dims[tm->rank - 1];
-    LLVMValueRef mSv = dim(cg, mS);
-    LLVMValueRef msize = mul64(cg, tm->rank >= 2 ? dim(cg, mT) : i64c(cg, 1), mSv);
-    LLVMValueRef mb = batch_offset(cg, &full, nb, idx, tm, tm->rank > 2 ? tm->rank - 2 : 0, msize);
-    LLVMValueRef mrow = tm->rank >= 2 && !is_one(mT) ? mSv : i64c(cg, 0);
-    a.mcol = is_one(mS) ? i64c(cg, 0) : i64c(cg, 1);
+  /* the masks' row per lane (lanes past T read the tile's last row) */
+  for (int which = 0; which < 2; which++) {
+    int op = which ? fm : am;
+    if (op < 0) continue;
+    AttMask mk = att_mask(cg, t, tk, &cg->g->nodes[n->in[op]].type, nb, idx);
     for (int v = 0; v < qv; v++) {
       LLVMValueRef qc = a.qidx[v];
       LLVMValueRef tl = viota64_splat(cg, tlast);
       qc = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, qc, tl, ""), qc, tl, "");
-      LLVMValueRef off = LLVMBuildAdd(cg->B, viota64_splat(cg, mb), LLVMBuildMul(cg->B, qc, viota64_splat(cg, mrow), ""), "");
-      a.mrow_ptr[v] = LLVMBuildInBoundsGEP2(cg->B, cg->f32, k->in[3], &off, 1, "");
+      LLVMValueRef off = LLVMBuildAdd(cg->B, viota64_splat(cg, mk.mb), LLVMBuildMul(cg->B, qc, viota64_splat(cg, mk.mrow), ""), "");
+      LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->B, cg->f32, k->in[op], &off, 1, "");
+      if (which) a.frow_ptr[v] = p;
+      else a.mrow_ptr[v] = p;
     }
+    if (which) a.fcol = mk.mcol;
+    else a.mcol = mk.mcol;
   }
+  a.fint = fm >= 0 && cg->g->nodes[n->in[fm]].type.dtype == DT_I32;
   (void)vi64;
   /* keys: all of S, or with causal up to the tile's last query */
   LLVMValueRef jend = S;

@@ -74,6 +74,7 @@ LLVMValueRef div64(CG *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef rem64(CG *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef elem_ptr(CG *cg, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef load_f(CG *cg, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef mask_nonzero(CG *cg, LLVMValueRef m);   /* elementwise.c: an f32 or i32 mask element != 0 */
 void store_f(CG *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
 
 /* builder.c: loops */

@@ -4,6 +4,8 @@
  * (emit_epilogue, which gemm.c calls).
  *
  * Needs: builder.c; math.c for exp, log, tanh and GELU. */
+#include <math.h>
+
 #include "cg.h"
 
 /* An elementwise node whose operands all have its shape (or are constants):
@@ -11,14 +13,52 @@
 bool ew_is_flat(const Graph *g, const Node *n) {
   for (int k = 0; k < n->nin; k++) {
     const Node *a = &g->nodes[n->in[k]];
-    if (a->op != OP_CONST && !type_eq(a->type, n->type)) return false;
+    Type at = a->type;
+    at.dtype = n->type.dtype;   /* an i32 operand of the same shape is flat too */
+    if (a->op != OP_CONST && !type_eq(at, n->type)) return false;
   }
   return true;
 }
 
-/* Scalar result of an elementwise op. */
-static LLVMValueRef ew_apply(CG *cg, Op op, LLVMValueRef a, LLVMValueRef b) {
+/* an integer scalar or vector */
+static bool is_int(LLVMValueRef v) {
+  LLVMTypeRef t = LLVMTypeOf(v);
+  if (LLVMGetTypeKind(t) == LLVMVectorTypeKind) t = LLVMGetElementType(t);
+  return LLVMGetTypeKind(t) == LLVMIntegerTypeKind;
+}
+
+/* A comparison, 1.0 or 0.0.  Integer operands (i32 tensors, i64 for an
+ * i32 const) compare exactly, widened to i64; with a float operand the
+ * integer one is converted to f32 first, as PyTorch promotes int32 and
+ * float32 to float32.  Float compares are ordered, except != (NaN != x
+ * is true, as in C and PyTorch). */
+static LLVMValueRef ew_compare(CG *cg, Op op, LLVMValueRef a, LLVMValueRef b) {
+  static const LLVMIntPredicate ip[] = {LLVMIntEQ, LLVMIntNE, LLVMIntSLT, LLVMIntSLE, LLVMIntSGT, LLVMIntSGE};
+  static const LLVMRealPredicate fp[] = {LLVMRealOEQ, LLVMRealUNE, LLVMRealOLT, LLVMRealOLE, LLVMRealOGT, LLVMRealOGE};
+  LLVMValueRef c;
+  if (is_int(a) && is_int(b)) {
+    a = LLVMBuildSExt(cg->B, a, cg->i64, "");
+    b = LLVMBuildSExt(cg->B, b, cg->i64, "");
+    c = LLVMBuildICmp(cg->B, ip[op - OP_EQ], a, b, "");
+  } else {
+    if (is_int(a)) a = LLVMBuildSIToFP(cg->B, a, cg->f32, "");
+    if (is_int(b)) b = LLVMBuildSIToFP(cg->B, b, cg->f32, "");
+    c = LLVMBuildFCmp(cg->B, fp[op - OP_EQ], a, b, "");
+  }
+  return LLVMBuildSelect(cg->B, c, cg_f32(cg, 1.0), cg_f32(cg, 0.0), "");
+}
+
+/* Is a mask element (f32 or i32) nonzero?  A NaN is: it is not 0. */
+LLVMValueRef mask_nonzero(CG *cg, LLVMValueRef m) {
+  if (is_int(m)) return LLVMBuildICmp(cg->B, LLVMIntNE, m, LLVMConstNull(LLVMTypeOf(m)), "");
+  return LLVMBuildFCmp(cg->B, LLVMRealUNE, m, LLVMConstNull(LLVMTypeOf(m)), "");
+}
+
+/* Scalar result of an elementwise op; fval is FILL's value. */
+static LLVMValueRef ew_apply(CG *cg, Op op, LLVMValueRef a, LLVMValueRef b, double fval) {
   switch (op) {
+  case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE: return ew_compare(cg, op, a, b);
+  case OP_FILL: return LLVMBuildSelect(cg->B, mask_nonzero(cg, b), cg_f32(cg, fval), a, "");
   case OP_ADD: return cg_fadd(cg, a, b);
   case OP_SUB: return cg_fsub(cg, a, b);
   case OP_MUL: return cg_fmul(cg, a, b);
@@ -42,17 +82,23 @@ static LLVMValueRef ew_apply(CG *cg, Op op, LLVMValueRef a, LLVMValueRef b) {
   }
 }
 
+/* Operand i at element idx: f32, or for an i32 operand i32 (an i32 const
+ * as i64, which holds any integer literal exactly). */
 static LLVMValueRef operand_at(Kernel *k, int i, LLVMValueRef idx) {
-  const Node *a = &k->cg->g->nodes[k->n->in[i]];
-  if (a->op == OP_CONST) return cg_f32(k->cg, a->fval);
-  return load_f(k->cg, k->in[i], idx);
+  CG *cg = k->cg;
+  const Node *a = &cg->g->nodes[k->n->in[i]];
+  bool i32 = a->type.dtype == DT_I32;
+  /* beyond +-2^62 an integer compares with every i32 as 2^62 does */
+  if (a->op == OP_CONST) return i32 ? i64c(cg, (int64_t)fmax(-0x1p62, fmin(0x1p62, a->fval))) : cg_f32(cg, a->fval);
+  if (i32) return LLVMBuildLoad2(cg->B, cg->i32, elem_ptr(cg, k->in[i], idx), "");
+  return load_f(cg, k->in[i], idx);
 }
 
 /* The node's value at one element from its operands' values v (and, for
  * a matmul epilogue, the matmul's own element self). */
 static LLVMValueRef ew_value(Kernel *k, LLVMValueRef *v, LLVMValueRef self) {
   const Node *n = k->n;
-  if (!n->prog) return ew_apply(k->cg, n->op, v[0], n->nin > 1 ? v[1] : NULL);
+  if (!n->prog) return ew_apply(k->cg, n->op, v[0], n->nin > 1 ? v[1] : NULL, n->fval);
   LLVMValueRef *res = NEW_ARRAY(LLVMValueRef, n->nprog);
   for (int s = 0; s < n->nprog; s++) {
     const EwStep *st = &n->prog[s];
@@ -60,7 +106,7 @@ static LLVMValueRef ew_value(Kernel *k, LLVMValueRef *v, LLVMValueRef self) {
     LLVMValueRef x[2];
     for (int r = 0; r < 2; r++)
       x[r] = refs[r] == EW_SELF ? self : refs[r] >= 0 ? v[refs[r]] : res[-refs[r] - 1];
-    res[s] = ew_apply(k->cg, st->op, x[0], op_info[st->op].arity > 1 ? x[1] : NULL);
+    res[s] = ew_apply(k->cg, st->op, x[0], op_info[st->op].arity > 1 ? x[1] : NULL, st->fval);
   }
   return res[n->nprog - 1];
 }

@@ -121,7 +121,9 @@ static const char *kernel_sig(const CG *cg, const Node *n) {
     s = arena_printf("%s |%d %s", s, (int)a->op, type_sig(&a->type));
     if (a->op == OP_CONST) s = arena_printf("%s=%a", s, a->fval);
   }
-  for (int i = 0; i < n->nprog; i++) s = arena_printf("%s p%d,%d,%d", s, (int)n->prog[i].op, n->prog[i].a, n->prog[i].b);
+  for (int i = 0; i < n->nprog; i++)
+    s = arena_printf("%s p%d,%d,%d,%a", s, (int)n->prog[i].op, n->prog[i].a, n->prog[i].b, n->prog[i].fval);
+  if (n->filled) s = arena_printf("%s fill%a", s, n->fill);
   return s;
 }
 

@@ -95,6 +95,7 @@ torch.set_num_threads(1)           # deterministic reductions in torch's f32 run
 from golden_lib import TESTS, DEFAULT_TOL, HERE, ROOT  # noqa: E402
 import cases_layers  # noqa: E402,F401  (registers the cases)
 import cases_blocks  # noqa: E402,F401
+import cases_masks  # noqa: E402,F401
 
 # ---- writers ---------------------------------------------------------------------
 def write_npy(path, a):

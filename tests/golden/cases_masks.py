@@ -1,0 +1,189 @@
+"""cases_masks.py: golden cases for comparisons, masked_fill and
+MultiheadAttention's key_padding_mask (issue 19, design.md 5.6 and 5.7),
+with the brief's padded_classifier and seed_masked programs as written."""
+import math
+
+import torch
+import torch.nn as nn
+
+from golden_lib import *  # noqa: F401,F403  (the registry, helpers and references)
+from golden_lib import NEG_INF  # noqa: F401
+from cases_layers import MHA  # noqa: E402
+
+
+def ints(*shape, lo, hi):
+    return torch.randint(lo, hi, shape, dtype=torch.int32)
+
+
+def softmax_filled(s, fill_where, value):
+    """softmax over the last dim of s with the entries where fill_where is
+    true set to value: masked_fill written out with torch.where, so that it
+    checks torch's masked_fill (float64 pass)."""
+    s = torch.where(fill_where, torch.full_like(s, value), s)
+    return torch.softmax(s, -1)
+
+
+# ===== the brief's 5.6 programs ===============================================
+@test("padded_classifier", "design.md 5.6 as written: Embedding(1000, 64), MultiheadAttention(64, "
+      "heads=4) with key_padding_mask=pad (i32, 1 = padding), mean over the real positions "
+      "(unsqueeze(pad == 0, -1)), Linear(64, 3); B = 3, T = 7, lengths 7, 4, 1")
+def _():
+    emb, mha_, head = nn.Embedding(1000, 64), MHA(64, 4), nn.Linear(64, 3)
+    randomize(emb, mha_, head)
+    lens = torch.tensor([7, 4, 1])
+    pad = (torch.arange(7)[None, :] >= lens[:, None]).to(torch.int32)
+
+    def run(M, P, I):
+        x = M["emb"](I["ids"].long())
+        h = M["mha"](x, x, x, key_padding_mask=I["pad"].bool(), need_weights=False)[0]
+        keep = (I["pad"] == 0).to(x.dtype).unsqueeze(-1)
+        return dict(y=M["head"]((h * keep).sum(1) / keep.sum(1)))
+
+    def hand(M, P, I):
+        x = M["emb"].weight[I["ids"].long()]
+        add = torch.where(I["pad"] != 0, torch.tensor(NEG_INF, dtype=x.dtype), torch.tensor(0.0, dtype=x.dtype))
+        h = ref_mha(M["mha"], x, x, x, add[:, None, None, :])
+        keep = (I["pad"] == 0).to(x.dtype).unsqueeze(-1)
+        return dict(y=ref_linear((h * keep).sum(1) / keep.sum(1), M["head"].weight, M["head"].bias))
+    return Case(dict(ids=ints(3, 7, lo=0, hi=1000), pad=pad), run, mods=dict(emb=emb, mha=mha_, head=head),
+                hand=hand)
+
+
+@test("seed_masked", "design.md 5.6 as written: a seed article's DotProductAttention, "
+      "softmax(masked_fill(q k^T / sqrt(32), attn_mask == 0, -1e9)) @ v, fused into the flash "
+      "kernel; batch 2's mask is all 0, so its scores are all -1e9: a uniform average, as "
+      "unfused; B = 3, T = 5, S = 37")
+def _():
+    B, T, S = 3, 5, 37
+    m = (torch.rand(B, 1, S) < 0.7).to(torch.int32)
+    m[0, 0, :] = 1
+    m[2, 0, :] = 0
+
+    def run(M, P, I):
+        s = I["q"] @ I["k"].transpose(-1, -2) / math.sqrt(32)
+        return dict(o=torch.softmax(s.masked_fill(I["attn_mask"] == 0, -1e9), -1) @ I["v"])
+
+    def hand(M, P, I):
+        s = (I["q"].unsqueeze(-2) * I["k"].unsqueeze(-3)).sum(-1) / math.sqrt(32)
+        p = softmax_filled(s, (I["attn_mask"] == 0).expand_as(s), -1e9)
+        return dict(o=(p.unsqueeze(-1) * I["v"].unsqueeze(-3)).sum(-2))
+    return Case(dict(q=randn(B, T, 32), k=randn(B, S, 32), v=randn(B, S, 32), attn_mask=m), run, hand=hand)
+
+
+# ===== comparisons ===========================================================
+@test("compare", "the six comparisons, 1.0/0.0: f32 with broadcasting and a scalar, NaN "
+      "(only != is true), i32 with an integer exactly (16777217 == 16777216 is false, though "
+      "equal in f32), i32 with i32, i32 with an f32 tensor (compared in f32, as torch "
+      "promotes), an integer past the i32 range compared exactly (torch would wrap it: "
+      "the oracle widens to int64), and precedence (x + 1 > y * 2, -x < y @ w == 0)")
+def _():
+    x, y = randn(3, 4), randn(4)
+    x[0, 0], x[1, 1] = float("nan"), 0.5
+    y[1] = 0.5
+    ids = torch.tensor([[16777217, 16777216, -5, 0], [7, 2 ** 31 - 1, -2 ** 31, 3]], dtype=torch.int32)
+    jds = torch.tensor([16777216, 16777216, -5, 1], dtype=torch.int32)
+    f = torch.tensor([16777216.0, 16777216.0, -4.5, 0.0])
+
+    def run(M, P, I):
+        x, y, ids, jds, f = I["x"], I["y"], I["ids"], I["jds"], I["f"]
+        fl = x.dtype
+
+        def b(t):
+            return t.to(fl)
+        return dict(eq=b(x == y), ne=b(x != y), lt=b(x < y), le=b(x <= 0.5), gt=b(x > y), ge=b(0.5 >= x),
+                    ieq=b(ids == 16777216), ine=b(ids != jds), ilt=b(ids < -5), ige=b(ids >= 2147483647),
+                    igt=b(ids.long() > 3000000000), imix=b(ids.to(torch.float32).to(fl) == f),
+                    prec=b(x + 1 > y * 2))
+    return Case(dict(x=x, y=y, ids=ids, jds=jds, f=f), run)
+
+
+# ===== masked_fill ===========================================================
+@test("masked_fill", "masked_fill with an i32 mask [B, T, 1] and an f32 mask [D] broadcasting, "
+      "values 0.5 and -1e9, then softmax; B = 2, T = 3, D = 5")
+def _():
+    def run(M, P, I):
+        a = I["x"].masked_fill(I["m"] != 0, 0.5)
+        b = I["x"].masked_fill(I["fm"] != 0, -1e9)
+        return dict(a=a, b=torch.softmax(b, -1), c=I["x"].masked_fill(I["x"] > 0.3, 2.0) * 3)
+    m = torch.tensor([[[1], [0], [-3]], [[0], [0], [1]]], dtype=torch.int32)
+    return Case(dict(x=randn(2, 3, 5), m=m, fm=torch.tensor([0.0, 1.0, 0.0, 2.5, 0.0])), run)
+
+
+@test("masked_fill_inf", "masked_fill with inf and -inf (outputs hold infinities), and a "
+      "hand-written softmax over a row filled with -inf all through: NaN, fused or not "
+      "(design.md 5.7), in the flash kernel's plain copy (dv = 6) and its fast one (dv = 16); "
+      "T = 4, S = 9", nonfinite=True)
+def _():
+    T, S = 4, 9
+    fm = (torch.rand(T, S) < 0.4).to(torch.float32)
+    fm[2, :] = 1.0
+
+    def run(M, P, I):
+        x = I["x"]
+        out = dict(pinf=x.masked_fill(I["m"] != 0, float("inf")), ninf=x.masked_fill(I["m"] != 0, NEG_INF))
+        for name, v in (("o6", "v6"), ("o16", "v16")):
+            s = I["q"] @ I["k"].transpose(-1, -2) * 0.25
+            out[name] = torch.softmax(s.masked_fill(I["fm"] != 0, NEG_INF), -1) @ I[v]
+        return out
+    m = torch.tensor([[1, 0, 0], [0, 2, 0]], dtype=torch.int32)
+    return Case(dict(x=randn(2, 3), m=m, q=randn(T, 16), k=randn(S, 16), v6=randn(S, 6), v16=randn(S, 16),
+                     fm=fm), run)
+
+
+@test("masked_fill_attn", "masked_fill feeding softmax, fused into the flash kernel: with an "
+      "additive mask too (softmax(masked_fill(s + add, fm, -1e9))), an f32 fill mask from a "
+      "comparison with a fully masked row (uniform weights), batched i32 masks [B, 1, S] with "
+      "-inf, plain (dv = 6) and fast (dv = 32) kernels; B = 2, T = 19, S = 45")
+def _():
+    B, T, S = 2, 19, 45
+    r = torch.rand(T, S)
+    r[3, :] = 0.9
+    pm = (torch.rand(B, 1, S) < 0.3).to(torch.int32)
+    pm[:, :, 0] = 0
+
+    def run(M, P, I):
+        s = I["q"] @ I["k"].transpose(-1, -2) * (1 / math.sqrt(32))
+        a = torch.softmax((s + I["add"]).masked_fill(I["r"] > 0.8, -1e9), -1)
+        b = torch.softmax(s.masked_fill(I["pm"] != 0, NEG_INF), -1)
+        return dict(a6=a @ I["v6"], a32=a @ I["v32"], b6=b @ I["v6"], b32=b @ I["v32"])
+    return Case(dict(q=randn(B, T, 32), k=randn(B, S, 32), v6=randn(B, S, 6), v32=randn(B, S, 32),
+                     add=randn(T, S), r=r, pm=pm), run)
+
+
+# ===== MultiheadAttention's key_padding_mask ==================================
+@test("mha_kpm", "MultiheadAttention(16, heads=4) with key_padding_mask: i32 [B, S] with a "
+      "fully padded batch row (output out_proj.bias, weights 0), f32 [B, S] combined with "
+      "mask=causal, f32 [S] for every batch entry with an additive float mask [T, S], the "
+      "attn_weights with padding, and unbatched q, k, v with [S]; B = 3, T = 5, S = 8")
+def _():
+    B, T, S = 3, 5, 8
+    sa, ca = MHA(16, 4), MHA(16, 4)
+    lens = torch.tensor([8, 0, 3])
+    pad = (torch.arange(S)[None, :] >= lens[:, None]).to(torch.int32)
+    fpad = torch.zeros(B, T)
+    fpad[0, 4], fpad[2, 1] = 1.0, 2.0
+
+    def run(M, P, I):
+        x, mem, fl = I["x"], I["mem"], I["x"].dtype
+        kp = I["pad"].bool()
+        y1, w1 = M["ca"](x, mem, mem, key_padding_mask=kp)
+        y1 = torch.where(torch.isnan(y1), M["ca"].out_proj.bias.expand_as(y1), y1)
+        w1 = torch.nan_to_num(w1, nan=0.0)
+        cm = causal_mask(T, T, fl)
+        y2 = M["sa"](x, x, x, key_padding_mask=I["fpad"] != 0, attn_mask=cm, need_weights=False)[0]
+        y3 = M["ca"](x, mem, mem, key_padding_mask=(I["row"] != 0).expand(B, S), attn_mask=I["am"],
+                     need_weights=False)[0]
+        y4 = M["ca"](x[0], mem[0], mem[0], key_padding_mask=kp[2], need_weights=False)[0]
+        return dict(y1=y1, w1=w1, y2=y2, y3=y3, y4=y4)
+
+    def hand(M, P, I):
+        x, mem, fl = I["x"], I["mem"], I["x"].dtype
+        ninf, zero = torch.tensor(NEG_INF, dtype=fl), torch.tensor(0.0, dtype=fl)
+        add = torch.where(I["pad"] != 0, ninf, zero)[:, None, None, :]
+        y1 = ref_mha(M["ca"], x, mem, mem, add)
+        y1 = torch.where(torch.isnan(y1), M["ca"].out_proj.bias.expand_as(y1), y1)
+        y2 = ref_mha(M["sa"], x, x, x, causal_mask(T, T, fl) + torch.where(I["fpad"] != 0, ninf, zero)[:, None, None, :])
+        return dict(y1=y1, y2=y2)
+    row = torch.tensor([0.0, 0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.5])
+    return Case(dict(x=randn(B, T, 16), mem=randn(B, S, 16), pad=pad, fpad=fpad, row=row,
+                     am=randn(T, S)), run, mods=dict(sa=sa, ca=ca), hand=hand)
