@@ -10,6 +10,7 @@
 #include "ir.h"
 
 #define ATTNRT_MAX_RANK_CG 4   /* attnrt.h's ATTNRT_MAX_RANK */
+#define ATTNRT_ABI_VERSION_CG 2  /* attnrt.h's ATTNRT_ABI_VERSION: the descriptor layout */
 
 typedef struct CodegenOptions {
   const char *module_name;

@@ -49,9 +49,12 @@ static const char *c_name(const char *name) {
   return name;
 }
 
+/* The base dims (a dim that is a sum is computed from them). */
 static void signature_dims(Buf *b, const Model *m, bool first) {
-  for (int i = 0; i < m->nsyms; i++) put(b, "%sint64_t %s", first && i == 0 ? "" : ", ", c_name(m->syms[i]));
-  if (first && m->nsyms == 0) put(b, "void");
+  int n = 0;
+  for (int i = 0; i < m->nsyms; i++)
+    if (!is_sum_dim(m, i)) put(b, "%sint64_t %s", first && n++ == 0 ? "" : ", ", c_name(m->syms[i]));
+  if (first && n == 0) put(b, "void");
 }
 
 char *header_text(Graph **graphs, int ngraphs, const char *source_path, const char *guard, bool embedded,
@@ -67,8 +70,16 @@ char *header_text(Graph **graphs, int ngraphs, const char *source_path, const ch
     put(&b, "\n/* model %s\n", m->name);
     if (m->nsyms) {
       put(&b, " *   dims    ");
-      for (int i = 0; i < m->nsyms; i++) put(&b, "%s%s", i ? ", " : "", m->syms[i]);
+      for (int i = 0, n = 0; i < m->nsyms; i++)
+        if (!is_sum_dim(m, i)) put(&b, "%s%s", n++ ? ", " : "", m->syms[i]);
       put(&b, " (bound at call time)\n");
+      for (int i = 0, n = 0; i < m->nsyms; i++)
+        if (is_sum_dim(m, i)) put(&b, "%s%s", n++ ? ", " : " *   sums    ", m->syms[i]);
+      for (int i = 0; i < m->nsyms; i++)
+        if (is_sum_dim(m, i)) {
+          put(&b, " (computed from them; each must come out at least 0)\n");
+          break;
+        }
     }
     for (int i = 0; i < m->ninputs; i++)
       put(&b, " *   input   %s: %s\n", m->inputs[i]->name, type_str(m, m->inputs[i]->type));

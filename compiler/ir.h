@@ -39,8 +39,11 @@ typedef struct Node {
   int axis;           /* SOFTMAX, reductions */
   bool tb;            /* MATMUL: second operand is transposed ([.., N, K]) */
   bool causal;        /* SOFTMAX: key j is hidden from query i when j > i */
+  bool causal_lr;     /* with causal: lower right, when j > i + S - T */
   bool safe;          /* SOFTMAX: a row with every key masked gives zeros */
   int64_t start;      /* VIEW: first row of the operand's first dim */
+  bool slice;         /* VIEW: a slice, whose rows must lie in the operand's
+                         first dim (checked at the call when it is symbolic) */
   const char *fused;  /* a fused op: what it replaced, for --emit-ir */
   EwStep *prog;       /* FUSED_EW: its program; MATMUL: an epilogue or NULL */
   int nprog;
@@ -59,7 +62,6 @@ typedef struct Node {
 
 /* A scratch slot: size in bytes = 4 * coeff * prod(dims[sym]^pow[sym]). */
 typedef struct Slot { int64_t coeff; int pow[16]; } Slot;
-#define MAX_SYMS 16
 
 /* NAME=VALUE from the command line */
 typedef struct NamedPath { const char *name, *path; } NamedPath;

@@ -199,8 +199,8 @@ static int linear(Lower *L, Loc loc, int x, int w, int b) {
  * whose keys are all masked giving zeros; scores where pad (if >= 0, a
  * key padding mask [.., 1, S]) is nonzero are -inf; *probs (if not NULL)
  * gets the softmax. */
-static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, int pad, bool causal, double scale,
-                          int *probs) {
+static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, int pad, bool causal, bool causal_lr,
+                          double scale, int *probs) {
   Type tq = type_of(L, q), tk = type_of(L, k), tv = type_of(L, v);
   Dim d[MAX_RANK];
   int nb = broadcast_batch(tq, tk, 2, d);
@@ -219,6 +219,7 @@ static int attention_core(Lower *L, Loc loc, int q, int k, int v, int mask, int 
   Node *pn = &L->g->nodes[p];
   pn->axis = ts.rank - 1;
   pn->causal = causal;
+  pn->causal_lr = causal_lr;
   pn->safe = true;
   if (probs) *probs = p;
   nb = broadcast_batch(ts, tv, 2, d);
@@ -275,7 +276,16 @@ static void lower_mha(Lower *L, Expr *e, Decl *layer, int *res) {
     Dim sq[2] = {fixed(d), fixed(d)};
     int wi = view(L, e->loc, w, make_type(2, sq), i * d);
     int bi = b >= 0 ? view(L, e->loc, b, make_type(1, sq), i * d) : -1;
-    ids[i] = split_heads(L, e->loc, linear(L, e->loc, ids[i], wi, bi), heads);
+    ids[i] = linear(L, e->loc, ids[i], wi, bi);
+    if (i > 0 && e->past_key) {
+      /* the cache form: the cache is the past rows, then the new ones */
+      int past = lower_expr(L, i == 1 ? e->past_key : e->past_value);
+      Type ct = e->rtypes[i];
+      ids[i] = add(L, OP_CONCAT, e->loc, ct, past, ids[i], -1);
+      L->g->nodes[ids[i]].axis = ct.rank - 2;
+      res[i] = ids[i];
+    }
+    ids[i] = split_heads(L, e->loc, ids[i], heads);
   }
   int mask = -1;
   if (e->mask) {
@@ -293,8 +303,9 @@ static void lower_mha(Lower *L, Expr *e, Decl *layer, int *res) {
     pad = view(L, e->loc, pad, insert_one(pt, pt.rank - 2), 0);
   }
   int probs;
-  int o = attention_core(L, e->loc, ids[0], ids[1], ids[2], mask, pad, e->causal, e->fval, &probs);
+  int o = attention_core(L, e->loc, ids[0], ids[1], ids[2], mask, pad, e->causal, e->causal_lr, e->fval, &probs);
   res[0] = linear(L, e->loc, merge_heads(L, e->loc, o), wo, bo);
+  if (e->past_key) return;
   int w8 = add(L, OP_MEAN, e->loc, e->rtypes[1], probs, -1, -1);
   L->g->nodes[w8].axis = type_of(L, probs).rank - 3;
   res[1] = w8;
@@ -452,7 +463,7 @@ static int lower_call(Lower *L, Expr *e) {
   case B_ATTENTION: {
     int q = lower_expr(L, e->operand[0]), k = lower_expr(L, e->operand[1]), v = lower_expr(L, e->operand[2]);
     int mask = e->mask ? lower_expr(L, e->mask) : -1;
-    return attention_core(L, e->loc, q, k, v, mask, -1, e->causal, e->fval, NULL);
+    return attention_core(L, e->loc, q, k, v, mask, -1, e->causal, e->causal_lr, e->fval, NULL);
   }
   case B_MASKED_FILL: {
     int y = add(L, OP_FILL, e->loc, e->type, lower_expr(L, e->operand[0]), lower_expr(L, e->operand[1]), -1);
@@ -592,6 +603,11 @@ static int lower_expr1(Lower *L, Expr *e) {
   }
   case E_INDEX:
     return view(L, e->loc, lower_expr(L, e->lhs), e->type, e->index);
+  case E_SLICE: {
+    int v = view(L, e->loc, lower_expr(L, e->lhs), e->type, e->index);
+    L->g->nodes[v].slice = true;
+    return v;
+  }
   case E_CALL:
   case E_RESULT:
     break;

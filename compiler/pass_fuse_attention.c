@@ -177,7 +177,7 @@ void pass_fuse_attention(Graph *g, bool remarks) {
     if (g->nodes[i].dead || !match(g, i, &c, remarks)) continue;
     const char *what = describe(g, &c);
     Node *sm = node(g, g->nodes[i].in[0]);
-    bool causal = sm->causal, safe = sm->safe;
+    bool causal = sm->causal, causal_lr = sm->causal_lr, safe = sm->safe;
     for (int r = 0; r < c.replaced.len; r++) {
       int id = (int)(intptr_t)c.replaced.items[r];
       if (id != i) node(g, id)->dead = true;
@@ -194,6 +194,7 @@ void pass_fuse_attention(Graph *g, bool remarks) {
     n->fill = c.fill;
     n->fval = c.scale;
     n->causal = causal;
+    n->causal_lr = causal_lr;
     n->safe = safe;
     n->tb = false;
     n->fused = what;

@@ -85,6 +85,17 @@ Expr *ast_index(Loc bracket_loc, Expr *base, Expr *index) {
   return e;
 }
 
+Expr *ast_slice(Loc bracket_loc, Expr *base, Expr *lo, Expr *hi) {
+  int d = base->depth;
+  if (lo) d = max_int(d, lo->depth);
+  if (hi) d = max_int(d, hi->depth);
+  Expr *e = new_expr(E_SLICE, bracket_loc, 1 + d);
+  e->lhs = base;
+  e->rhs = lo;
+  e->hi = hi;
+  return e;
+}
+
 /* ---- lists and calls ----------------------------------------------------- */
 
 Vec *ast_list_new(void) { return NEW(Vec); }
@@ -278,6 +289,7 @@ static Expr *copy_expr(const Expr *e, CopyMap *cm) {
   *c = *e;
   c->lhs = copy_expr(e->lhs, cm);
   c->rhs = copy_expr(e->rhs, cm);
+  c->hi = copy_expr(e->hi, cm);
   c->callee_index = copy_expr(e->callee_index, cm);
   if (e->kind == E_CALL) {
     c->args = NEW_ARRAY(Arg, e->nargs + 1);

@@ -46,6 +46,7 @@ typedef enum ExprKind {
   E_NEG,      /* -lhs */
   E_CALL,     /* name(args) */
   E_INDEX,    /* lhs[rhs] */
+  E_SLICE,    /* lhs[rhs:hi], either bound NULL when omitted */
   E_RESULT,   /* result `index` of the call lhs, bound by `let a, b = f(...)`;
                  lhs is shared by the group's E_RESULTs, group names count */
 } ExprKind;
@@ -102,7 +103,8 @@ struct Expr {
   int depth;          /* nesting depth of this subtree: 1 for a leaf */
   const char *name;   /* E_NAME, E_CALL */
   int op;             /* E_BINARY */
-  Expr *lhs, *rhs;    /* E_BINARY, E_NEG (lhs), E_INDEX (lhs[rhs]) */
+  Expr *lhs, *rhs;    /* E_BINARY, E_NEG (lhs), E_INDEX (lhs[rhs]), E_SLICE (lhs[rhs:hi]) */
+  Expr *hi;           /* E_SLICE: the end, or NULL */
   Arg *args;          /* E_CALL, in source order */
   int nargs;
 
@@ -137,6 +139,9 @@ struct Expr {
                          for MultiheadAttention it has no heads dim (the
                          mask is the same for every head) */
   bool causal;        /* attention, MultiheadAttention call: mask=causal */
+  bool causal_lr;     /* ... mask=causal_lower_right (causal too) */
+  Expr *past_key, *past_value;  /* MultiheadAttention call: the cache form's
+                         past_key=, past_value= ([..., P, d]), or NULL */
   Expr *pad_mask;     /* MultiheadAttention call: key_padding_mask=, [..., S],
                          nonzero hides a key */
   int64_t heads;      /* split_heads(x, H): H; merge_heads(x): the H it
@@ -269,6 +274,23 @@ struct Block {
   Block *next;
 };
 
+/* A symbolic dim that is a sum (design.md 5.3, 5.7): k + sum of coef[i] *
+ * (base dim sym[i]), over base dims only (a sum's value never comes from
+ * another sum), terms in order of the dims' first appearance, no zero
+ * coefficient, and never a lone base dim (that is the dim itself).  Its
+ * name is its printed form ("T+1", "4*T", "P+T-1"). */
+#define MAX_SUM_TERMS 8
+#define MAX_SYMS 16        /* symbolic dims of a model, sums included */
+typedef struct SymSum {
+  int n;
+  int sym[MAX_SUM_TERMS];
+  int64_t coef[MAX_SUM_TERMS];
+  int64_t k;
+} SymSum;
+
+/* Is symbolic dim i of m a sum (not given by the caller)? */
+#define is_sum_dim(m, i) ((m)->sums && (m)->sums[i])
+
 typedef struct Model {
   const char *name;
   Loc loc;            /* the `model` keyword */
@@ -282,6 +304,8 @@ typedef struct Model {
                          in input and param types: the entry point takes
                          them in this order */
   int nsyms;
+  SymSum **sums;      /* per symbolic dim: NULL for a base dim (the caller
+                         gives it), else the sum it is (computed at the call) */
   Param *params;      /* `param`s and layer params, in declaration order */
   int nparams;
   Decl **inputs, **outputs;
@@ -302,6 +326,7 @@ Expr *ast_binary(Loc op_loc, int op, Expr *lhs, Expr *rhs);
 Expr *ast_neg(Loc op_loc, Expr *operand);
 Expr *ast_call(Expr *callee_name, Arg *args, int nargs);
 Expr *ast_index(Loc bracket_loc, Expr *base, Expr *index);
+Expr *ast_slice(Loc bracket_loc, Expr *base, Expr *lo, Expr *hi);
 /* Lists built left to right by the grammar (Vec of pointers). */
 Vec *ast_list_new(void);
 Vec *ast_list_add(Vec *list, void *item);     /* list NULL: a new list */

@@ -32,7 +32,7 @@ Block *find_block(Checker *c, const char *name, Loc loc) {
 
 static Checker nested(Checker *c, Block *b, const char *prefix) {
   Checker n = {.m = c->m, .prog = c->prog, .order = b->order, .block = b, .prefix = prefix, .ops = c->ops,
-               .syms = c->syms, .params = c->params};
+               .syms = c->syms, .sums = c->sums, .params = c->params};
   return n;
 }
 
@@ -159,9 +159,7 @@ static void bind_input(Checker *c, Decl *d, Expr *arg, Block *b) {
         user_error(x->loc, "`%s` is %s; a dim must be an integer, a const or a symbolic name", x->name,
                    en->decl->kind == D_INPUT ? "an input" : "not a const");
     }
-    int64_t v = eval_const(c, x, "a dim");
-    if (v <= 0) user_error(x->loc, "dim must be positive, got %lld", (long long)v);
-    if (!dim_eq(t.dims[i], fixed(v))) bad = i;
+    if (!dim_eq(t.dims[i], eval_dim(c, x))) bad = i;
   }
   if (te->dtype != t.dtype || te->ndims != t.rank || bad >= 0) {
     const char *why = te->dtype != t.dtype ? "the dtypes differ"

@@ -97,8 +97,8 @@ static const char *kind_noun(DeclKind k) {
 }
 
 /* `causal` anywhere but as a mask= value. */
-static _Noreturn void causal_misuse(Loc loc) {
-  user_error(loc, "`causal` is only a `mask=` value, as in `attention(q, k, v, mask=causal)`");
+static _Noreturn void causal_misuse(Loc loc, const char *name) {
+  user_error(loc, "`%s` is only a `mask=` value, as in `attention(q, k, v, mask=%s)`", name, name);
 }
 
 /* ---- "did you mean": the closest known name -------------------------------- */
@@ -153,7 +153,7 @@ static _Noreturn void unknown_name(Checker *c, Loc loc, const char *name) {
   for (Decl *d = c->cur; d; d = d->next)
     if (strcmp(d->local ? d->local : d->name, name) == 0)
       user_error(loc, "`%s` is used before its declaration (line %d)", name, d->name_loc.line);
-  if (strcmp(name, "causal") == 0) causal_misuse(loc);
+  if (strcmp(name, "causal") == 0 || strcmp(name, "causal_lower_right") == 0) causal_misuse(loc, name);
   user_error(loc, "unknown name `%s`%s", name, did_you_mean(c, name, true));
 }
 
@@ -226,6 +226,8 @@ int64_t eval_const(Checker *c, Expr *e, const char *ctx) {
     user_error(e->loc, "%s must be a compile-time integer, not a call to `%s`", ctx, e->name);
   case E_INDEX:
     user_error(e->loc, "%s must be a compile-time integer, not an indexing expression", ctx);
+  case E_SLICE:
+    user_error(e->loc, "%s must be a compile-time integer, not a slice", ctx);
   case E_RESULT:
     user_error(e->loc, "%s must be a compile-time integer, not a call's result", ctx);
   }
@@ -266,6 +268,8 @@ double eval_number(Checker *c, Expr *e, const char *ctx) {
     user_error(e->loc, "%s must be a number, not a call to `%s`", ctx, e->name);
   case E_INDEX:
     user_error(e->loc, "%s must be a number, not an indexing expression", ctx);
+  case E_SLICE:
+    user_error(e->loc, "%s must be a number, not a slice", ctx);
   case E_RESULT:
     user_error(e->loc, "%s must be a number, not a call's result", ctx);
   }
@@ -294,7 +298,9 @@ static Type check_type(Checker *c, Decl *d) {
         if (!en) {
           table_put(&c->names, (Entry){e->name, NULL, c->syms->len, e->loc, false, {0, -1}});
           vec_push(c->syms, (void *)e->name);
+          vec_push(c->sums, NULL);
           c->m->syms = (const char **)c->syms->items;
+          c->m->sums = (SymSum **)c->sums->items;
           c->m->nsyms = c->syms->len;
           en = table_find(&c->names, e->name);
         }
@@ -303,9 +309,9 @@ static Type check_type(Checker *c, Decl *d) {
         continue;
       }
     }
-    int64_t v = eval_const(c, e, "a dim");
-    if (v <= 0) user_error(e->loc, "dim must be positive, got %lld", (long long)v);
-    t.dims[i] = fixed(v);
+    t.dims[i] = eval_dim(c, e);
+    if (t.dims[i].sym >= 0 && d->kind == D_PARAM)
+      user_error(e->loc, "params must have fixed shapes, but this dim is %s", dim_str(c->m, t.dims[i]));
   }
   check_size(c, te->loc, t);
   return t;
@@ -521,6 +527,7 @@ static const FnSpec functions[] = {
     {"merge_heads", B_MERGE_HEADS, 1, 1, {"x"}},
     {"positional_encoding", B_POSENC, 2, 2, {"T", "D"}},
     {"causal", B_CAUSAL, 0, 0, {0}},
+    {"causal_lower_right", B_CAUSAL, 0, 0, {0}},
     {"unsqueeze", B_UNSQUEEZE, 2, 2, {"x", "axis"}},
     {"squeeze", B_SQUEEZE, 2, 2, {"x", "axis"}},
     {"reshape", B_RESHAPE, 5, 2, {"x", "d0", "d1", "d2", "d3"}},
@@ -592,7 +599,7 @@ static void check_call(Checker *c, Expr *e) {
                  e->name);
     unknown_name(c, e->loc, e->name);
   }
-  if (f->fn == B_CAUSAL) causal_misuse(e->loc);
+  if (f->fn == B_CAUSAL) causal_misuse(e->loc, f->name);
   e->fn = f->fn;
   Expr *args[5];
   bind_args(e, f->name, f->params, f->n, f->nreq, args);
@@ -668,11 +675,9 @@ static void check_call(Checker *c, Expr *e) {
         user_error(e->loc, "shape mismatch in `concat` along axis %d: %s and %s: dims %s and %s differ", axis,
                    type_str(c->m, t), type_str(c->m, u), dim_str(c->m, d1), dim_str(c->m, d2));
     }
-    Dim p = pt[axis], q = pu[axis];
-    if (p.sym >= 0 || q.sym >= 0)
-      user_error(e->loc, "`concat` cannot join %s and %s along axis %d: the sizes %s and %s are not both fixed",
-                 type_str(c->m, t), type_str(c->m, u), axis, dim_str(c->m, p), dim_str(c->m, q));
-    r.dims[axis] = fixed(p.size + q.size);  /* each at most 2^60: no overflow */
+    /* along the axis the sizes add: a sum dim where one is symbolic
+     * (design.md 5.3: concat(past_k, k, axis=0) is [P+T, d]) */
+    r.dims[axis] = dim_sum(c, pt[axis], pu[axis], 1, e->loc, "the joined axis of `concat`");
     t = r;
     break;
   }
@@ -774,6 +779,35 @@ static void check_index(Checker *c, Expr *e) {
   e->type = drop_axis(t, 0);
 }
 
+/* x[a:b], x[a:], x[:b] (design.md 5.3, 5.7): the first dim, Python's
+ * bounds (negative from the end) as compile-time integers, not clamped:
+ * a fixed dim's slice is checked here (an empty one is an error), a
+ * symbolic dim's at the call (the view's rows must lie in the dim: else
+ * ATTNRT_E_RANGE); the result is a view of rows start... (e->index) */
+static void check_slice(Checker *c, Expr *e) {
+  check_expr(c, e->lhs);
+  Type t = e->lhs->type;
+  if (t.rank == 0) user_error(e->loc, "slicing needs a tensor of rank 1 or more, got %s", type_str(c->m, t));
+  int64_t lo = e->rhs ? eval_const(c, e->rhs, "a slice bound") : 0;
+  int64_t hi = e->hi ? eval_const(c, e->hi, "a slice bound") : 0;
+  Dim d = t.dims[0], len;
+  const char *text = arena_printf("[%s:%s]", e->rhs ? arena_printf("%lld", (long long)lo) : "",
+                                  e->hi ? arena_printf("%lld", (long long)hi) : "");
+  if (d.sym < 0) {
+    int64_t n = d.size, a = lo < 0 ? lo + n : lo, b = !e->hi ? n : hi < 0 ? hi + n : hi;
+    if (a < 0 || a > n || b < 0 || b > n)
+      user_error(e->loc, "slice %s is out of range for %s (slices are not clamped)", text, type_str(c->m, t));
+    if (b <= a) user_error(e->loc, "slice %s of %s is empty", text, type_str(c->m, t));
+    lo = a;
+    len = fixed(b - a);
+  } else {
+    len = slice_len(c, d, e->rhs != NULL, lo, e->hi != NULL, hi, e->loc);
+  }
+  e->index = lo;   /* the view's first row; < 0 from the end of a symbolic dim */
+  t.dims[0] = len;
+  e->type = t;
+}
+
 static void check_name(Checker *c, Expr *e) {
   Entry *en = table_find(&c->names, e->name);
   if (!en && is_inf_name(c, e)) {
@@ -786,7 +820,7 @@ static void check_name(Checker *c, Expr *e) {
   }
   if (!en) {
     const FnSpec *f = find_function(e->name);
-    if (f && f->fn == B_CAUSAL) causal_misuse(e->loc);
+    if (f && f->fn == B_CAUSAL) causal_misuse(e->loc, f->name);
     if (f) user_error(e->loc, "`%s` is a function: call it, as in `%s(x)`", e->name, e->name);
     unknown_name(c, e->loc, e->name);
   }
@@ -889,6 +923,9 @@ void check_expr(Checker *c, Expr *e) {
   case E_INDEX:
     check_index(c, e);
     break;
+  case E_SLICE:
+    check_slice(c, e);
+    break;
   case E_RESULT:
     check_result(c, e);
     return;   /* its call was sized and counted */
@@ -960,7 +997,8 @@ static Decl **decl_array(Vec *v) {
 }
 
 static void check_model(Program *prog, Model *m, int *ops) {
-  Checker c = {.m = m, .prog = prog, .order = m->order, .ops = ops, .syms = NEW(Vec), .params = NEW(Vec)};
+  Checker c = {.m = m, .prog = prog, .order = m->order, .ops = ops, .syms = NEW(Vec), .sums = NEW(Vec),
+               .params = NEW(Vec)};
   for (Decl *d = m->decls; d; d = d->next) {
     c.cur = d;
     check_decl(&c, d);
@@ -968,6 +1006,7 @@ static void check_model(Program *prog, Model *m, int *ops) {
   if (c.outputs.len == 0)
     user_error(m->name_loc, "model `%s` has no outputs (declare one with `output NAME = ...`)", m->name);
   m->syms = (const char **)c.syms->items;
+  m->sums = (SymSum **)c.sums->items;
   m->nsyms = c.syms->len;
   m->params = NEW_ARRAY(Param, c.params->len + 1);
   for (int i = 0; i < c.params->len; i++) m->params[i] = *(Param *)c.params->items[i];

@@ -34,6 +34,7 @@ typedef struct Checker {
   int *ops;           /* operations of the whole file so far (see op_cost) */
   Table names;
   Vec *syms;          /* const char *: the model's symbolic dims */
+  Vec *sums;          /* SymSum *, parallel to syms: NULL for a base dim */
   Vec *params;        /* Param *: the model's params */
   Vec inputs, outputs;
 } Checker;
@@ -69,6 +70,12 @@ void check_size(Checker *c, Loc loc, Type t);
 /* "; did you mean `NAME`?" for the closest known name, or "": values adds
  * the names in scope and the functions to the layer types and blocks. */
 const char *did_you_mean(Checker *c, const char *name, bool values);
+
+/* dims.c: dims that are sums */
+Dim dim_sum(Checker *c, Dim a, Dim b, int64_t sign, Loc loc, const char *what);   /* a + sign*b */
+Dim eval_dim(Checker *c, Expr *e);          /* a dim written in a type */
+bool dim_is_sum(const Model *m, Dim d);
+Dim slice_len(Checker *c, Dim d, bool has_lo, int64_t lo, bool has_hi, int64_t hi, Loc loc);
 
 /* layers.c */
 const char *layer_type_name(LayerKind k);

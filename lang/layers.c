@@ -30,9 +30,11 @@ LayerKind find_layer(const char *name) {
 /* ---- attention: shared by attention(), MultiheadAttention and
  * AdditiveAttention ------------------------------------------------------- */
 
-/* Is `x` the mask `causal` (and not a declared name that shadows it)? */
+/* Is `x` the mask `causal` or `causal_lower_right` (and not a declared
+ * name that shadows it)? */
 bool is_causal(Checker *c, Expr *x) {
-  return x->kind == E_NAME && strcmp(x->name, "causal") == 0 && !table_find(&c->names, x->name);
+  return x->kind == E_NAME && (strcmp(x->name, "causal") == 0 || strcmp(x->name, "causal_lower_right") == 0) &&
+         !table_find(&c->names, x->name);
 }
 
 Dim last_dim(Type t) { return t.dims[t.rank - 1]; }
@@ -83,8 +85,11 @@ Type attention_scores(Checker *c, Expr *call, const char *fname, const char *con
 void check_mask(Checker *c, Expr *call, const char *fname, Expr *mask, Type scores) {
   if (!mask) return;
   if (is_causal(c, mask)) {
+    /* causal_lower_right (design.md 5.3, 5.7): query i sees keys 0 .. i +
+     * S - T, so that with a cache each new query sees the earlier ones */
     mask->type = scalar();
     call->causal = true;
+    call->causal_lr = strcmp(mask->name, "causal_lower_right") == 0;
     return;
   }
   check_expr(c, mask);
@@ -123,6 +128,45 @@ static void check_key_padding_mask(Checker *c, Expr *call, const char *fname, Ex
     user_error(m->loc, "shape mismatch in `key_padding_mask` of `%s`: %s does not broadcast to the batch dims of "
                "the scores %s", fname, type_str(c->m, t), type_str(c->m, scores));
   call->pad_mask = m;
+}
+
+/* MultiheadAttention's cache form (design.md 5.2): past_key= and
+ * past_value= (both or neither) are the projected keys and values of P
+ * earlier positions, heads merged, [..., P, d] with the batch dims of key
+ * and value exactly; the results are attn_output, key_cache = concat(pk,
+ * k @ Wk^T + bk, axis=-2) [..., P+S, d] and value_cache likewise. */
+static void check_mha_cache(Checker *c, Expr *e, const char *fname, Expr *pk, Expr *pv, Expr *const x[3]) {
+  if (!pk || !pv)
+    user_error((pk ? pk : pv)->loc, "`%s` takes past_key= and past_value= together (the cache form)", fname);
+  Expr *past[2] = {pk, pv};
+  static const char *const names[2] = {"past_key", "past_value"};
+  Dim P = {0, -1};
+  e->nresults = 3;
+  e->rtypes = NEW_ARRAY(Type, 3);
+  for (int i = 0; i < 2; i++) {
+    check_expr(c, past[i]);
+    need_f32(c, past[i]->loc, fname, past[i]->type);
+    Type want = x[i + 1]->type, got = past[i]->type;
+    bool ok = got.rank == want.rank && dim_eq(last_dim(got), last_dim(want));
+    for (int a = 0; ok && a < want.rank - 2; a++) ok = dim_eq(got.dims[a], want.dims[a]);
+    if (ok && i == 1) ok = dim_eq(got.dims[got.rank - 2], P);
+    if (!ok) {
+      want.dims[want.rank - 2] = i == 1 ? P : (Dim){0, -2};
+      const char *w = i == 1 ? type_str(c->m, want)
+                             : arena_printf("[..., P, %s] with the batch dims of `key`, %s",
+                                            dim_str(c->m, last_dim(want)), type_str(c->m, x[1]->type));
+      user_error(past[i]->loc, "shape mismatch in `%s` of `%s`: expected %s, got %s", names[i], fname, w,
+                 type_str(c->m, got));
+    }
+    P = got.dims[got.rank - 2];
+    Type cache = x[i + 1]->type;
+    cache.dims[cache.rank - 2] = dim_sum(c, P, cache.dims[cache.rank - 2], 1, past[i]->loc, "the cache's length");
+    e->rtypes[i + 1] = cache;
+  }
+  e->past_key = pk;
+  e->past_value = pv;
+  static const char *const rnames[] = {"attn_output", "key_cache", "value_cache"};
+  e->rnames = (const char **)rnames;
 }
 
 /* ---- layer calls ----------------------------------------------------------- */
@@ -179,9 +223,10 @@ void check_layer_call(Checker *c, Expr *e, Decl *layer) {
     return;
   }
   case L_MHA: {
-    static const char *const params[] = {"query", "key", "value", "mask", "key_padding_mask"};
-    Expr *args[5];
-    bind_args(e, name, params, 5, 3, args);
+    static const char *const params[] = {"query", "key", "value", "mask", "key_padding_mask", "past_key",
+                                         "past_value"};
+    Expr *args[7];
+    bind_args(e, name, params, 7, 3, args);
     Expr *x[3];
     for (int i = 0; i < 3; i++) x[i] = operand(c, e, name, args[i]);
     /* the heads take a dim inside: rank 3 at most */
@@ -192,9 +237,19 @@ void check_layer_call(Checker *c, Expr *e, Decl *layer) {
         user_error(x[i]->loc, "shape mismatch in `%s`: expected `%s` with last dim %lld, got %s", name, params[i],
                    (long long)d, type_str(c->m, x[i]->type));
     Type s = attention_scores(c, e, name, params, x);
+    if (args[5] || args[6]) {
+      check_mha_cache(c, e, name, args[5], args[6], x);
+      /* the attention runs over the P cached keys and the S new ones */
+      s.dims[s.rank - 1] = e->rtypes[1].dims[e->rtypes[1].rank - 2];
+    }
     check_mask(c, e, name, args[3], s);
     check_key_padding_mask(c, e, name, args[4], s);
     e->fval = 1.0 / sqrt((double)(d / layer->largs[1]));
+    if (e->past_key) {
+      s.dims[s.rank - 1] = fixed(d);
+      e->type = e->rtypes[0] = s;
+      return;
+    }
     /* attn_output, then attn_weights [..., T, S] averaged over the heads */
     e->nresults = 2;
     e->rtypes = NEW_ARRAY(Type, 2);

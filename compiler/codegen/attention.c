@@ -120,8 +120,15 @@ void emit_attention(Kernel *k) {
   if (fm >= 0) mf = att_mask(cg, t, tk, &cg->g->nodes[n->in[fm]].type, nb, idx);
   bool fint = fm >= 0 && cg->g->nodes[n->in[fm]].type.dtype == DT_I32;
   LLVMValueRef ninf = cg_f32(cg, -1.0 / 0.0);
+  /* causal: query i sees keys up to i + off (off = S - T lower right) */
+  LLVMValueRef off = n->causal_lr ? LLVMBuildNSWSub(cg->B, S, T, "") : i64c(cg, 0);
   LLVMValueRef tile_limit = S;
-  if (n->causal) tile_limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, S, ""), t1, S, "");
+  if (n->causal) {
+    LLVMValueRef lim = add64(cg, t1, off);
+    tile_limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, S, ""), lim, S, "");
+    tile_limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, tile_limit, i64c(cg, 0), ""), tile_limit,
+                                 i64c(cg, 0), "");
+  }
   /* per query of the tile: m = -inf, l = 0, o = 0 */
   LLVMValueRef i = loop_begin(cg, &ql, t0, t1);
   LLVMValueRef q = LLVMBuildNSWSub(cg->B, i, t0, "");
@@ -150,7 +157,7 @@ void emit_attention(Kernel *k) {
   /* this query's keys in the block: up to its own position if causal */
   LLVMValueRef jend = j1;
   if (n->causal) {
-    LLVMValueRef lim = add64(cg, i, i64c(cg, 1));
+    LLVMValueRef lim = add64(cg, add64(cg, i, i64c(cg, 1)), off);
     jend = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, j1, ""), lim, j1, "");
   }
   LLVMValueRef cnt = LLVMBuildNSWSub(cg->B, jend, j0, "");
@@ -255,6 +262,7 @@ typedef struct AttTile {
   LLVMValueRef qt, ot;          /* stack: Q^T and O^T of the tile */
   LLVMValueRef ko, vo;          /* K and V offsets of this batch entry */
   LLVMValueRef qidx[2];         /* the lanes' query positions (i64 vectors) */
+  LLVMValueRef cidx[2];         /* causal: the last key each lane sees (qidx + S - T lower right) */
   LLVMValueRef mrow_ptr[2];     /* additive mask: per lane, the row's base (vector of ptrs) */
   LLVMValueRef mcol;            /* the mask's stride along keys (0 or 1) */
   LLVMValueRef frow_ptr[2];     /* fill mask: as the additive mask's */
@@ -339,7 +347,7 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
       }
       if (n->causal && tail) {
         /* key j is visible to query i when j <= i */
-        LLVMValueRef later = LLVMBuildICmp(cg->B, LLVMIntSGT, viota64_splat(cg, row[g]), a->qidx[v], "");
+        LLVMValueRef later = LLVMBuildICmp(cg->B, LLVMIntSGT, viota64_splat(cg, row[g]), a->cidx[v], "");
         x = LLVMBuildSelect(cg->B, later, ninf, x, "");
       }
       if (tail) x = LLVMBuildSelect(cg->B, valid[g], x, ninf, "");
@@ -550,15 +558,26 @@ void emit_attention_fast(Kernel *k) {
   }
   a.fint = fm >= 0 && cg->g->nodes[n->in[fm]].type.dtype == DT_I32;
   (void)vi64;
-  /* keys: all of S, or with causal up to the tile's last query */
+  /* keys: all of S, or with causal up to the tile's last query's (its
+   * position + off, off = S - T lower right, clamped to [0, S]) */
+  LLVMValueRef off = n->causal_lr ? LLVMBuildNSWSub(cg->B, S, T, "") : i64c(cg, 0);
+  for (int v = 0; v < qv; v++) a.cidx[v] = LLVMBuildAdd(cg->B, a.qidx[v], viota64_splat(cg, off), "");
   LLVMValueRef jend = S;
-  if (n->causal) jend = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t1, S, ""), t1, S, "");
+  if (n->causal) {
+    LLVMValueRef lim = add64(cg, t1, off);
+    jend = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, S, ""), lim, S, "");
+    jend = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, jend, i64c(cg, 0), ""), jend, i64c(cg, 0), "");
+  }
   /* Groups whose keys are all in range and, with causal, visible to the
    * tile's first query (so to every lane) need no masks: they take a copy
    * without them, with rows one stride apart.  The rest (the last partial
    * group, the causal diagonal) take the masked copy. */
   LLVMValueRef jfull = jend;
-  if (n->causal) jfull = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, t0, jend, ""), add64(cg, t0, i64c(cg, 1)), jend, "");
+  if (n->causal) {
+    LLVMValueRef first = add64(cg, add64(cg, t0, i64c(cg, 1)), off);   /* keys the first query sees */
+    jfull = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, first, jend, ""), first, jend, "");
+    jfull = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, jfull, i64c(cg, 0), ""), jfull, i64c(cg, 0), "");
+  }
   LLVMValueRef nfull = div64(cg, jfull, i64c(cg, a.kg));
   LLVMValueRef gi = loop_begin(cg, &jb, i64c(cg, 0), nfull);
   att_group(&a, mul64(cg, gi, i64c(cg, a.kg)), jend, false, a.kg);

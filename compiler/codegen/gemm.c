@@ -205,7 +205,10 @@ static LLVMValueRef gemm_shared(CG *cg) {
   LLVMSetAlignment(gt.ct, 64);
   Loop jp, kb, it;
   LLVMValueRef ntiles = div64(cg, add64(cg, LLVMBuildNSWSub(cg->B, i1, i0, ""), i64c(cg, MR - 1)), i64c(cg, MR));
+  /* K = 0 (an empty symbolic dim) still takes one k block, of no rows: C
+   * is then written as zeros, with its epilogue */
   LLVMValueRef nkb = div64(cg, add64(cg, K, i64c(cg, GEMM_KC - 1)), i64c(cg, GEMM_KC));
+  nkb = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, nkb, i64c(cg, 0), ""), nkb, i64c(cg, 1), "");
   LLVMValueRef kbi = loop_begin(cg, &kb, i64c(cg, 0), nkb);
   gt.k0 = mul64(cg, kbi, i64c(cg, GEMM_KC));
   gt.first = LLVMBuildICmp(cg->B, LLVMIntEQ, kbi, i64c(cg, 0), "");

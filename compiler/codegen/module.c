@@ -124,6 +124,7 @@ static const char *kernel_sig(const CG *cg, const Node *n) {
   for (int i = 0; i < n->nprog; i++)
     s = arena_printf("%s p%d,%d,%d,%a", s, (int)n->prog[i].op, n->prog[i].a, n->prog[i].b, n->prog[i].fval);
   if (n->filled) s = arena_printf("%s fill%a", s, n->fill);
+  if (n->causal_lr) s = arena_printf("%s lr", s);
   return s;
 }
 
@@ -301,9 +302,25 @@ static const char *value_name(CG *cg, const Node *n) {
  * dim (counted from the end when negative), checked against that dim when
  * it is symbolic (a fixed one was checked by the checker). */
 static LLVMValueRef emit_view_ptr(CG *cg, const Node *n, LLVMValueRef base, LLVMValueRef ctx, LLVMValueRef fn) {
-  if (n->start == 0) return base;
   const Node *a = &cg->g->nodes[n->in[0]];
   Dim d0 = a->type.dims[0];
+  if (n->slice && d0.sym >= 0) {
+    /* rows [start, start + len) of the operand's first dim D0 */
+    LLVMValueRef D0 = dim(cg, d0);
+    LLVMValueRef start = n->start >= 0 ? i64c(cg, n->start) : add64(cg, D0, i64c(cg, n->start));
+    LLVMValueRef end = add64(cg, start, dim(cg, n->type.dims[0]));
+    LLVMValueRef bad = LLVMBuildOr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, start, i64c(cg, 0), ""),
+                                   LLVMBuildICmp(cg->B, LLVMIntSGT, end, D0, ""), "");
+    const char *msg = arena_printf("the slice at %d:%d is out of range for %s, whose first dim %s is %%lld "
+                                   "(slices are not clamped)", n->loc.line, n->loc.col, value_name(cg, a),
+                                   dim_str(cg->g->model, d0));
+    emit_fail_if(cg, fn, bad, ctx, 7 /* ATTNRT_E_RANGE */, msg, D0);
+    if (n->start == 0) return base;
+    LLVMValueRef row = dims_prod(cg, &a->type, 1, a->type.rank);
+    LLVMValueRef off = mul64(cg, mul64(cg, start, row), i64c(cg, 4));
+    return LLVMBuildInBoundsGEP2(cg->B, cg->i8, base, &off, 1, "");
+  }
+  if (n->start == 0) return base;
   LLVMValueRef D0 = dim(cg, d0);
   LLVMValueRef start = n->start >= 0 ? i64c(cg, n->start) : add64(cg, D0, i64c(cg, n->start));
   if (d0.sym >= 0) {
@@ -494,14 +511,37 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
     LLVMSetGlobalConstant(dn, 1);
     LLVMSetLinkage(dn, LLVMPrivateLinkage);
   }
-  LLVMValueRef f[14] = {
-      i64c(cg, 1), const_str(cg, m->name),
+  LLVMValueRef sums = LLVMConstPointerNull(cg->ptr);
+  bool any_sum = false;
+  for (int i = 0; i < m->nsyms; i++) any_sum |= m->sums && m->sums[i];
+  if (any_sum) {
+    /* attnrt_dim_sum: n_terms, k, sym[8], coef[8] */
+    LLVMValueRef *defs = NEW_ARRAY(LLVMValueRef, m->nsyms);
+    for (int i = 0; i < m->nsyms; i++) {
+      const SymSum *f = m->sums[i];
+      LLVMValueRef v[2 + 2 * MAX_SUM_TERMS];
+      v[0] = i64c(cg, f ? f->n : 0);
+      v[1] = i64c(cg, f ? f->k : 0);
+      for (int t = 0; t < MAX_SUM_TERMS; t++) {
+        v[2 + t] = i64c(cg, f && t < f->n ? f->sym[t] : 0);
+        v[2 + MAX_SUM_TERMS + t] = i64c(cg, f && t < f->n ? f->coef[t] : 0);
+      }
+      defs[i] = LLVMConstArray2(cg->i64, v, 2 + 2 * MAX_SUM_TERMS);
+    }
+    LLVMValueRef init = LLVMConstArray2(LLVMTypeOf(defs[0]), defs, (uint64_t)m->nsyms);
+    sums = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.dim_sums", m->name));
+    LLVMSetInitializer(sums, init);
+    LLVMSetGlobalConstant(sums, 1);
+    LLVMSetLinkage(sums, LLVMPrivateLinkage);
+  }
+  LLVMValueRef f[15] = {
+      i64c(cg, ATTNRT_ABI_VERSION_CG), const_str(cg, m->name),
       i64c(cg, m->nparams), i64c(cg, m->ninputs), i64c(cg, m->noutputs), i64c(cg, m->nsyms),
       tensor_descs(cg, "params", m->nparams, pn, pt),
       tensor_descs(cg, "inputs", m->ninputs, in, it),
       tensor_descs(cg, "outputs", m->noutputs, on, ot),
-      dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads)};
-  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 14, 0);
+      dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads), sums};
+  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 15, 0);
   LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s%s_model", cg->prefix, m->name));
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
@@ -512,12 +552,14 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
 /* attnrt_status NAME(attnrt_ctx *ctx, inputs..., outputs..., dims...) */
 static void emit_entry(CG *cg, LLVMValueRef desc) {
   const Model *m = cg->g->model;
-  int np = 1 + m->ninputs + m->noutputs + m->nsyms;
+  int nbase = 0;
+  for (int i = 0; i < m->nsyms; i++) nbase += !is_sum_dim(m, i);
+  int np = 1 + m->ninputs + m->noutputs + nbase;
   LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, np);
   int k = 0;
   pt[k++] = cg->ptr;
   for (int i = 0; i < m->ninputs + m->noutputs; i++) pt[k++] = cg->ptr;
-  for (int i = 0; i < m->nsyms; i++) pt[k++] = cg->i64;
+  for (int i = 0; i < nbase; i++) pt[k++] = cg->i64;
   LLVMValueRef fn = new_fn(cg, arena_printf("%s%s", cg->prefix, m->name), LLVMFunctionType(cg->i32, pt, (unsigned)np, 0), false);
   LLVMValueRef ctx = LLVMGetParam(fn, 0);
 
@@ -556,9 +598,11 @@ static void emit_entry(CG *cg, LLVMValueRef desc) {
     LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)(1 + i)),
                    LLVMBuildInBoundsGEP2(cg->B, cg->ptr, is_in ? in : out, &idx, 1, ""));
   }
-  for (int i = 0; i < m->nsyms; i++) {
+  /* the base dims from the arguments; the runtime computes the sums */
+  for (int i = 0, a = 0; i < m->nsyms; i++) {
     LLVMValueRef idx = i64c(cg, i);
-    LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)(1 + na + i)), LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
+    LLVMValueRef v = is_sum_dim(m, i) ? i64c(cg, 0) : LLVMGetParam(fn, (unsigned)(1 + na + a++));
+    LLVMBuildStore(cg->B, v, LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
   }
   LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, run_ty, run_fn, (LLVMValueRef[]){ctx, in, out, dims}, 4, ""));
 }
@@ -569,13 +613,16 @@ static void emit_entry(CG *cg, LLVMValueRef desc) {
  * goes through it, so that both give the same answer for any dims. */
 static void emit_scratch_entry(CG *cg, LLVMValueRef desc) {
   const Model *m = cg->g->model;
-  LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, m->nsyms + 1);
-  for (int i = 0; i < m->nsyms; i++) pt[i] = cg->i64;
-  LLVMValueRef fn = new_fn(cg, arena_printf("%s%s_scratch_size", cg->prefix, m->name), LLVMFunctionType(cg->i64, pt, (unsigned)m->nsyms, 0), false);
+  int nbase = 0;
+  for (int i = 0; i < m->nsyms; i++) nbase += !is_sum_dim(m, i);
+  LLVMTypeRef *pt = NEW_ARRAY(LLVMTypeRef, nbase + 1);
+  for (int i = 0; i < nbase; i++) pt[i] = cg->i64;
+  LLVMValueRef fn = new_fn(cg, arena_printf("%s%s_scratch_size", cg->prefix, m->name), LLVMFunctionType(cg->i64, pt, (unsigned)nbase, 0), false);
   LLVMValueRef dims = LLVMBuildArrayAlloca(cg->B, cg->i64, i64c(cg, m->nsyms + 1), "dims");
-  for (int i = 0; i < m->nsyms; i++) {
+  for (int i = 0, a = 0; i < m->nsyms; i++) {
     LLVMValueRef idx = i64c(cg, i);
-    LLVMBuildStore(cg->B, LLVMGetParam(fn, (unsigned)i), LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
+    LLVMValueRef v = is_sum_dim(m, i) ? i64c(cg, 0) : LLVMGetParam(fn, (unsigned)a++);
+    LLVMBuildStore(cg->B, v, LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
   }
   LLVMTypeRef ty = LLVMFunctionType(cg->i64, (LLVMTypeRef[]){cg->ptr, cg->ptr}, 2, 0);
   LLVMValueRef rt = LLVMGetNamedFunction(cg->M, "attnrt_scratch_size");

@@ -16,12 +16,16 @@ void emit_softmax(Kernel *k) {
   Loop r, jl;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
   LLVMValueRef base = add64(cg, mul64(cg, mul64(cg, div64(cg, row, inner), n), inner), rem64(cg, row, inner));
-  /* causal (over the last axis): query i sees keys 0..i, top-left aligned */
+  /* causal (over the last axis): query i sees keys 0..i, top-left aligned,
+   * or 0..i+S-T lower right (none at all when that is below 0) */
   LLVMValueRef limit = n;
   if (node->causal) {
-    LLVMValueRef i = rem64(cg, row, dim(cg, t->dims[t->rank - 2]));
+    LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
+    LLVMValueRef i = rem64(cg, row, T);
     LLVMValueRef lim = add64(cg, i, i64c(cg, 1));
-    limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, n, ""), lim, n, "limit");
+    if (node->causal_lr) lim = add64(cg, lim, LLVMBuildNSWSub(cg->B, n, T, ""));
+    limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, lim, n, ""), lim, n, "");
+    limit = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, limit, i64c(cg, 0), ""), limit, i64c(cg, 0), "limit");
   }
   /* max; NaN inputs still give NaN rows through exp below */
   LLVMBuildStore(cg->B, cg_f32(cg, -1.0 / 0.0), acc);
@@ -71,6 +75,25 @@ static LLVMValueRef combine(CG *cg, Op op, LLVMValueRef acc, LLVMValueRef v) {
   return cg_fadd(cg, acc, v);
 }
 
+/* buf[p] where n > 0, else the op's identity (0, or -inf for max: the
+ * design.md 5.7 results over an empty axis, mean's 0/0 NaN included),
+ * never reading an empty axis. */
+static LLVMValueRef first_or_identity(CG *cg, Op op, LLVMValueRef buf, LLVMValueRef p, LLVMValueRef n) {
+  LLVMValueRef id = cg_f32(cg, op == OP_MAX ? -1.0 / 0.0 : 0.0);
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->B);
+  LLVMBasicBlockRef ld = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "first");
+  LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "init");
+  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, n, i64c(cg, 0), ""), ld, join);
+  LLVMPositionBuilderAtEnd(cg->B, ld);
+  LLVMValueRef v = load_f(cg, buf, p);
+  LLVMBuildBr(cg->B, join);
+  LLVMPositionBuilderAtEnd(cg->B, join);
+  LLVMValueRef phi = LLVMBuildPhi(cg->B, cg->f32, "");
+  LLVMAddIncoming(phi, &id, &pre, 1);
+  LLVMAddIncoming(phi, &v, &ld, 1);
+  return phi;
+}
+
 void emit_reduce(Kernel *k) {
   CG *cg = k->cg;
   const Node *node = k->n;
@@ -83,7 +106,7 @@ void emit_reduce(Kernel *k) {
     /* contiguous: one result per row */
     LLVMValueRef acc = entry_alloca(cg, cg->f32, "acc");
     LLVMValueRef base = mul64(cg, row, n);
-    LLVMBuildStore(cg->B, load_f(cg, k->in[0], base), acc);
+    LLVMBuildStore(cg->B, first_or_identity(cg, node->op, k->in[0], base, n), acc);
     reduce_fmf(cg);
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 1), n);
     LLVMBuildStore(cg->B, combine(cg, node->op, LLVMBuildLoad2(cg->B, cg->f32, acc, ""),
@@ -100,7 +123,7 @@ void emit_reduce(Kernel *k) {
     LLVMValueRef obase = mul64(cg, row, inner);
     LLVMValueRef ibase = mul64(cg, obase, n);
     LLVMValueRef i = loop_begin(cg, &il, i64c(cg, 0), inner);
-    store_f(cg, load_f(cg, k->in[0], add64(cg, ibase, i)), k->out, add64(cg, obase, i));
+    store_f(cg, first_or_identity(cg, node->op, k->in[0], add64(cg, ibase, i), n), k->out, add64(cg, obase, i));
     loop_end(cg, &il);
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 1), n);
     LLVMValueRef src = add64(cg, ibase, mul64(cg, j, inner));

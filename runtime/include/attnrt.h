@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define ATTNRT_ABI_VERSION 1
+#define ATTNRT_ABI_VERSION 2
 #define ATTNRT_MAX_RANK 4
 
 /* ---- status ----------------------------------------------------------- */
@@ -45,6 +45,22 @@ typedef struct attnrt_tensor_desc {
   int64_t rank;
   int64_t dims[ATTNRT_MAX_RANK];
 } attnrt_tensor_desc;
+
+/* A symbolic dim that is a sum of others (design.md 5.3: `T+1` from a
+ * concat, `P+T` in an input type): k + sum of coef[i] * dims[sym[i]] over
+ * n_terms base dims.  A base dim (n_terms 0) is given by the caller; a sum
+ * is computed by the runtime from the base dims, whatever the caller's
+ * array holds there. */
+#define ATTNRT_MAX_SUM_TERMS 8
+typedef struct attnrt_dim_sum {
+  int64_t n_terms;
+  int64_t k;
+  int64_t sym[ATTNRT_MAX_SUM_TERMS];
+  int64_t coef[ATTNRT_MAX_SUM_TERMS];
+} attnrt_dim_sum;
+
+/* At most this many symbolic dims per model, sums included. */
+#define ATTNRT_MAX_DIMS 64
 
 struct attnrt_ctx;
 
@@ -78,6 +94,8 @@ typedef struct attnrt_model_desc {
   /* Threads a new context starts with (attnc --threads): 0 means 1, -1
    * means all online CPUs. */
   int64_t default_threads;
+  /* NULL if no dim is a sum, else n_dims entries. */
+  const attnrt_dim_sum *dim_sums;
 } attnrt_model_desc;
 
 /* A tensor that the runtime has read, or that a caller describes. */
@@ -148,17 +166,23 @@ attnrt_status attnrt_ctx_set_scratch(attnrt_ctx *ctx, void *buf, size_t size);
 int64_t attnrt_scratch_size(const attnrt_model_desc *model, const int64_t *dims);
 
 /* Run the model: inputs/outputs are data pointers in descriptor order,
- * dims the symbolic dims in order.  Checks that the ctx runs this model,
- * that every param is bound, that every dim is in [1, 2^31) and that no
- * tensor's size overflows; then runs the body. */
+ * dims the symbolic dims in order (n_dims values; the entries of dims that
+ * are sums are ignored: the runtime computes them).  Checks that the ctx
+ * runs this model, that every param is bound, that every dim (sums too) is
+ * in [0, 2^31) (0: an empty tensor) and that no tensor's size overflows; then runs the body. */
 attnrt_status attnrt_run(attnrt_ctx *ctx, void *const *inputs, void *const *outputs,
                      const int64_t *dims);
 
 /* Bind the symbolic dims from the shapes of the given inputs (in
  * descriptor order).  Checks dtypes, ranks and fixed dims, and that a
- * symbolic dim gets one value; the message goes to ctx. */
+ * symbolic dim gets one value; a dim that is a sum is computed and must
+ * equal the shape where an input has it; the message goes to ctx. */
 attnrt_status attnrt_bind_dims(attnrt_ctx *ctx, const attnrt_tensor *inputs,
                            int64_t *dims);
+/* Compute the dims that are sums from the base dims of dims (n_dims
+ * entries) in place; checks every dim is in [0, 2^31).  On failure writes
+ * a message to err (if not NULL) and returns ATTNRT_E_ARG. */
+attnrt_status attnrt_complete_dims(const attnrt_model_desc *model, int64_t *dims, char *err, size_t errlen);
 /* The shape of output i for these dims. */
 attnrt_status attnrt_output_shape(const attnrt_model_desc *model, int i,
                               const int64_t *dims, attnrt_tensor *shape);

@@ -89,6 +89,23 @@ bool attnrt_check_model(const attnrt_model_desc *m, char *err, size_t errlen) {
       !check_count("outputs", m->n_outputs, m->outputs, m->name, err, errlen) ||
       !check_count("dims", m->n_dims, m->dim_names, m->name, err, errlen))
     return false;
+  if (m->n_dims > ATTNRT_MAX_DIMS) {
+    attnrt_errf(err, errlen, "model '%s': bad descriptor: %lld dims (at most %d)", m->name,
+              (long long)m->n_dims, ATTNRT_MAX_DIMS);
+    return false;
+  }
+  for (int64_t d = 0; m->dim_sums != NULL && d < m->n_dims; d++) {
+    const attnrt_dim_sum *f = &m->dim_sums[d];
+    bool ok = f->n_terms >= 0 && f->n_terms <= ATTNRT_MAX_SUM_TERMS;
+    for (int64_t i = 0; ok && i < f->n_terms; i++)
+      ok = f->sym[i] >= 0 && f->sym[i] < m->n_dims && m->dim_sums[f->sym[i]].n_terms == 0 &&
+           f->coef[i] >= -(1 << 20) && f->coef[i] <= (1 << 20);
+    ok = ok && f->k >= -(INT64_C(1) << 60) && f->k <= (INT64_C(1) << 60);
+    if (!ok) {
+      attnrt_errf(err, errlen, "model '%s': bad descriptor: dim %lld is a bad sum", m->name, (long long)d);
+      return false;
+    }
+  }
   for (int64_t d = 0; d < m->n_dims; d++) {
     if (m->dim_names[d] == NULL) {
       attnrt_errf(err, errlen, "model '%s': bad descriptor: dim %lld has no name",

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,17 +16,66 @@ static const char *dim_name(const attnrt_model_desc *m, int64_t sym) {
   return m->dim_names[sym];
 }
 
-/* Every dim must be in [1, 2^31) so that generated index arithmetic on
- * products of a few dims stays far from overflow. */
-static attnrt_status check_dims(attnrt_ctx *ctx, const int64_t *dims) {
+static bool is_sum(const attnrt_model_desc *m, int64_t d) {
+  return m->dim_sums != NULL && m->dim_sums[d].n_terms > 0;
+}
+
+/* "T = 1, S = 3": the base dims of sum d, for its message. */
+static void sum_terms(const attnrt_model_desc *m, int64_t d, const int64_t *dims, char *buf, size_t n) {
+  const attnrt_dim_sum *f = &m->dim_sums[d];
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int64_t i = 0; i < f->n_terms && len < n; i++)
+    len += (size_t)snprintf(buf + len, n - len, "%s%s = %lld", i ? ", " : "", dim_name(m, f->sym[i]),
+                            (long long)dims[f->sym[i]]);
+}
+
+attnrt_status attnrt_complete_dims(const attnrt_model_desc *m, int64_t *dims, char *err, size_t errlen) {
+  if (m->n_dims > 0 && dims == NULL) {
+    attnrt_errf(err, errlen, "dims is NULL but model '%s' has %lld symbolic dims", m->name, (long long)m->n_dims);
+    return ATTNRT_E_ARG;
+  }
+  /* Every dim must be in [0, 2^31) so that generated index arithmetic on
+   * products of a few dims stays far from overflow. */
+  for (int64_t d = 0; d < m->n_dims; d++)
+    if (!is_sum(m, d) && (dims[d] < 0 || dims[d] > ATTNRT_DIM_MAX)) {
+      attnrt_errf(err, errlen, "dim %s = %lld is out of range [0, %lld]", dim_name(m, d), (long long)dims[d],
+                (long long)ATTNRT_DIM_MAX);
+      return ATTNRT_E_ARG;
+    }
+  /* a sum's terms are base dims below 2^31 and coefficients up to 2^20
+   * (attnrt_check_model): no overflow */
+  for (int64_t d = 0; d < m->n_dims; d++) {
+    if (!is_sum(m, d))
+      continue;
+    const attnrt_dim_sum *f = &m->dim_sums[d];
+    int64_t v = f->k;
+    for (int64_t i = 0; i < f->n_terms; i++)
+      v += f->coef[i] * dims[f->sym[i]];
+    if (v < 0 || v > ATTNRT_DIM_MAX) {
+      char terms[160];
+      sum_terms(m, d, dims, terms, sizeof terms);
+      attnrt_errf(err, errlen, "dim %s = %lld (%s) is out of range [0, %lld]", dim_name(m, d), (long long)v, terms,
+                (long long)ATTNRT_DIM_MAX);
+      return ATTNRT_E_ARG;
+    }
+    dims[d] = v;
+  }
+  return ATTNRT_OK;
+}
+
+/* dims (the caller's) completed into all: the sums computed, every dim
+ * checked. */
+static attnrt_status check_dims(attnrt_ctx *ctx, const int64_t *dims, int64_t *all) {
   const attnrt_model_desc *m = ctx->model;
   if (m->n_dims > 0 && dims == NULL)
     return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "dims is NULL but model '%s' has %lld symbolic dims",
                          m->name, (long long)m->n_dims);
   for (int64_t d = 0; d < m->n_dims; d++)
-    if (dims[d] < 1 || dims[d] > ATTNRT_DIM_MAX)
-      return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "dim %s = %lld is out of range [1, %lld]",
-                           dim_name(m, d), (long long)dims[d], (long long)ATTNRT_DIM_MAX);
+    all[d] = dims[d];
+  char err[ATTNRT_ERR_LEN];
+  if (attnrt_complete_dims(m, all, err, sizeof err) != ATTNRT_OK)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "%s", err);
   return ATTNRT_OK;
 }
 
@@ -155,11 +205,13 @@ attnrt_status attnrt_run(attnrt_ctx *ctx, void *const *inputs, void *const *outp
       return attnrt_ctx_fail(ctx, ATTNRT_E_MISSING,
                            "parameter '%s' of model '%s' is not bound "
                            "(load a weights file or bind it)", m->params[i].name, m->name);
+  int64_t all[ATTNRT_MAX_DIMS + 1];
   attnrt_status s = check_pointers(ctx, "input", "inputs", m->inputs, m->n_inputs, inputs);
   if (s == ATTNRT_OK)
     s = check_pointers(ctx, "output", "outputs", m->outputs, m->n_outputs, outputs);
   if (s == ATTNRT_OK)
-    s = check_dims(ctx, dims);
+    s = check_dims(ctx, dims, all);
+  dims = all;
   if (s == ATTNRT_OK)
     s = check_sizes(ctx, "parameter", m->params, m->n_params, dims);
   if (s == ATTNRT_OK)
@@ -188,12 +240,14 @@ int64_t attnrt_scratch_size(const attnrt_model_desc *model, const int64_t *dims)
     return -1;
   if (model->n_dims > 0 && dims == NULL)
     return -1;
+  int64_t all[ATTNRT_MAX_DIMS + 1];
   for (int64_t d = 0; d < model->n_dims; d++)
-    if (dims[d] < 1 || dims[d] > ATTNRT_DIM_MAX)
-      return -1;
+    all[d] = dims[d];
+  if (attnrt_complete_dims(model, all, NULL, 0) != ATTNRT_OK)
+    return -1;
   if (model->scratch_size == NULL)
     return 0;
-  int64_t n = model->scratch_size(dims);
+  int64_t n = model->scratch_size(all);
   return n >= 0 ? n : -1;
 }
 
@@ -255,12 +309,14 @@ static attnrt_status bind_input(attnrt_ctx *ctx, int64_t i, const attnrt_tensor 
       continue;
     }
     int64_t sym = -(want_dim + 1);
-    if (v < 1 || v > ATTNRT_DIM_MAX)
+    if (is_sum(m, sym))
+      continue;   /* checked once the base dims are bound */
+    if (v < 0 || v > ATTNRT_DIM_MAX)
       return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE,
-                           "input '%s': dim %lld (%s) is %lld, out of range [1, %lld]",
+                           "input '%s': dim %lld (%s) is %lld, out of range [0, %lld]",
                            d->name, (long long)a, dim_name(m, sym), (long long)v,
                            (long long)ATTNRT_DIM_MAX);
-    if (dims[sym] == 0)
+    if (dims[sym] == -1)
       dims[sym] = v;
     else if (dims[sym] != v)
       return dim_conflict(ctx, i, a, v, sym, dims[sym]);
@@ -281,19 +337,34 @@ attnrt_status attnrt_bind_dims(attnrt_ctx *ctx, const attnrt_tensor *inputs, int
   if (m->n_dims > 0 && dims == NULL)
     return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "dims is NULL but model '%s' has %lld symbolic dims",
                          m->name, (long long)m->n_dims);
-  /* 0 marks a dim no input has set yet: a bound dim is never 0. */
+  /* -1 marks a dim no input has set yet */
   for (int64_t d = 0; d < m->n_dims; d++)
-    dims[d] = 0;
+    dims[d] = -1;
   for (int64_t i = 0; i < m->n_inputs; i++) {
     attnrt_status s = bind_input(ctx, i, &inputs[i], dims);
     if (s != ATTNRT_OK)
       return s;
   }
   for (int64_t d = 0; d < m->n_dims; d++)
-    if (dims[d] == 0)
+    if (dims[d] == -1 && !is_sum(m, d))
       return attnrt_ctx_fail(ctx, ATTNRT_E_ARG,
                            "symbolic dim %s of model '%s' is not set by the shape of any input",
                            dim_name(m, d), m->name);
+  char err[ATTNRT_ERR_LEN];
+  if (attnrt_complete_dims(m, dims, err, sizeof err) != ATTNRT_OK)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE, "%s", err);
+  /* the sums where inputs have them */
+  for (int64_t i = 0; i < m->n_inputs; i++)
+    for (int64_t a = 0; a < m->inputs[i].rank; a++) {
+      int64_t want = m->inputs[i].dims[a], sym = -(want + 1);
+      if (want < 0 && is_sum(m, sym) && inputs[i].dims[a] != dims[sym]) {
+        char terms[160];
+        sum_terms(m, sym, dims, terms, sizeof terms);
+        return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE, "input '%s': dim %lld (%s) is %lld but %s = %lld (%s)",
+                             m->inputs[i].name, (long long)a, dim_name(m, sym), (long long)inputs[i].dims[a],
+                             dim_name(m, sym), (long long)dims[sym], terms);
+      }
+    }
   return ATTNRT_OK;
 }
 
@@ -307,14 +378,14 @@ attnrt_status attnrt_output_shape(const attnrt_model_desc *model, int i,
   if (model->n_dims > 0 && dims == NULL)
     return ATTNRT_E_ARG;
   const attnrt_tensor_desc *t = &model->outputs[i];
-  for (int64_t a = 0; a < t->rank; a++) {
-    int64_t d = t->dims[a];
-    if (d < 0 && (dims[-(d + 1)] < 1 || dims[-(d + 1)] > ATTNRT_DIM_MAX))
-      return ATTNRT_E_ARG;
-  }
+  int64_t all[ATTNRT_MAX_DIMS + 1];
+  for (int64_t d = 0; d < model->n_dims; d++)
+    all[d] = dims[d];
+  if (attnrt_complete_dims(model, all, NULL, 0) != ATTNRT_OK)
+    return ATTNRT_E_ARG;
   memset(shape, 0, sizeof *shape);
   shape->dtype = (attnrt_dtype)t->dtype;
   shape->rank = (int)t->rank;
-  resolve(t, dims, shape->dims);
+  resolve(t, all, shape->dims);
   return ATTNRT_OK;
 }

@@ -351,6 +351,24 @@ run-index-out-of-range)
   only_files
   expect 0 "$ATTNC" "$hostile/index.attn" --run --input x="$hostile/x_6x4.npy"
   has "$tmp/stdout" "y: f32\[4\] = \[20, 21, 22, 23\]" ;;
+run-sums)
+  # design.md 5.3/5.7: a sum below 0 at the call, a slice past a symbolic
+  # dim (not clamped: ATTNRT_E_RANGE), an input whose sum dim disagrees
+  mkdir "$tmp/d"
+  "$ATTNC" "$hostile/sums.attn" -o "$tmp/d/sums.o" || fail "sums.attn does not compile"
+  has "$tmp/d/sums.h" "dims    T (bound at call time)"
+  has "$tmp/d/sums.h" "sums    T+1, T-2, 2\*T+1 (computed from them; each must come out at least 0)"
+  has "$tmp/d/sums.h" "input   m: f32\[T+1, 4\]"
+  has "$tmp/d/sums.h" "const float \*m, float \*a, float \*b, float \*c, int64_t T);"
+  expect 1 "$ATTNC" "$hostile/sums.attn" --run --input x="$hostile/x_3x4.npy" --input m="$hostile/x_3x4.npy"
+  has "$tmp/stderr" "attnc: error: input 'm': dim 0 (T+1) is 3 but T+1 = 4 (T = 3)"
+  expect 1 "$ATTNC" "$hostile/sums.attn" --run --input x="$hostile/x_1x4.npy" --input m="$hostile/x_2x4.npy"
+  has "$tmp/stderr" "attnc: error: dim T-2 = -1 (T = 1) is out of range \[0, 2147483647\]"
+  expect 1 "$ATTNC" "$hostile/sums.attn" --run --input x="$hostile/x_2x4.npy" --input m="$hostile/x_3x4.npy"
+  has "$tmp/stderr" "attnc: error: the slice at 6:15 is out of range for input 'x', whose first dim T is 2 (slices are not clamped)"
+  expect 0 "$ATTNC" "$hostile/sums.attn" --run --input x="$hostile/x_3x4.npy" --input m="$hostile/x_4x4.npy"
+  has "$tmp/stdout" "a: f32\[1, 4\] = "
+  has "$tmp/stdout" "c: f32\[7, 4\] = " ;;
 run-lying-weights)
   # a weights file cut short: its header promises data the file lacks
   head -c 1000 "$root/tests/golden/embedding/weights.safetensors" > "$tmp/cut.safetensors"

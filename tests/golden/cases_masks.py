@@ -187,3 +187,102 @@ def _():
     row = torch.tensor([0.0, 0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.5])
     return Case(dict(x=randn(B, T, 16), mem=randn(B, S, 16), pad=pad, fpad=fpad, row=row,
                      am=randn(T, S)), run, mods=dict(sa=sa, ca=ca), hand=hand)
+
+
+# ===== dims that are sums, slices, empty dims (issue 15 item 3; 5.3, 5.6) ======
+@test("with_cls", "design.md 5.6 as written: a learned [1, 64] CLS row joins [B, T, 64] along "
+      "-2 (a concat along a symbolic axis: T+1), reshaped with -1 standing for T+1; B = 2, T = 3")
+def _():
+    def run(M, P, I):
+        x, cls = I["x"], P["cls"]
+        B = x.shape[0]
+        return dict(y=torch.cat([cls.expand(B, 1, 64), x], dim=-2).reshape(B, -1, 4, 16))
+    return Case(dict(x=randn(2, 3, 64)), run, params=dict(cls=randn(1, 64)))
+
+
+@test("sums", "dims that are sums: concat along symbolic axes (T+S, T+2*S, 2*T), an input "
+      "typed [S+T, 2] (printed T+S), slices x[1:] (T-1), x[:2], x[-2:], x[1:-1] (T-2), "
+      "f[2:5], f[-3:-1], and concat(x[1:], x[:1]) back to U; T = 5, S = 2, U = 5")
+def _():
+    def run(M, P, I):
+        a, b, m, x, f = I["a"], I["b"], I["m"], I["x"], I["f"]
+        return dict(c=torch.cat([a, b]) + m.sum(1, keepdim=True), d=torch.cat([b, a, b]), e=torch.cat([a, a]),
+                    s1=x[1:], s2=x[:2], s3=x[-2:], s4=x[1:-1] * 2, s5=f[2:5], s6=f[-3:-1],
+                    s7=torch.cat([x[1:], x[:1]]))
+    return Case(dict(a=randn(5, 4), b=randn(2, 4), m=randn(7, 2), x=randn(5, 3), f=randn(6, 2)), run)
+
+
+@test("empty", "symbolic dims bound to 0 (design.md 5.3, 5.7): T = 0 through Linear, LayerNorm, "
+      "@, softmax, elementwise, concat (T+4 = 4), a product over K = 0 (zeros), sum (0), mean "
+      "(NaN), max (-inf); S = 0 keys: attention() and MultiheadAttention over no keys give "
+      "zeros (out_proj.bias after MultiheadAttention); MultiheadAttention with no queries",
+      nonfinite=True)
+def _():
+    lin, ln, mha_ = nn.Linear(16, 8), nn.LayerNorm(16), MHA(16, 2)
+    randomize(lin, ln, mha_)
+
+    def run(M, P, I):
+        x, m, kz = I["x"], I["m"], I["kz"]
+        bias = M["mha"].out_proj.bias
+        return dict(a=M["lin"](x), b=torch.softmax(M["ln"](x) @ m.t(), -1), c=x.sum(0),
+                    d=torch.full((16,), NEG_INF, dtype=x.dtype), e=x.mean(0),
+                    f=torch.zeros(4, 16, dtype=x.dtype), g=bias.detach().expand(4, 16),
+                    h=torch.cat([x, m]), i=x.t() @ x, j=torch.nn.functional.gelu(x) + 1,
+                    l=mha(M["mha"], x, m, m))
+    return Case(dict(x=randn(0, 16), m=randn(4, 16), kz=randn(0, 16)), run,
+                mods=dict(lin=lin, ln=ln, mha=mha_))
+
+
+# ===== causal_lower_right (issue 15 item 5; design.md 5.3, 5.7) ===============
+def lower_right_mask(t, s, dtype=torch.float32):
+    """Float mask: key j hidden from query i when j > i + s - t (PyTorch 2's
+    causal_lower_right, which torch 1.13 lacks)."""
+    i = torch.arange(t)[:, None]
+    j = torch.arange(s)[None, :]
+    return torch.where(j > i + s - t, torch.tensor(NEG_INF, dtype=dtype), torch.tensor(0.0, dtype=dtype))
+
+
+@test("causal_lower_right", "mask=causal_lower_right: query i sees keys 0 .. i + S - T; T = 3 "
+      "queries over S = 70 keys (past the key blocks), T = 5 over S = 3 (the first two rows see "
+      "no key: zeros), T = S = 4 (as causal); plain (dv = 6) and fast (dv = 32) kernels; "
+      "MultiheadAttention over a cache concat(past, x) of P = 6 rows with B = 2")
+def _():
+    mha_ = MHA(16, 4)
+
+    def run(M, P, I):
+        fl = I["q"].dtype
+        out = {}
+        for name, (q, k, v) in dict(a=("q", "k", "v6"), b=("q", "k", "v32"), c=("q5", "k3", "v3"),
+                                    d=("q4", "k4", "v4")).items():
+            Q, K, V = I[q], I[k], I[v]
+            out[name] = sdpa(Q, K, V, lower_right_mask(Q.shape[-2], K.shape[-2], fl))
+        kv = torch.cat([I["past"], I["x"]], dim=-2)
+        y = mha(M["mha"], I["x"], kv, kv, lower_right_mask(3, 9, fl))
+        out["y"] = y
+        return out
+    return Case(dict(q=randn(3, 32), k=randn(70, 32), v6=randn(70, 6), v32=randn(70, 32),
+                     q5=randn(5, 8), k3=randn(3, 8), v3=randn(3, 16), q4=randn(2, 4, 16), k4=randn(2, 4, 16),
+                     v4=randn(2, 4, 16), past=randn(2, 6, 16), x=randn(2, 3, 16)), run, mods=dict(mha=mha_))
+
+
+# ===== key/value caches (issue 15 item 6; design.md 5.2, 5.4) ==================
+@test("cache_steps", "MultiheadAttention's cache form: a prompt of 3 tokens with an empty cache "
+      "(P = 0), then 5 steps of one token each, every call's key_cache and value_cache fed to the "
+      "next with mask=causal_lower_right; the steps' outputs, joined, equal one causal pass over "
+      "the 8 tokens (nn.MultiheadAttention, is_causal mask), and the last caches are the projected "
+      "keys and values of all 8; batched (B = 2: the prompt, then 5 tokens in one call) too")
+def _():
+    m = MHA(16, 4)
+
+    def run(M, P, I):
+        a = M["attn"]
+        d = 16
+        full = mha(a, I["x"], I["x"], I["x"], causal_mask(8, 8, I["x"].dtype))
+        xb = torch.cat([I["xb3"], I["xb5"]], dim=1)
+        fullb = mha(a, xb, xb, xb, causal_mask(8, 8, I["x"].dtype))
+        w, b = a.in_proj_weight, a.in_proj_bias
+        kc = I["x"] @ w[d:2 * d].t() + b[d:2 * d]
+        vc = I["x"] @ w[2 * d:].t() + b[2 * d:]
+        return dict(steps=full, full=full, kc=kc, vc=vc, stepsb=fullb)
+    return Case(dict(x=randn(8, 16), xb3=randn(2, 3, 16), xb5=randn(2, 5, 16), pk=randn(0, 16), pv=randn(0, 16),
+                     pkb=randn(2, 0, 16), pvb=randn(2, 0, 16)), run, mods=dict(attn=m))

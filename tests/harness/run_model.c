@@ -246,13 +246,18 @@ int main(int argc, char **argv) {
       s = attnrt_run(ctx, in_ptr, out_ptr, dims);
     } else {
 #ifdef TYPED_CALL
-      if (m->n_inputs != TYPED_NI || m->n_outputs != TYPED_NO || m->n_dims != TYPED_ND) {
-        fprintf(stderr, "run_model: the descriptor has %lld inputs, %lld outputs, %lld dims; "
+      /* the typed entry point takes the base dims; the sums are computed */
+      int64_t base[ATTNRT_MAX_DIMS + 1];
+      int nb = 0;
+      for (int64_t d = 0; d < m->n_dims; d++)
+        if (!m->dim_sums || m->dim_sums[d].n_terms == 0) base[nb++] = dims[d];
+      if (m->n_inputs != TYPED_NI || m->n_outputs != TYPED_NO || nb != TYPED_ND) {
+        fprintf(stderr, "run_model: the descriptor has %lld inputs, %lld outputs, %d base dims; "
                 "the typed entry point was called with %d, %d, %d\n", (long long)m->n_inputs,
-                (long long)m->n_outputs, (long long)m->n_dims, TYPED_NI, TYPED_NO, TYPED_ND);
+                (long long)m->n_outputs, nb, TYPED_NI, TYPED_NO, TYPED_ND);
         return 1;
       }
-      s = (attnrt_status)typed_call(ctx, in_ptr, out_ptr, dims);
+      s = (attnrt_status)typed_call(ctx, in_ptr, out_ptr, base);
 #endif
     }
     if (s != ATTNRT_OK) die_ctx(how, s, ctx);
