@@ -116,6 +116,10 @@ void load_weights_or_exit(attnrt_ctx *ctx, const char *path, const char *prefix)
   }
 }
 
+static bool is_sum(const attnrt_model_desc *desc, int64_t k) {
+  return desc->dim_sums && desc->dim_sums[k].n_terms > 0;
+}
+
 int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOptions *bo) {
   atexit(bench_cleanup);
   struct BenchState *bs = &bench_state;
@@ -125,6 +129,8 @@ int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOption
     int64_t k = 0;
     while (k < desc->n_dims && strcmp(desc->dim_names[k], bo->dims[i].name)) k++;
     if (k == desc->n_dims) fatal("model `%s` has no symbolic dim `%s`", desc->name, bo->dims[i].name);
+    if (is_sum(desc, k))
+      usage_error("--dim %s: `%s` is a sum of other dims, computed from them", bo->dims[i].name, bo->dims[i].name);
     char *end;
     long long v = strtoll(bo->dims[i].path, &end, 10);
     if (*end || end == bo->dims[i].path || v < 1 || v > 2147483647)
@@ -150,6 +156,7 @@ int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOption
       fatal("input `%s`: the file holds %s of rank %d, the model wants %s of rank %d", d->name,
             t->dtype == ATTNRT_F32 ? "f32" : "i32", t->rank, d->dtype == ATTNRT_F32 ? "f32" : "i32", (int)d->rank);
     for (int j = 0; j < t->rank; j++) {
+      if (d->dims[j] < 0 && is_sum(desc, -d->dims[j] - 1)) continue;   /* checked by the run */
       int64_t want = d->dims[j] >= 0 ? d->dims[j] : dims[-d->dims[j] - 1];
       if (want && want != t->dims[j])
         fatal("input `%s`: dim %d%s%s%s is %lld in the file, but %lld %s", d->name, j, d->dims[j] < 0 ? " (" : "",
@@ -159,8 +166,18 @@ int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOption
     }
   }
   for (int64_t k = 0; k < desc->n_dims; k++)
-    if (!dims[k]) usage_error("model `%s` has the symbolic dim `%s`: give its size with --dim %s=N", desc->name,
+    if (!dims[k] && !is_sum(desc, k)) usage_error("model `%s` has the symbolic dim `%s`: give its size with --dim %s=N", desc->name,
                               desc->dim_names[k], desc->dim_names[k]);
+  if (attnrt_complete_dims(desc, dims, err, sizeof err) != ATTNRT_OK) fatal("%s", err);
+  for (int i = 0; i < bo->ninputs; i++) {
+    int64_t k = 0;
+    while (strcmp(desc->inputs[k].name, bo->inputs[i].name)) k++;
+    const attnrt_tensor_desc *d = &desc->inputs[k];
+    for (int j = 0; j < d->rank; j++)
+      if (d->dims[j] < 0 && given[k].dims[j] != dims[-d->dims[j] - 1])
+        fatal("input `%s`: dim %d (%s) is %lld in the file, but %lld from the other dims", d->name, j,
+              desc->dim_names[-d->dims[j] - 1], (long long)given[k].dims[j], (long long)dims[-d->dims[j] - 1]);
+  }
   attnrt_ctx *ctx = bs->ctx = attnrt_ctx_new(desc);
   if (!ctx) fatal("out of memory");
   if (attnrt_ctx_set_threads(ctx, bo->threads) != ATTNRT_OK) fatal("%s", attnrt_ctx_error(ctx));
