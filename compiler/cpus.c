@@ -76,10 +76,6 @@ static void variant_features(CpuVariant *v) {
     }
   } else {
     StrRef cpu = {v->name, strlen(v->name)};
-    if (!_ZN4llvm3X8612parseArchX86ENS_9StringRefEb(cpu, true))
-      usage_error("--cpu %s: attnc cannot tell which features its code may use, so it cannot be in a list; "
-                  "name a 64-bit x86 CPU as -march knows it (x86-64-v3, haswell, skylake-avx512, znver4, ...)",
-                  v->name);
     StrVec f = {.cap = MAX_FEATURES};
     f.begin = f.inl;
     _ZN4llvm3X8617getFeaturesForCPUENS_9StringRefERNS_15SmallVectorImplIS1_EEb(cpu, &f, false);
@@ -94,22 +90,31 @@ static void variant_features(CpuVariant *v) {
 }
 
 int cpu_variants(const char *list, const char *triple, int opt_level, CpuVariant *out) {
+  char *host = LLVMGetDefaultTargetTriple();
+  const char *tr = arena_strdup(triple ? triple : host);
+  bool on_host = !strcmp(tr, host);
+  LLVMDisposeMessage(host);
+  if (strncmp(tr, "x86_64", 6) != 0)
+    usage_error("--cpu with a list of CPUs needs an x86-64 target ('%s' is not one): the choice at run time "
+                "is made with cpuid", tr);
   int n = 0;
   for (const char *p = list;;) {
     const char *e = strchr(p, ',');
     CpuVariant *v = &out[n++];
     *v = (CpuVariant){.name = e ? arena_strndup(p, (size_t)(e - p)) : p};
+    if (is_host(v->name) && !on_host)
+      usage_error("--cpu %s in a list means this machine's CPU, which --target %s is not", v->name, tr);
+    /* before LLVM makes a target machine, which aborts for a 32-bit CPU */
+    StrRef cpu = {v->name, strlen(v->name)};
+    if (!is_host(v->name) && !_ZN4llvm3X8612parseArchX86ENS_9StringRefEb(cpu, true)) {
+      if (_ZN4llvm3X8612parseArchX86ENS_9StringRefEb(cpu, false))
+        usage_error("--cpu %s is a 32-bit CPU; a list names 64-bit x86 CPUs", v->name);
+      usage_error("--cpu %s: not a 64-bit x86 CPU that LLVM's target parser knows, so attnc cannot tell which "
+                  "features its code may use; a list names CPUs as -march knows them (x86-64-v3, haswell, "
+                  "skylake-avx512, znver4, ...)", v->name);
+    }
     v->t = (Target){.triple = triple, .cpu = is_host(v->name) ? "native" : v->name, .opt_level = opt_level};
     target_init(&v->t);
-    if (strncmp(v->t.triple_s, "x86_64", 6) != 0)
-      usage_error("--cpu with a list of CPUs needs an x86-64 target ('%s' is not one): the choice at run time "
-                  "is made with cpuid", v->t.triple_s);
-    if (is_host(v->name)) {
-      char *host = LLVMGetDefaultTargetTriple();
-      bool same = !triple || !strcmp(triple, host);
-      LLVMDisposeMessage(host);
-      if (!same) usage_error("--cpu %s in a list means this machine's CPU, which --target %s is not", v->name, triple);
-    }
     variant_features(v);
     if (!e) break;
     p = e + 1;
