@@ -13,6 +13,11 @@
  *     and NAME_scratch_size(...), declared by the generated header; with
  *     --prefix P they are PNAME_model, PNAME and PNAME_scratch_size.  They
  *     are the only global definitions: everything else is private.
+ *   With CodegenOptions.variant (one CPU of --cpu A,B,...: cpus.c) only the
+ *   kernels, the body and the scratch-size function, the last two as hidden
+ *   globals with the variant's tag; with .dispatch no kernels, and a body
+ *   and scratch-size function that call the variant's that the runtime's
+ *   attnrt_cpu_pick chose on the first call.
  * Loops are plain scalar loops over symbolic dims, written so that the
  * loop vectorizer widens the innermost one to the target's vectors.
  *
