@@ -12,6 +12,15 @@
 #define ATTNRT_MAX_RANK_CG 4   /* attnrt.h's ATTNRT_MAX_RANK */
 #define ATTNRT_ABI_VERSION_CG 2  /* attnrt.h's ATTNRT_ABI_VERSION: the descriptor layout */
 
+/* A module that runs one of several CPUs' code of each model (--cpu A,B,...;
+ * compiler/cpus.c): per variant, best first and the baseline last, the tag
+ * of its symbols, its name as given to --cpu, and its LLVM features for
+ * the runtime's attnrt_cpu_pick. */
+typedef struct CpuDispatch {
+  int n;
+  const char *const *tags, *const *names, *const *features;
+} CpuDispatch;
+
 typedef struct CodegenOptions {
   const char *module_name;
   const char *cpu;          /* target-cpu attribute, "" for the target's default */
@@ -21,6 +30,15 @@ typedef struct CodegenOptions {
   const void ***embedded;   /* NULL, or per graph the data of each param to embed */
   const char *prefix;       /* --prefix P, or NULL: the global symbols are PNAME, PNAME_model,
                                PNAME_scratch_size (the descriptor's name stays NAME) */
+  /* --cpu with a list of CPUs: one module per CPU and one that dispatches.
+   * variant (a tag): this CPU's kernels, body and scratch-size function of
+   * each model and nothing else, the last two as hidden globals
+   * attnc.NAME.body.TAG and attnc.NAME.scratch_size.TAG.  dispatch: no
+   * kernels; each model's descriptor and entry points as usual, whose body
+   * and scratch-size function call those of the variant that
+   * attnrt_cpu_pick chose on the object's first call. */
+  const char *variant;
+  const CpuDispatch *dispatch;
 } CodegenOptions;
 
 LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt);

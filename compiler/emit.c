@@ -22,7 +22,7 @@
 /* Everything LLVM allocated for this process is disposed at exit, also
  * when a diagnostic ends the run early, so that LeakSanitizer stays
  * quiet and a leak of our own stands out. */
-static LLVMTargetMachineRef owned_tms[8];
+static LLVMTargetMachineRef owned_tms[8 + 2 * 16];   /* a --cpu list's too (cpus.h) */
 static int n_owned_tms;
 static LLVMContextRef owned_ctx;
 static LLVMModuleRef owned_mod;

@@ -16,6 +16,7 @@
 
 #include "bench.h"
 #include "codegen.h"
+#include "cpus.h"
 #include "split.h"
 #include "ir.h"
 #include "outfile.h"
@@ -23,7 +24,7 @@
 
 typedef struct Options {
   const char *input, *output, *header, *model, *weights, *weights_prefix, *triple, *cpu, *prefix;
-  bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, remarks, run, bench, verbose;
+  bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, remarks, run, bench, verbose, cpu_list;
   int opt_level, threads, jobs;
   NamedPath inputs[64], outputs[64], dims[16];
   int ninputs, noutputs, ndims;
@@ -49,6 +50,9 @@ static const char usage_text[] =
     "                       one note that fusion is off)\n"
     "  --target TRIPLE      target triple (default: the host)\n"
     "  --cpu NAME           target CPU, e.g. x86-64, haswell, znver4 (default: the host's)\n"
+    "  --cpu A,B,...        compile an object for each CPU (x86-64 targets; host is this\n"
+    "                       machine's); the code runs on the best one the machine has,\n"
+    "                       else on x86-64, which is always included\n"
     "  --threads N          the generated code's default thread count, also for --run\n"
     "                       (default 1; 0 = all CPUs)\n"
     "  -j N                 compile an object in up to N parts side by side\n"
@@ -171,6 +175,9 @@ static Options parse_args(int argc, char **argv) {
     if (o.check || o.emit_ir || o.emit_dot)
       usage_error("--prefix goes with compiling, --emit-llvm, -S, --run and --bench (this mode makes no symbols)");
   }
+  if (o.cpu && (o.cpu_list = cpu_is_list(o.cpu)) && (o.emit_llvm || o.emit_asm || o.run || o.bench))
+    usage_error("--cpu with a list of CPUs makes an object; %s takes one CPU",
+                o.run ? "--run" : o.bench ? "--bench" : o.emit_asm ? "-S" : "--emit-llvm");
   if (o.header && (modes || !o.output)) usage_error("--header goes with -o when compiling to an object");
   if (o.output && (o.check || o.run || o.bench))
     usage_error("-o goes with compiling and the --emit options; %s",
@@ -519,6 +526,27 @@ static void print_parts(const SplitStats *st, int jobs) {
             1e3 * st->seconds[q]);
 }
 
+/* --cpu A,B,...: one object for several CPUs (cpus.c). */
+static int compile_for_cpus(Graph **graphs, int ng, const Options *o) {
+  CpuVariant v[MAX_CPUS];
+  int n = cpu_variants(o->cpu, o->triple, o->opt_level, v);
+  phase_done(o, "target machines");
+  CodegenOptions cgo = {.module_name = o->input, .threads = o->threads, .prefix = o->prefix};
+  if (o->weights) cgo.embedded = load_embedded_weights(graphs, ng, o->weights, o->weights_prefix);
+  size_t len;
+  SplitStats st[MAX_CPUS + 1];
+  char *bytes = compile_cpus(graphs, ng, &cgo, v, n, o->jobs, &len, st);
+  phase_done(o, "generate and compile, per CPU");
+  for (int i = 0; o->verbose && i <= n; i++) {
+    if (i < n) fprintf(stderr, "attnc:   %s (%s, %d-lane vectors):\n", v[i].name, v[i].t.cpu_s, v[i].t.f32_lanes);
+    else fprintf(stderr, "attnc:   the dispatch code (x86-64):\n");
+    print_parts(&st[i], i < n ? o->jobs : 1);
+  }
+  write_object(graphs, ng, o, bytes, len);
+  phase_done(o, "header and write");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   atexit(arena_free_all);
   Options o = parse_args(argc, argv);
@@ -548,6 +576,7 @@ int main(int argc, char **argv) {
   if ((o.run || o.bench) && !o.model) ng = 1;   /* the first model */
   plan_all(graphs, ng);
   phase_done(&o, "plan memory");
+  if (o.cpu_list) return compile_for_cpus(graphs, ng, &o);
   Target target = {.triple = o.triple, .cpu = o.cpu, .opt_level = o.opt_level};
   target_init(&target);
   phase_done(&o, "target machine");

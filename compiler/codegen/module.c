@@ -13,6 +13,11 @@
  *     and NAME_scratch_size(...), declared by the generated header; with
  *     --prefix P they are PNAME_model, PNAME and PNAME_scratch_size.  They
  *     are the only global definitions: everything else is private.
+ *   With CodegenOptions.variant (one CPU of --cpu A,B,...: cpus.c) only the
+ *   kernels, the body and the scratch-size function, the last two as hidden
+ *   globals with the variant's tag; with .dispatch no kernels, and a body
+ *   and scratch-size function that call the variant's that the runtime's
+ *   attnrt_cpu_pick chose on the first call.
  * Loops are plain scalar loops over symbolic dims, written so that the
  * loop vectorizer widens the innermost one to the target's vectors.
  *
@@ -630,6 +635,92 @@ static void emit_scratch_entry(CG *cg, LLVMValueRef desc) {
   LLVMBuildRet(cg->B, LLVMBuildCall2(cg->B, ty, rt, (LLVMValueRef[]){desc, dims}, 2, ""));
 }
 
+/* ---- several CPUs (--cpu A,B,...) ------------------------------------------- */
+/* i32 attnc.cpu(): the variant this object runs, asked of the runtime on
+ * the first call and kept in attnc.cpu.choice.  Two threads that make the
+ * first call at once both ask and get the same answer, so a relaxed
+ * atomic load and store suffice. */
+static LLVMValueRef emit_cpu_choice(CG *cg, const CpuDispatch *d) {
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, "attnc.cpu");
+  if (fn) return fn;
+  LLVMValueRef choice = LLVMAddGlobal(cg->M, cg->i32, "attnc.cpu.choice");
+  LLVMSetInitializer(choice, LLVMConstInt(cg->i32, (unsigned long long)-1, 1));
+  LLVMSetLinkage(choice, LLVMInternalLinkage);
+  LLVMSetAlignment(choice, 4);
+  LLVMValueRef *names = NEW_ARRAY(LLVMValueRef, d->n), *feats = NEW_ARRAY(LLVMValueRef, d->n);
+  for (int i = 0; i < d->n; i++) names[i] = const_str(cg, d->names[i]), feats[i] = const_str(cg, d->features[i]);
+  LLVMValueRef tables[2];
+  for (int k = 0; k < 2; k++) {
+    LLVMValueRef init = LLVMConstArray2(cg->ptr, k ? feats : names, (uint64_t)d->n);
+    tables[k] = LLVMAddGlobal(cg->M, LLVMTypeOf(init), k ? "attnc.cpu.features" : "attnc.cpu.names");
+    LLVMSetInitializer(tables[k], init);
+    LLVMSetGlobalConstant(tables[k], 1);
+    LLVMSetLinkage(tables[k], LLVMPrivateLinkage);
+  }
+  fn = new_fn(cg, "attnc.cpu", LLVMFunctionType(cg->i32, NULL, 0, 0), true);
+  LLVMBasicBlockRef ask = LLVMAppendBasicBlockInContext(cg->C, fn, "ask");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, fn, "done");
+  LLVMValueRef c = LLVMBuildLoad2(cg->B, cg->i32, choice, "choice");
+  LLVMSetOrdering(c, LLVMAtomicOrderingMonotonic);
+  LLVMSetAlignment(c, 4);
+  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, c, LLVMConstInt(cg->i32, 0, 0), ""), ask, done);
+  LLVMPositionBuilderAtEnd(cg->B, ask);
+  LLVMTypeRef pick_ty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->ptr, cg->ptr, cg->i32}, 3, 0);
+  LLVMValueRef pick = LLVMGetNamedFunction(cg->M, "attnrt_cpu_pick");
+  if (!pick) pick = LLVMAddFunction(cg->M, "attnrt_cpu_pick", pick_ty);
+  LLVMValueRef args[3] = {tables[0], tables[1], LLVMConstInt(cg->i32, (unsigned long long)d->n, 0)};
+  LLVMValueRef got = LLVMBuildCall2(cg->B, pick_ty, pick, args, 3, "");
+  LLVMValueRef st = LLVMBuildStore(cg->B, got, choice);
+  LLVMSetOrdering(st, LLVMAtomicOrderingMonotonic);
+  LLVMSetAlignment(st, 4);
+  LLVMBuildRet(cg->B, got);
+  LLVMPositionBuilderAtEnd(cg->B, done);
+  LLVMBuildRet(cg->B, c);
+  return fn;
+}
+
+/* The model's `what` (body or scratch_size) of type ty: calls the chosen
+ * variant's with the same arguments; an answer out of range runs the
+ * baseline, the last. */
+static LLVMValueRef emit_dispatch(CG *cg, const CpuDispatch *d, const char *what, LLVMTypeRef ty) {
+  const char *m = cg->g->model->name;
+  LLVMValueRef which = emit_cpu_choice(cg, d);
+  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.%s", m, what), ty, true);
+  unsigned np = LLVMCountParamTypes(ty);
+  LLVMValueRef *args = NEW_ARRAY(LLVMValueRef, np + 1);
+  for (unsigned i = 0; i < np; i++) args[i] = LLVMGetParam(fn, i);
+  LLVMValueRef c = LLVMBuildCall2(cg->B, LLVMFunctionType(cg->i32, NULL, 0, 0), which, NULL, 0, "cpu");
+  LLVMBasicBlockRef *bb = NEW_ARRAY(LLVMBasicBlockRef, d->n);
+  for (int i = 0; i < d->n; i++) bb[i] = LLVMAppendBasicBlockInContext(cg->C, fn, d->tags[i]);
+  LLVMValueRef sw = LLVMBuildSwitch(cg->B, c, bb[d->n - 1], (unsigned)(d->n - 1));
+  for (int i = 0; i < d->n - 1; i++) LLVMAddCase(sw, LLVMConstInt(cg->i32, (unsigned long long)i, 0), bb[i]);
+  for (int i = 0; i < d->n; i++) {
+    LLVMPositionBuilderAtEnd(cg->B, bb[i]);
+    const char *name = arena_printf("attnc.%s.%s.%s", m, what, d->tags[i]);
+    LLVMValueRef callee = LLVMGetNamedFunction(cg->M, name);
+    if (!callee) {
+      callee = LLVMAddFunction(cg->M, name, ty);
+      LLVMSetVisibility(callee, LLVMHiddenVisibility);
+    }
+    LLVMValueRef r = LLVMBuildCall2(cg->B, ty, callee, args, np, "");
+    LLVMSetTailCall(r, 1);
+    LLVMBuildRet(cg->B, r);
+  }
+  return fn;
+}
+
+/* A variant's body or scratch-size function, reached from the dispatch
+ * module's object (joined with this one's by cpus.c, which makes the
+ * symbol local again). */
+static void export_variant(LLVMValueRef fn, const char *tag) {
+  size_t len;
+  const char *name = LLVMGetValueName2(fn, &len);
+  const char *tagged = arena_printf("%s.%s", name, tag);
+  LLVMSetValueName2(fn, tagged, strlen(tagged));
+  LLVMSetLinkage(fn, LLVMExternalLinkage);
+  LLVMSetVisibility(fn, LLVMHiddenVisibility);
+}
+
 LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const CodegenOptions *opt) {
   CG cg = {0};
   cg.C = C;
@@ -653,13 +744,25 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
     cg.embedded = opt->embedded ? opt->embedded[gi] : NULL;
     cg.kernel_sigs = (Vec){0};   /* kernels are shared within a model (its dims) */
     cg.kernel_fns = (Vec){0};
-    LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
-    for (int i = 0; i < cg.g->n; i++) {
-      const Node *n = &cg.g->nodes[i];
-      if (!n->dead && !(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW) kernels[i] = emit_kernel(&cg, i);
+    LLVMValueRef scratch, body;
+    if (opt->dispatch) {
+      LLVMTypeRef pt[6] = {cg.ptr, cg.ptr, cg.ptr, cg.ptr, cg.ptr, cg.ptr};
+      scratch = emit_dispatch(&cg, opt->dispatch, "scratch_size", LLVMFunctionType(cg.i64, &cg.ptr, 1, 0));
+      body = emit_dispatch(&cg, opt->dispatch, "body", LLVMFunctionType(cg.i32, pt, 6, 0));
+    } else {
+      LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
+      for (int i = 0; i < cg.g->n; i++) {
+        const Node *n = &cg.g->nodes[i];
+        if (!n->dead && !(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW) kernels[i] = emit_kernel(&cg, i);
+      }
+      scratch = emit_scratch_size(&cg);
+      body = emit_body(&cg, kernels);
     }
-    LLVMValueRef scratch = emit_scratch_size(&cg);
-    LLVMValueRef body = emit_body(&cg, kernels);
+    if (opt->variant) {
+      export_variant(scratch, opt->variant);
+      export_variant(body, opt->variant);
+      continue;
+    }
     LLVMValueRef desc = emit_desc(&cg, body, scratch);
     emit_entry(&cg, desc);
     emit_scratch_entry(&cg, desc);

@@ -218,6 +218,22 @@ const char *attnrt_st_name(const attnrt_safetensors *st, int i);
 attnrt_status attnrt_st_get(const attnrt_safetensors *st, int i, attnrt_tensor *t);
 int attnrt_st_find(const attnrt_safetensors *st, const char *name); /* -1 if absent */
 
+/* ---- CPU dispatch (objects compiled with attnc --cpu A,B,...) ------------ */
+/* Whether this machine runs code that uses the comma-separated LLVM x86
+ * features in list ("avx2,fma,bmi2"): 1 if it has them all (cpuid, and the
+ * OS's XCR0 for the AVX, AVX-512 and AMX register state); 0 if it lacks
+ * some, which go into missing (comma-separated; may be NULL); -1 if a name
+ * is not a feature this runtime can detect, which goes into missing. */
+int attnrt_cpu_has(const char *list, char *missing, size_t len);
+/* Which of an object's n CPU variants to run: names[i] as given to --cpu,
+ * feats[i] its features, best first, the baseline last (which always
+ * runs).  The first variant whose features this machine has.  For tests,
+ * the environment variable ATTNRT_CPU=NAME picks variant NAME instead if
+ * this machine has its features (otherwise a note on stderr, and the
+ * usual choice), and ATTNRT_CPU_HIDE=f1,f2 makes the runtime take features
+ * f1, f2 (LLVM's names) as absent.  Read once, on an object's first call. */
+int32_t attnrt_cpu_pick(const char *const *names, const char *const *feats, int32_t n);
+
 /* ---- called by generated code only ------------------------------------ */
 /* Record an error on ctx and return status (for the body to return). */
 int32_t attnrt_fail(struct attnrt_ctx *ctx, int32_t status, const char *msg);
