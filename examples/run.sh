@@ -25,8 +25,20 @@ lib=(-lattnrt)
 cflags=()
 read -r -a cflags <<< "${CFLAGS:-}" || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(sdpa mlp encoder sentiment tagger encoder_stack)
+[ ${#names[@]} -gt 0 ] || names=(sdpa mlp encoder sentiment tagger encoder_stack generate)
 for name in "${names[@]}"; do
+  if [ -d "$here/$name" ]; then
+    # a folder: one .attn model, NAME.c, and the files its program reads
+    # (made by the folder's PyTorch script)
+    src=("$here/$name"/*.attn)
+    model=$(basename "${src[0]}" .attn)
+    echo "== $name: $ATTNC examples/$name/$model.attn -o $model.o; $CC $name.c $model.o ${lib[*]} -lm -lpthread"
+    "$ATTNC" "${src[0]}" -o "$out/$model.o"
+    "$CC" -std=c99 -Wall -Wextra -pedantic -Werror -O2 ${cflags[@]+"${cflags[@]}"} -I"$out" \
+      ${inc[@]+"${inc[@]}"} "$here/$name/$name.c" "$out/$model.o" "${lib[@]}" -lm -lpthread -o "$out/$name"
+    (cd "$here/.." && "$out/$name")
+    continue
+  fi
   echo "== $name: $ATTNC examples/$name.attn -o $name.o; $CC $name.c $name.o ${lib[*]} -lm -lpthread"
   "$ATTNC" "$here/$name.attn" -o "$out/$name.o"
   "$CC" -std=c99 -Wall -Wextra -pedantic -Werror -O2 ${cflags[@]+"${cflags[@]}"} -I"$out" -I"$here" \
