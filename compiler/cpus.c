@@ -151,7 +151,7 @@ char *compile_cpus(Graph **gs, int ng, const CodegenOptions *base, const CpuVari
   ObjPart *parts = NEW_ARRAY(ObjPart, n + 1);
   const char **tags = NEW_ARRAY(const char *, n), **names = NEW_ARRAY(const char *, n);
   const char **feats = NEW_ARRAY(const char *, n);
-  const char **localize = NEW_ARRAY(const char *, 2 * ng * n + 1);
+  const char **localize = NEW_ARRAY(const char *, 4 * ng * n + 1);
   int nlocal = 0;
   for (int i = 0; i <= n; i++) {
     bool dispatch = i == n;
@@ -172,6 +172,8 @@ char *compile_cpus(Graph **gs, int ng, const CodegenOptions *base, const CpuVari
       for (int g = 0; g < ng; g++) {
         localize[nlocal++] = arena_printf("attnc.%s.body.%s", gs[g]->model->name, tags[i]);
         localize[nlocal++] = arena_printf("attnc.%s.scratch_size.%s", gs[g]->model->name, tags[i]);
+        localize[nlocal++] = arena_printf("attnc.%s.prepare.%s", gs[g]->model->name, tags[i]);
+        localize[nlocal++] = arena_printf("attnc.%s.prepared_size.%s", gs[g]->model->name, tags[i]);
       }
     }
     LLVMModuleRef m = codegen(C, gs, ng, &o);

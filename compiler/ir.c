@@ -40,6 +40,10 @@ int64_t ir_numel_known(Type t) {
   return n;
 }
 
+bool ir_is_prepared(const Graph *g, const Node *n) {
+  return !n->dead && n->op == OP_PACK && g->nodes[ir_view_root(g, n->in[0])].op == OP_PARAM;
+}
+
 int ir_view_root(const Graph *g, int id) {
   while (g->nodes[id].op == OP_VIEW) id = g->nodes[id].in[0];
   return id;

@@ -84,7 +84,10 @@ void ir_print_dot(FILE *f, Graph **gs, int n);   /* dot.c */
 void ir_verify(const Graph *g, const char *after_pass);
 int64_t ir_numel_known(Type t);
 int ir_view_root(const Graph *g, int id);
-bool ir_reads_i32(Op op, int slot);         /* does op take an i32 operand in slot? */   /* follows VIEWs to the node that owns the memory */
+bool ir_reads_i32(Op op, int slot);         /* does op take an i32 operand in slot? */
+/* A pack of a param (through views): laid out once, when the params are
+ * bound, into the context's prepared buffer, not per call. */
+bool ir_is_prepared(const Graph *g, const Node *n);   /* follows VIEWs to the node that owns the memory */
 
 /* The phases; each needs a verified graph and leaves one. */
 Graph *lower_model(const Model *m);        /* lower.c: checked AST -> IR */

@@ -357,7 +357,7 @@ static void write_object(Graph **gs, int n, const Options *o, const char *bytes,
 
 /* ---- --weights at compile time --------------------------------------------- */
 static int32_t never_called(struct attnrt_ctx *ctx, void *const *p, void *const *i, void *const *o,
-                            const int64_t *d, void *s) {
+                            const int64_t *d, void *s, void *pr) {
   return ATTNRT_E_ARG;
 }
 

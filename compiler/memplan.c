@@ -9,7 +9,8 @@
  * powers and a coefficient at least as large.  A value never shares a slot
  * with one of its own operands, so kernels may treat them as not aliased.
  * A VIEW owns no memory: it keeps the value it views alive as long as the
- * view itself is used. */
+ * view itself is used.  A prepared node (a param's pack, ir_is_prepared)
+ * lives in the context's prepared buffer (module.c), not in scratch. */
 #include <string.h>
 
 #include "ir.h"
@@ -50,7 +51,7 @@ void plan_memory(Graph *g) {
   for (int i = 0; i < g->n; i++) {
     Node *n = &g->nodes[i];
     if (n->dead) continue;
-    if (!(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW && n->output < 0) {
+    if (!(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW && n->output < 0 && !ir_is_prepared(g, n)) {
       Slot want = size_of(&n->type);
       int best = -1;
       for (int s = 0; s < g->nslots; s++)

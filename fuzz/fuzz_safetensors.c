@@ -15,7 +15,7 @@
 #include "fuzz.h"
 
 static int32_t no_body(struct attnrt_ctx *ctx, void *const *p, void *const *i, void *const *o,
-                       const int64_t *d, void *s) {
+                       const int64_t *d, void *s, void *pr) {
   return ATTNRT_E_ARG;
 }
 

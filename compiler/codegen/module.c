@@ -379,12 +379,91 @@ static void emit_id_check(CG *cg, const Node *n, LLVMValueRef ids, LLVMValueRef 
   loop_end(cg, &l);
 }
 
+/* Where each prepared node (a param's pack, ir_is_prepared) lives in the
+ * context's prepared buffer: 64-byte aligned offsets; returns the total.
+ * Params have fixed shapes, so these are constants. */
+static int64_t prepared_offsets(const Graph *g, int64_t *off) {
+  int64_t total = 0;
+  for (int i = 0; i < g->n; i++) {
+    off[i] = -1;
+    if (!ir_is_prepared(g, &g->nodes[i])) continue;
+    off[i] = total;
+    total += (ir_numel_known(g->nodes[i].type) * 4 + 63) / 64 * 64;
+  }
+  return total;
+}
+
+static LLVMValueRef parallel_for_fn(CG *cg, LLVMTypeRef *ty) {
+  LLVMTypeRef pf_params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
+  *ty = LLVMFunctionType(cg->voidt, pf_params, 6, 0);
+  LLVMValueRef pf = LLVMGetNamedFunction(cg->M, "attnrt_parallel_for");
+  return pf ? pf : LLVMAddFunction(cg->M, "attnrt_parallel_for", *ty);
+}
+
+/* int32_t prepare(ctx, params, prepared): lays the params out for the
+ * kernels that read them (the GEMMs' packed panels) into prepared, once
+ * per binding (the runtime calls it before the first call after a bind),
+ * so that no call packs a weight.  NULL if the model has nothing to
+ * prepare. */
+static LLVMValueRef emit_prepare(CG *cg, LLVMValueRef *kernels) {
+  const Graph *g = cg->g;
+  int64_t *off = NEW_ARRAY(int64_t, g->n + 1);
+  if (prepared_offsets(g, off) == 0) return NULL;
+  LLVMTypeRef pt[3] = {cg->ptr, cg->ptr, cg->ptr};
+  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.prepare", g->model->name), LLVMFunctionType(cg->i32, pt, 3, 0), true);
+  LLVMValueRef ctx = LLVMGetParam(fn, 0), params = LLVMGetParam(fn, 1), prepared = LLVMGetParam(fn, 2);
+  /* the kernels' dims argument: unused, as every shape here is fixed */
+  LLVMValueRef dims = LLVMBuildArrayAlloca(cg->B, cg->i64, i64c(cg, g->model->nsyms + 1), "dims");
+  for (int s = 0; s <= g->model->nsyms; s++) {
+    LLVMValueRef idx = i64c(cg, s);
+    LLVMBuildStore(cg->B, i64c(cg, 1), LLVMBuildInBoundsGEP2(cg->B, cg->i64, dims, &idx, 1, ""));
+  }
+  load_dims(cg, dims);
+  LLVMValueRef bufs = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, g->n > 0 ? g->n : 1), "bufs");
+  LLVMValueRef *ptrs = NEW_ARRAY(LLVMValueRef, g->n + 1);
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    LLVMValueRef p = NULL;
+    if (n->dead) continue;
+    if (n->op == OP_PARAM) p = load_ptr_at(cg, params, n->index);
+    else if (n->op == OP_VIEW && ptrs[n->in[0]]) p = emit_view_ptr(cg, n, ptrs[n->in[0]], ctx, fn);
+    else if (off[i] >= 0) p = LLVMBuildInBoundsGEP2(cg->B, cg->i8, prepared, (LLVMValueRef[]){i64c(cg, off[i])}, 1, "");
+    if (!p) continue;
+    ptrs[i] = p;
+    LLVMValueRef idx = i64c(cg, i);
+    LLVMBuildStore(cg->B, p, LLVMBuildInBoundsGEP2(cg->B, cg->ptr, bufs, &idx, 1, ""));
+  }
+  LLVMTypeRef pf_ty;
+  LLVMValueRef pf = parallel_for_fn(cg, &pf_ty);
+  for (int i = 0; i < g->n; i++) {
+    if (off[i] < 0) continue;
+    LLVMValueRef args[6] = {ctx, kernels[i], bufs, dims, rows_of(cg, &g->nodes[i]), i64c(cg, 1)};
+    LLVMBuildCall2(cg->B, pf_ty, pf, args, 6, "");
+  }
+  LLVMBuildRet(cg->B, LLVMConstInt(cg->i32, 0, 0));
+  return fn;
+}
+
+/* int64_t prepared_size(dims): the prepared buffer's bytes (dims unused) */
+static LLVMValueRef emit_prepared_size(CG *cg) {
+  int64_t *off = NEW_ARRAY(int64_t, cg->g->n + 1);
+  int64_t total = prepared_offsets(cg->g, off);
+  if (total == 0) return NULL;
+  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.prepared_size", cg->g->model->name),
+                           LLVMFunctionType(cg->i64, &cg->ptr, 1, 0), true);
+  LLVMBuildRet(cg->B, i64c(cg, total));
+  return fn;
+}
+
 static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
   const Graph *g = cg->g;
-  LLVMTypeRef pt[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
-  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.body", g->model->name), LLVMFunctionType(cg->i32, pt, 6, 0), true);
+  LLVMTypeRef pt[7] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+  LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.body", g->model->name), LLVMFunctionType(cg->i32, pt, 7, 0), true);
   LLVMValueRef ctx = LLVMGetParam(fn, 0), params = LLVMGetParam(fn, 1), inputs = LLVMGetParam(fn, 2);
   LLVMValueRef outputs = LLVMGetParam(fn, 3), dims = LLVMGetParam(fn, 4), scratch = LLVMGetParam(fn, 5);
+  LLVMValueRef prepared = LLVMGetParam(fn, 6);
+  int64_t *poff = NEW_ARRAY(int64_t, g->n + 1);
+  prepared_offsets(g, poff);
   load_dims(cg, dims);
   LLVMValueRef *offs = NEW_ARRAY(LLVMValueRef, g->nslots + 1);
   slot_offsets(cg, offs, NULL);
@@ -397,6 +476,7 @@ static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
     if (n->op == OP_INPUT) p = load_ptr_at(cg, inputs, n->index);
     else if (n->op == OP_PARAM) p = load_ptr_at(cg, params, n->index);
     else if (n->op == OP_VIEW) p = emit_view_ptr(cg, n, ptrs[n->in[0]], ctx, fn);
+    else if (poff[i] >= 0) p = LLVMBuildInBoundsGEP2(cg->B, cg->i8, prepared, (LLVMValueRef[]){i64c(cg, poff[i])}, 1, "");
     else if (n->output >= 0) p = load_ptr_at(cg, outputs, n->output);
     else if (n->slot >= 0) p = LLVMBuildInBoundsGEP2(cg->B, cg->i8, scratch, &offs[n->slot], 1, "");
     else internal_error("%%%d has no buffer", i);
@@ -410,13 +490,11 @@ static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
     const Node *n = &g->nodes[i];
     if (!n->dead && n->op == OP_GATHER) emit_id_check(cg, n, ptrs[n->in[0]], ctx, fn);
   }
-  LLVMTypeRef pf_params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
-  LLVMTypeRef pf_ty = LLVMFunctionType(cg->voidt, pf_params, 6, 0);
-  LLVMValueRef pf = LLVMGetNamedFunction(cg->M, "attnrt_parallel_for");
-  if (!pf) pf = LLVMAddFunction(cg->M, "attnrt_parallel_for", pf_ty);
+  LLVMTypeRef pf_ty;
+  LLVMValueRef pf = parallel_for_fn(cg, &pf_ty);
   for (int i = 0; i < g->n; i++) {
     const Node *n = &g->nodes[i];
-    if (n->dead || (op_info[n->op].traits & T_LEAF) || n->op == OP_VIEW) continue;
+    if (n->dead || (op_info[n->op].traits & T_LEAF) || n->op == OP_VIEW || poff[i] >= 0) continue;
     LLVMValueRef rows = rows_of(cg, n);
     /* a few hundred microseconds of work per task at the least */
     LLVMValueRef grain = i64c(cg, 1);
@@ -494,7 +572,8 @@ static LLVMValueRef emit_embedded(CG *cg) {
   return gv;
 }
 
-static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
+static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch, LLVMValueRef prepare,
+                              LLVMValueRef prepared_size) {
   const Model *m = cg->g->model;
   const char **pn = NEW_ARRAY(const char *, m->nparams + 1);
   Type *pt = NEW_ARRAY(Type, m->nparams + 1);
@@ -539,14 +618,15 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch) {
     LLVMSetGlobalConstant(sums, 1);
     LLVMSetLinkage(sums, LLVMPrivateLinkage);
   }
-  LLVMValueRef f[15] = {
+  LLVMValueRef f[17] = {
       i64c(cg, ATTNRT_ABI_VERSION_CG), const_str(cg, m->name),
       i64c(cg, m->nparams), i64c(cg, m->ninputs), i64c(cg, m->noutputs), i64c(cg, m->nsyms),
       tensor_descs(cg, "params", m->nparams, pn, pt),
       tensor_descs(cg, "inputs", m->ninputs, in, it),
       tensor_descs(cg, "outputs", m->noutputs, on, ot),
-      dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads), sums};
-  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 15, 0);
+      dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads), sums,
+      prepare ? prepare : LLVMConstPointerNull(cg->ptr), prepared_size ? prepared_size : LLVMConstPointerNull(cg->ptr)};
+  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 17, 0);
   LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s%s_model", cg->prefix, m->name));
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
@@ -744,11 +824,17 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
     cg.embedded = opt->embedded ? opt->embedded[gi] : NULL;
     cg.kernel_sigs = (Vec){0};   /* kernels are shared within a model (its dims) */
     cg.kernel_fns = (Vec){0};
-    LLVMValueRef scratch, body;
+    LLVMValueRef scratch, body, prepare = NULL, prepared_size = NULL;
     if (opt->dispatch) {
-      LLVMTypeRef pt[6] = {cg.ptr, cg.ptr, cg.ptr, cg.ptr, cg.ptr, cg.ptr};
+      LLVMTypeRef pt[7] = {cg.ptr, cg.ptr, cg.ptr, cg.ptr, cg.ptr, cg.ptr, cg.ptr};
       scratch = emit_dispatch(&cg, opt->dispatch, "scratch_size", LLVMFunctionType(cg.i64, &cg.ptr, 1, 0));
-      body = emit_dispatch(&cg, opt->dispatch, "body", LLVMFunctionType(cg.i32, pt, 6, 0));
+      body = emit_dispatch(&cg, opt->dispatch, "body", LLVMFunctionType(cg.i32, pt, 7, 0));
+      /* every CPU's code prepares the same nodes, each in its own layout */
+      int64_t *off = NEW_ARRAY(int64_t, cg.g->n + 1);
+      if (prepared_offsets(cg.g, off) > 0) {
+        prepare = emit_dispatch(&cg, opt->dispatch, "prepare", LLVMFunctionType(cg.i32, pt, 3, 0));
+        prepared_size = emit_dispatch(&cg, opt->dispatch, "prepared_size", LLVMFunctionType(cg.i64, &cg.ptr, 1, 0));
+      }
     } else {
       LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
       for (int i = 0; i < cg.g->n; i++) {
@@ -757,13 +843,17 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
       }
       scratch = emit_scratch_size(&cg);
       body = emit_body(&cg, kernels);
+      prepare = emit_prepare(&cg, kernels);
+      prepared_size = emit_prepared_size(&cg);
     }
     if (opt->variant) {
       export_variant(scratch, opt->variant);
       export_variant(body, opt->variant);
+      if (prepare) export_variant(prepare, opt->variant);
+      if (prepared_size) export_variant(prepared_size, opt->variant);
       continue;
     }
-    LLVMValueRef desc = emit_desc(&cg, body, scratch);
+    LLVMValueRef desc = emit_desc(&cg, body, scratch, prepare, prepared_size);
     emit_entry(&cg, desc);
     emit_scratch_entry(&cg, desc);
   }

@@ -86,7 +86,7 @@ typedef struct attnrt_model_desc {
    * error status after calling attnrt_fail. */
   int32_t (*body)(struct attnrt_ctx *ctx, void *const *params,
                   void *const *inputs, void *const *outputs,
-                  const int64_t *dims, void *scratch);
+                  const int64_t *dims, void *scratch, void *prepared);
   /* Bytes of scratch memory for these dims; -1 if they overflow. */
   int64_t (*scratch_size)(const int64_t *dims);
   /* NULL, or n_params pointers to weights embedded at compile time. */
@@ -96,6 +96,13 @@ typedef struct attnrt_model_desc {
   int64_t default_threads;
   /* NULL if no dim is a sum, else n_dims entries. */
   const attnrt_dim_sum *dim_sums;
+  /* Weights laid out once (design.md 5.4): prepare fills a buffer of
+   * prepared_size(NULL) bytes, 64-byte aligned, from the bound params (the
+   * GEMMs' packed panels of the weights); the runtime calls it before the
+   * first run after params are bound and hands the buffer to every body
+   * call (its last argument).  Both NULL when there is nothing to prepare. */
+  int32_t (*prepare)(struct attnrt_ctx *ctx, void *const *params, void *prepared);
+  int64_t (*prepared_size)(const int64_t *dims);
 } attnrt_model_desc;
 
 /* A tensor that the runtime has read, or that a caller describes. */

@@ -159,6 +159,7 @@ void attnrt_ctx_free(attnrt_ctx *ctx) {
   free(ctx->converted);
   free(ctx->params);
   free(ctx->scratch);
+  free(ctx->prepared);
   free(ctx->warnings);
   free(ctx);
 }

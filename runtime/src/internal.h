@@ -30,6 +30,8 @@ struct attnrt_ctx {
   void *scratch;            /* owned, 64-byte aligned */
   size_t scratch_cap;
   void *user_scratch;       /* borrowed; used instead when not NULL */
+  void *prepared;           /* owned, 64-byte aligned: model->prepare's output */
+  bool prepared_ok;         /* prepared holds the bound params' layout */
   size_t user_scratch_size;
   int threads;
   struct attnrt_pool *pool;   /* created on the first parallel_for */

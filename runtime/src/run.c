@@ -177,8 +177,14 @@ static attnrt_status get_scratch(attnrt_ctx *ctx, int64_t need, void **out) {
     return ATTNRT_OK;
   }
   if (ctx->scratch == NULL || ctx->scratch_cap < (size_t)need) {
-    /* aligned_alloc wants a multiple of the alignment; never ask for 0. */
+    /* aligned_alloc wants a multiple of the alignment; never ask for 0.
+     * Growing by half again at the least: a decoding loop, whose cache
+     * (and scratch) grows by a row per call, reallocates (and faults in
+     * fresh pages) a logarithmic number of times, not on every call. */
     size_t cap = ((size_t)need + 63) / 64 * 64;
+    size_t more = ctx->scratch_cap + ctx->scratch_cap / 2;
+    if (ctx->scratch != NULL && more > cap && more < (size_t)ATTNRT_BYTES_MAX)
+      cap = (more + 63) / 64 * 64;
     if (cap == 0)
       cap = 64;
     void *p = aligned_alloc(64, cap);
@@ -189,6 +195,29 @@ static attnrt_status get_scratch(attnrt_ctx *ctx, int64_t need, void **out) {
     ctx->scratch_cap = cap;
   }
   *out = ctx->scratch;
+  return ATTNRT_OK;
+}
+
+/* The params laid out for the kernels (the weights' GEMM panels), once per
+ * binding: the first run after a bind or load does it. */
+static attnrt_status prepare(attnrt_ctx *ctx) {
+  const attnrt_model_desc *m = ctx->model;
+  int64_t need = m->prepared_size != NULL ? m->prepared_size(NULL) : 0;
+  if (need < 0 || need >= ATTNRT_BYTES_MAX)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_LIMIT, "model '%s': bad prepared size %lld", m->name, (long long)need);
+  if (ctx->prepared == NULL) {
+    size_t cap = ((size_t)need + 63) / 64 * 64;
+    if (posix_memalign(&ctx->prepared, 64, cap > 0 ? cap : 64) != 0) {
+      ctx->prepared = NULL;
+      return attnrt_ctx_fail(ctx, ATTNRT_E_NOMEM, "cannot allocate %lld bytes for the prepared weights",
+                           (long long)need);
+    }
+  }
+  int32_t r = m->prepare(ctx, ctx->params, ctx->prepared);
+  if (r != ATTNRT_OK)
+    return ctx->err[0] ? (attnrt_status)r
+                       : attnrt_ctx_fail(ctx, (attnrt_status)r, "model '%s': preparing the weights failed", m->name);
+  ctx->prepared_ok = true;
   return ATTNRT_OK;
 }
 
@@ -227,7 +256,12 @@ attnrt_status attnrt_run(attnrt_ctx *ctx, void *const *inputs, void *const *outp
   s = get_scratch(ctx, need, &scratch);
   if (s != ATTNRT_OK)
     return s;
-  int32_t r = m->body(ctx, ctx->params, inputs, outputs, dims, scratch);
+  if (m->prepare != NULL && !ctx->prepared_ok) {
+    s = prepare(ctx);
+    if (s != ATTNRT_OK)
+      return s;
+  }
+  int32_t r = m->body(ctx, ctx->params, inputs, outputs, dims, scratch, ctx->prepared);
   if (r != ATTNRT_OK && ctx->err[0] == '\0')
     attnrt_ctx_fail(ctx, (attnrt_status)r, "model '%s' failed: %s", m->name,
                   attnrt_status_str((attnrt_status)r));

@@ -132,6 +132,7 @@ attnrt_status attnrt_ctx_bind_param(attnrt_ctx *ctx, const char *name, const att
   if (s != ATTNRT_OK)
     return s;
   ctx->params[i] = t->data;
+  ctx->prepared_ok = false;   /* laid out again before the next run */
   return ATTNRT_OK;
 }
 
@@ -408,6 +409,7 @@ static attnrt_status bind_all(load *l) {
   if (s == ATTNRT_OK) {
     warn_extras(l, used);
     memcpy(ctx->params, data, (size_t)m->n_params * sizeof *data);
+    ctx->prepared_ok = false;
     /* Every param now points into the new mapping or the new block, so the
      * old ones can go. */
     attnrt_st_close(ctx->weights);

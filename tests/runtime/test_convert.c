@@ -13,8 +13,8 @@
 #define COUNT(a) ((int64_t)(sizeof a / sizeof a[0]))
 
 static int32_t no_body(struct attnrt_ctx *ctx, void *const *p, void *const *i, void *const *o,
-                       const int64_t *d, void *s) {
-  (void)ctx, (void)p, (void)i, (void)o, (void)d, (void)s;
+                       const int64_t *d, void *s, void *pr) {
+  (void)ctx, (void)p, (void)i, (void)o, (void)d, (void)s, (void)pr;
   return ATTNRT_E_ARG;
 }
 
@@ -27,7 +27,7 @@ static const attnrt_tensor_desc cv_params[] = {
   {"z", ATTNRT_F32, 2, {0, 3}},
 };
 static const attnrt_model_desc cv_model = {
-  ATTNRT_ABI_VERSION, "cv", 5, 0, 0, 0, cv_params, NULL, NULL, NULL, no_body, NULL, NULL, 0, NULL,
+  ATTNRT_ABI_VERSION, "cv", 5, 0, 0, 0, cv_params, NULL, NULL, NULL, no_body, NULL, NULL, 0, NULL, NULL, NULL,
 };
 
 /* The tables' sources as the file stores them: little-endian. */

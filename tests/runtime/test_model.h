@@ -60,7 +60,7 @@ static float m_extra(const float *k, const float *v, int64_t S, int32_t scale) {
 }
 
 static int32_t m_body(struct attnrt_ctx *ctx, void *const *params, void *const *inputs,
-                      void *const *outputs, const int64_t *dims, void *scratch) {
+                      void *const *outputs, const int64_t *dims, void *scratch, void *prepared) {
   int64_t T = dims[0], S = dims[1];
   m_last_scratch = scratch;
   memset(scratch, 0x5A, (size_t)(T * S * 4));
@@ -78,7 +78,7 @@ static int64_t m_scratch_size(const int64_t *dims) {
 
 static const attnrt_model_desc m_model = {
   ATTNRT_ABI_VERSION, "m", 3, 3, 1, 2, m_params, m_inputs, m_outputs, m_dim_names,
-  m_body, m_scratch_size, NULL, 0, NULL,
+  m_body, m_scratch_size, NULL, 0, NULL, NULL, NULL,
 };
 
 /* The expected output, computed the plain way. */

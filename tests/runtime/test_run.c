@@ -27,7 +27,7 @@ static attnrt_tensor f32(int rank, int64_t d0, int64_t d1) {
 }
 
 static int32_t noop_body(struct attnrt_ctx *ctx, void *const *p, void *const *i, void *const *o,
-                         const int64_t *d, void *s) {
+                         const int64_t *d, void *s, void *pr) {
   return ATTNRT_OK;
 }
 
@@ -56,10 +56,10 @@ static void test_bind_dims(void) {
   s = attnrt_bind_dims(ctx, in, dims);
   check_err("wrong dtype: exact message", s, ATTNRT_E_DTYPE, attnrt_ctx_error(ctx),
             "input 'q' is i32 but model 'm' expects f32");
-  in[0] = f32(2, 0, 3);
+  in[0] = f32(2, -1, 3);
   s = attnrt_bind_dims(ctx, in, dims);
-  check_err("a zero symbolic dim: exact message", s, ATTNRT_E_SHAPE, attnrt_ctx_error(ctx),
-            "input 'q': dim 0 (T) is 0, out of range [1, 2147483647]");
+  check_err("a negative symbolic dim: exact message", s, ATTNRT_E_SHAPE, attnrt_ctx_error(ctx),
+            "input 'q': dim 0 (T) is -1, out of range [0, 2147483647]");
   in[0] = f32(2, INT64_C(2147483648), 3);
   s = attnrt_bind_dims(ctx, in, dims);
   check(s == ATTNRT_E_SHAPE && strstr(attnrt_ctx_error(ctx), "is 2147483648, out of range") != NULL,
@@ -80,7 +80,7 @@ static void test_bind_dims(void) {
   static const attnrt_tensor_desc sq_in[] = {{"x", ATTNRT_F32, 2, {-1, -1}}};
   static const attnrt_tensor_desc sq_out[] = {{"y", ATTNRT_F32, 1, {-2}}};
   attnrt_model_desc sq = {ATTNRT_ABI_VERSION, "sq", 0, 1, 1, 2, NULL, sq_in, sq_out, names,
-                        noop_body, NULL, NULL, 0, NULL};
+                        noop_body, NULL, NULL, 0, NULL, NULL, NULL};
   ctx = attnrt_ctx_new(&sq);
   attnrt_tensor x = f32(2, 3, 4);
   s = attnrt_bind_dims(ctx, &x, dims);
@@ -118,15 +118,15 @@ static void test_run_checks(void) {
   s = attnrt_run(ctx, in, out, NULL);
   check_err("NULL dims: exact message", s, ATTNRT_E_ARG, attnrt_ctx_error(ctx),
             "dims is NULL but model 'm' has 2 symbolic dims");
-  dims[0] = 0;
+  dims[0] = -1;
   s = attnrt_run(ctx, in, out, dims);
-  check_err("dim 0: exact message", s, ATTNRT_E_ARG, attnrt_ctx_error(ctx),
-            "dim T = 0 is out of range [1, 2147483647]");
+  check_err("dim -1: exact message", s, ATTNRT_E_ARG, attnrt_ctx_error(ctx),
+            "dim T = -1 is out of range [0, 2147483647]");
   dims[0] = 5;
   dims[1] = INT64_C(2147483648);
   s = attnrt_run(ctx, in, out, dims);
   check_err("dim 2^31: exact message", s, ATTNRT_E_ARG, attnrt_ctx_error(ctx),
-            "dim S = 2147483648 is out of range [1, 2147483647]");
+            "dim S = 2147483648 is out of range [0, 2147483647]");
   dims[1] = -3;
   s = attnrt_run(ctx, in, out, dims);
   check(s == ATTNRT_E_ARG, "a negative dim is ATTNRT_E_ARG");
@@ -139,7 +139,7 @@ static void test_run_checks(void) {
   static const char *const names[] = {"T"};
   static const attnrt_tensor_desc big_in[] = {{"x", ATTNRT_F32, 4, {-1, -1, -1, -1}}};
   attnrt_model_desc big = {ATTNRT_ABI_VERSION, "big", 0, 1, 0, 1, NULL, big_in, NULL, names,
-                         noop_body, NULL, NULL, 0, NULL};
+                         noop_body, NULL, NULL, 0, NULL, NULL, NULL};
   ctx = attnrt_ctx_new(&big);
   int64_t t = INT64_C(2147483647);
   void *bin[1] = {q};
@@ -157,12 +157,12 @@ static void test_run_checks(void) {
 }
 
 static int32_t fail_body(struct attnrt_ctx *ctx, void *const *p, void *const *i, void *const *o,
-                         const int64_t *d, void *s) {
+                         const int64_t *d, void *s, void *pr) {
   return attnrt_fail_i(ctx, ATTNRT_E_RANGE, "input 'ids': id %lld is out of range [0, 5000)", 7777);
 }
 
 static int32_t silent_body(struct attnrt_ctx *ctx, void *const *p, void *const *i, void *const *o,
-                           const int64_t *d, void *s) {
+                           const int64_t *d, void *s, void *pr) {
   return ATTNRT_E_RANGE;
 }
 
@@ -207,8 +207,8 @@ static void test_scratch(void) {
   check(attnrt_scratch_size(&m_model, dims) == 140, "attnrt_scratch_size(T=5, S=7) = 140");
   check(attnrt_scratch_size(&m_model, NULL) == -1 && attnrt_scratch_size(NULL, dims) == -1,
         "attnrt_scratch_size of NULL is -1");
-  int64_t zero[2] = {0, 7};
-  check(attnrt_scratch_size(&m_model, zero) == -1, "attnrt_scratch_size of a bad dim is -1");
+  int64_t bad[2] = {-1, 7};
+  check(attnrt_scratch_size(&m_model, bad) == -1, "attnrt_scratch_size of a bad dim is -1");
 
   attnrt_run(ctx, in, out, dims);
   void *first = m_last_scratch;
@@ -255,7 +255,7 @@ static void test_output_shape(void) {
             attnrt_output_shape(NULL, 0, dims, &t) == ATTNRT_E_ARG &&
             attnrt_output_shape(&m_model, 0, dims, NULL) == ATTNRT_E_ARG,
         "NULL arguments are ATTNRT_E_ARG");
-  dims[0] = 0;
+  dims[0] = -1;
   check(attnrt_output_shape(&m_model, 0, dims, &t) == ATTNRT_E_ARG, "a bad dim is ATTNRT_E_ARG");
 }
 
@@ -394,7 +394,7 @@ static void test_aliasing(void) {
   static const attnrt_tensor_desc two_in[] = {{"x", ATTNRT_F32, 1, {-1}}};
   static const attnrt_tensor_desc two_out[] = {{"a", ATTNRT_F32, 1, {-1}}, {"b", ATTNRT_F32, 2, {-1, 2}}};
   attnrt_model_desc two = {ATTNRT_ABI_VERSION, "two", 0, 1, 2, 1, NULL, two_in, two_out, names,
-                         noop_body, NULL, NULL, 0, NULL};
+                         noop_body, NULL, NULL, 0, NULL, NULL, NULL};
   ctx = attnrt_ctx_new(&two);
   float x[4], big[16];
   int64_t t = 4;
