@@ -83,8 +83,14 @@ char *header_text(Graph **graphs, int ngraphs, const char *source_path, const ch
     }
     for (int i = 0; i < m->ninputs; i++)
       put(&b, " *   input   %s: %s\n", m->inputs[i]->name, type_str(m, m->inputs[i]->type));
-    for (int i = 0; i < m->noutputs; i++)
-      put(&b, " *   output  %s: %s\n", m->outputs[i]->name, type_str(m, m->outputs[i]->type));
+    for (int i = 0; i < m->noutputs; i++) {
+      const Node *o = &graphs[gi]->nodes[graphs[gi]->outputs[i]];
+      put(&b, " *   output  %s: %s", m->outputs[i]->name, type_str(m, m->outputs[i]->type));
+      if (ir_is_append(graphs[gi], o))
+        put(&b, " (may be given %s's buffer, with room: then only its new rows are written)",
+            m->inputs[graphs[gi]->nodes[o->in[0]].index]->name);
+      put(&b, "\n");
+    }
     for (int i = 0; i < m->nparams; i++)
       put(&b, " *   param   %s: %s%s\n", m->params[i].name, type_str(m, m->params[i].type),
           embedded ? " (embedded)" : "");

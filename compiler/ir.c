@@ -44,6 +44,10 @@ bool ir_is_prepared(const Graph *g, const Node *n) {
   return !n->dead && n->op == OP_PACK && g->nodes[ir_view_root(g, n->in[0])].op == OP_PARAM;
 }
 
+bool ir_is_append(const Graph *g, const Node *n) {
+  return !n->dead && n->op == OP_CONCAT && n->axis == 0 && n->output >= 0 && g->nodes[n->in[0]].op == OP_INPUT;
+}
+
 int ir_view_root(const Graph *g, int id) {
   while (g->nodes[id].op == OP_VIEW) id = g->nodes[id].in[0];
   return id;

@@ -87,7 +87,11 @@ int ir_view_root(const Graph *g, int id);
 bool ir_reads_i32(Op op, int slot);         /* does op take an i32 operand in slot? */
 /* A pack of a param (through views): laid out once, when the params are
  * bound, into the context's prepared buffer, not per call. */
-bool ir_is_prepared(const Graph *g, const Node *n);   /* follows VIEWs to the node that owns the memory */
+bool ir_is_prepared(const Graph *g, const Node *n);
+/* An output concat(in, x, axis=0) of an input `in` itself (design.md 5.4,
+ * 5.7): the caller may pass the output's buffer as in's, with room for the
+ * new rows, and the call then writes only those.  After memplan. */
+bool ir_is_append(const Graph *g, const Node *n);   /* follows VIEWs to the node that owns the memory */
 
 /* The phases; each needs a verified graph and leaves one. */
 Graph *lower_model(const Model *m);        /* lower.c: checked AST -> IR */

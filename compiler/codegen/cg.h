@@ -47,6 +47,8 @@ typedef struct CG {
   LLVMValueRef dimv[MAX_SYMS];
   LLVMFastMathFlags fmf;      /* put on the float ops built now */
   Vec kernel_sigs, kernel_fns;/* module.c: the model's kernel bodies by signature */
+  bool append_tail;           /* module.c: the kernel being emitted is an append
+                                 concat's tail only (data.c, emit_concat) */
 
   LLVMTypeRef mty, mity;      /* math.c: the float and int types of the function being built */
 } CG;

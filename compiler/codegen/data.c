@@ -38,7 +38,9 @@ void emit_concat(Kernel *k) {
   Loop r;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
   LLVMValueRef ob = mul64(cg, row, lo);
-  copy_row(cg, k->in[0], mul64(cg, row, la), k->out, ob, la);
+  /* an in-place append (ir_is_append) leaves the first part, which is
+   * already there, alone */
+  if (!cg->append_tail) copy_row(cg, k->in[0], mul64(cg, row, la), k->out, ob, la);
   copy_row(cg, k->in[1], mul64(cg, row, lb), k->out, add64(cg, ob, la), lb);
   loop_end(cg, &r);
 }

@@ -130,6 +130,7 @@ static const char *kernel_sig(const CG *cg, const Node *n) {
     s = arena_printf("%s p%d,%d,%d,%a", s, (int)n->prog[i].op, n->prog[i].a, n->prog[i].b, n->prog[i].fval);
   if (n->filled) s = arena_printf("%s fill%a", s, n->fill);
   if (n->causal_lr) s = arena_printf("%s lr", s);
+  if (cg->append_tail) s = arena_printf("%s tail", s);
   return s;
 }
 
@@ -162,7 +163,8 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
     }
     return emit_kernel_wrapper(cg, id, inner, inner_ty);
   }
-  inner = new_fn(cg, arena_printf("attnc.%s.%d.%s.impl", mname, id, op_info[n->op].text), inner_ty, true);
+  inner = new_fn(cg, arena_printf("attnc.%s.%d.%s%s.impl", mname, id, op_info[n->op].text, cg->append_tail ? ".tail" : ""),
+                 inner_ty, true);
   vec_push(&cg->kernel_sigs, (void *)sig);
   vec_push(&cg->kernel_fns, inner);
   add_attr(cg, inner, (int)LLVMAttributeFunctionIndex, "alwaysinline");
@@ -199,7 +201,8 @@ static LLVMValueRef emit_kernel_wrapper(CG *cg, int id, LLVMValueRef inner, LLVM
   const Node *n = &cg->g->nodes[id];
   const char *mname = cg->g->model->name;
   LLVMTypeRef kp[4] = {cg->ptr, cg->ptr, cg->i64, cg->i64};
-  LLVMValueRef wrap = new_fn(cg, arena_printf("attnc.%s.%d.%s", mname, id, op_info[n->op].text),
+  LLVMValueRef wrap = new_fn(cg, arena_printf("attnc.%s.%d.%s%s", mname, id, op_info[n->op].text,
+                                              cg->append_tail ? ".tail" : ""),
                              LLVMFunctionType(cg->voidt, kp, 4, 0), true);
   LLVMValueRef args[3 + MAX_OPERANDS + 2];
   int na = 0;
@@ -455,7 +458,7 @@ static LLVMValueRef emit_prepared_size(CG *cg) {
   return fn;
 }
 
-static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
+static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels, LLVMValueRef *tails) {
   const Graph *g = cg->g;
   LLVMTypeRef pt[7] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
   LLVMValueRef fn = new_fn(cg, arena_printf("attnc.%s.body", g->model->name), LLVMFunctionType(cg->i32, pt, 7, 0), true);
@@ -498,7 +501,13 @@ static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels) {
     LLVMValueRef rows = rows_of(cg, n);
     /* a few hundred microseconds of work per task at the least */
     LLVMValueRef grain = i64c(cg, 1);
-    LLVMValueRef args[6] = {ctx, kernels[i], bufs, dims, rows, grain};
+    LLVMValueRef kernel = kernels[i];
+    if (tails[i]) {
+      /* the caller passed the input's buffer as the output: only the new rows */
+      LLVMValueRef same = LLVMBuildICmp(cg->B, LLVMIntEQ, ptrs[i], ptrs[n->in[0]], "");
+      kernel = LLVMBuildSelect(cg->B, same, tails[i], kernels[i], "");
+    }
+    LLVMValueRef args[6] = {ctx, kernel, bufs, dims, rows, grain};
     LLVMBuildCall2(cg->B, pf_ty, pf, args, 6, "");
   }
   LLVMBuildRet(cg->B, LLVMConstInt(cg->i32, 0, 0));
@@ -618,15 +627,32 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch, L
     LLVMSetGlobalConstant(sums, 1);
     LLVMSetLinkage(sums, LLVMPrivateLinkage);
   }
-  LLVMValueRef f[17] = {
+  LLVMValueRef appends = LLVMConstPointerNull(cg->ptr);
+  LLVMValueRef *ap = NEW_ARRAY(LLVMValueRef, m->noutputs + 1);
+  bool any_append = false;
+  for (int o = 0; o < m->noutputs; o++) {
+    const Node *n = &cg->g->nodes[cg->g->outputs[o]];
+    bool a = ir_is_append(cg->g, n);
+    any_append |= a;
+    ap[o] = i64c(cg, a ? cg->g->nodes[n->in[0]].index : -1);
+  }
+  if (any_append) {
+    LLVMValueRef init = LLVMConstArray2(cg->i64, ap, (uint64_t)m->noutputs);
+    appends = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.appends", m->name));
+    LLVMSetInitializer(appends, init);
+    LLVMSetGlobalConstant(appends, 1);
+    LLVMSetLinkage(appends, LLVMPrivateLinkage);
+  }
+  LLVMValueRef f[18] = {
       i64c(cg, ATTNRT_ABI_VERSION_CG), const_str(cg, m->name),
       i64c(cg, m->nparams), i64c(cg, m->ninputs), i64c(cg, m->noutputs), i64c(cg, m->nsyms),
       tensor_descs(cg, "params", m->nparams, pn, pt),
       tensor_descs(cg, "inputs", m->ninputs, in, it),
       tensor_descs(cg, "outputs", m->noutputs, on, ot),
       dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads), sums,
-      prepare ? prepare : LLVMConstPointerNull(cg->ptr), prepared_size ? prepared_size : LLVMConstPointerNull(cg->ptr)};
-  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 17, 0);
+      prepare ? prepare : LLVMConstPointerNull(cg->ptr), prepared_size ? prepared_size : LLVMConstPointerNull(cg->ptr),
+      appends};
+  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 18, 0);
   LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s%s_model", cg->prefix, m->name));
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
@@ -841,8 +867,15 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
         const Node *n = &cg.g->nodes[i];
         if (!n->dead && !(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW) kernels[i] = emit_kernel(&cg, i);
       }
+      LLVMValueRef *tails = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
+      for (int i = 0; i < cg.g->n; i++)
+        if (ir_is_append(cg.g, &cg.g->nodes[i])) {
+          cg.append_tail = true;
+          tails[i] = emit_kernel(&cg, i);
+          cg.append_tail = false;
+        }
       scratch = emit_scratch_size(&cg);
-      body = emit_body(&cg, kernels);
+      body = emit_body(&cg, kernels, tails);
       prepare = emit_prepare(&cg, kernels);
       prepared_size = emit_prepared_size(&cg);
     }

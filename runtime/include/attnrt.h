@@ -103,6 +103,11 @@ typedef struct attnrt_model_desc {
    * call (its last argument).  Both NULL when there is nothing to prepare. */
   int32_t (*prepare)(struct attnrt_ctx *ctx, void *const *params, void *prepared);
   int64_t (*prepared_size)(const int64_t *dims);
+  /* In-place append (design.md 5.4, 5.7): NULL, or n_outputs entries, each
+   * the input whose buffer that output may be given (exactly: the same
+   * pointer, with room for the longer result; the call then writes only
+   * the new rows), or -1. */
+  const int64_t *appends;
 } attnrt_model_desc;
 
 /* A tensor that the runtime has read, or that a caller describes. */

@@ -89,6 +89,12 @@ bool attnrt_check_model(const attnrt_model_desc *m, char *err, size_t errlen) {
       !check_count("outputs", m->n_outputs, m->outputs, m->name, err, errlen) ||
       !check_count("dims", m->n_dims, m->dim_names, m->name, err, errlen))
     return false;
+  for (int64_t o = 0; m->appends != NULL && o < m->n_outputs; o++)
+    if (m->appends[o] < -1 || m->appends[o] >= m->n_inputs) {
+      attnrt_errf(err, errlen, "model '%s': bad descriptor: output %lld appends to input %lld", m->name,
+                (long long)o, (long long)m->appends[o]);
+      return false;
+    }
   if (m->n_dims > ATTNRT_MAX_DIMS) {
     attnrt_errf(err, errlen, "model '%s': bad descriptor: %lld dims (at most %d)", m->name,
               (long long)m->n_dims, ATTNRT_MAX_DIMS);

@@ -148,6 +148,14 @@ static attnrt_status check_overlaps(attnrt_ctx *ctx, void *const *inputs, void *
       int64_t b = 0;
       tensor_bytes(t, dims, &b);
       uintptr_t plo = (uintptr_t)p, phi = plo + (uintptr_t)b;
+      /* an output that appends to this input may be given its buffer */
+      if (is_in && m->appends != NULL && m->appends[o] == k && p == outputs[o])
+        continue;
+      if (ob > 0 && b > 0 && lo < phi && plo < hi && is_in && m->appends != NULL && m->appends[o] == k)
+        return attnrt_ctx_fail(ctx, ATTNRT_E_ARG,
+                             "output '%s' overlaps input '%s' in memory without being it: it may be given "
+                             "exactly the input's buffer (an in-place append), or a separate one",
+                             m->outputs[o].name, t->name);
       if (ob > 0 && b > 0 && lo < phi && plo < hi)
         return attnrt_ctx_fail(ctx, ATTNRT_E_ARG,
                              "output '%s' overlaps %s '%s' in memory; an output may not share "

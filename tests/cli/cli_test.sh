@@ -478,6 +478,82 @@ C
   expect 0 "$tmp/names"
   has "$tmp/stdout" "^2 4 6 | 11 12 13 | -1 -2 -3$"
   has "$tmp/stdout" "^scratch 1 -1 1$" ;;
+append-in-place)
+  # design.md 5.4/5.7: an output concat(in, x, axis=0) of an unbatched input
+  # may be given in's buffer (with room): only the new rows are written; any
+  # other overlap is refused; MultiheadAttention's unbatched cache form too
+  [[ -n $RUNTIME_LIB ]] || fail "needs RUNTIME_LIB RUNTIME_INC CC"
+  cat > "$tmp/cache.attn" <<'ATTN'
+model cache {
+  input x: f32[T, 2]
+  input past: f32[P, 2]
+  output kc = concat(past, x, axis=0)
+  output y = sum(kc, axis=0)
+}
+model step {
+  input x: f32[T, 8]
+  input pk: f32[P, 8]
+  input pv: f32[P, 8]
+  layer attn = MultiheadAttention(8, heads=2)
+  output o, k, v = attn(x, x, x, past_key=pk, past_value=pv, mask=causal_lower_right)
+}
+ATTN
+  cat > "$tmp/main.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include "cache.h"
+int main(void) {
+  float buf[20] = {1, 2, 3, 4}, x[4] = {5, 6, 7, 8}, y[2], copy[12], y2[2];
+  attnrt_ctx *ctx = attnrt_ctx_new(&cache_model);
+  /* P = 2 rows in buf, T = 2 new: out == past */
+  if (cache(ctx, x, buf, buf, y, 2, 2) != ATTNRT_OK) return 1;
+  printf("in place: %g %g %g %g %g %g %g %g | %g %g\n", buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6],
+         buf[7], y[0], y[1]);
+  /* the same call into a separate buffer gives the same */
+  if (cache(ctx, x, buf, copy, y2, 2, 2) != ATTNRT_OK) return 1;
+  printf("copy: %d %d\n", memcmp(copy, buf, 8 * sizeof(float)) == 0, memcmp(y, y2, sizeof y) == 0);
+  /* a shifted buffer overlaps without being the same: refused */
+  attnrt_status s = cache(ctx, x, buf, buf + 2, y, 2, 2);
+  printf("shifted: %s: %s\n", attnrt_status_str(s), attnrt_ctx_error(ctx));
+  s = cache(ctx, x, buf, copy, buf + 1, 2, 2);
+  printf("y on past: %s: %s\n", attnrt_status_str(s), attnrt_ctx_error(ctx));
+  attnrt_ctx_free(ctx);
+  /* MultiheadAttention's caches in place, one token after a prompt of 3 */
+  float w[3 * 64 + 64], ob[8], bias[3 * 8 + 8];
+  for (int i = 0; i < 3 * 64 + 64; i++) w[i] = (float)((i * 37) % 11 - 5) / 10.0f;
+  for (int i = 0; i < 32; i++) bias[i] = (float)(i % 5) / 10.0f;
+  attnrt_tensor win = {ATTNRT_F32, 2, {24, 8}, w}, wo = {ATTNRT_F32, 2, {8, 8}, w + 192};
+  attnrt_tensor bin = {ATTNRT_F32, 1, {24}, bias}, bo = {ATTNRT_F32, 1, {8}, bias + 24};
+  attnrt_ctx *c2 = attnrt_ctx_new(&step_model);
+  attnrt_ctx_bind_param(c2, "attn.in_proj_weight", &win);
+  attnrt_ctx_bind_param(c2, "attn.out_proj.weight", &wo);
+  attnrt_ctx_bind_param(c2, "attn.in_proj_bias", &bin);
+  attnrt_ctx_bind_param(c2, "attn.out_proj.bias", &bo);
+  float xs[32], kbuf[64], vbuf[64], k2[64], v2[64], o3[24], o1[8], o1c[8];
+  for (int i = 0; i < 32; i++) xs[i] = (float)((i * 7) % 13 - 6) / 6.0f;
+  if (step(c2, xs, kbuf, vbuf, o3, kbuf, vbuf, 3, 0) != ATTNRT_OK) return 1;   /* the prompt: P = 0 */
+  memcpy(k2, kbuf, sizeof kbuf), memcpy(v2, vbuf, sizeof vbuf);
+  if (step(c2, xs + 24, kbuf, vbuf, o1, kbuf, vbuf, 1, 3) != ATTNRT_OK) return 1;   /* in place */
+  float k4[64], v4[64];
+  if (step(c2, xs + 24, k2, v2, o1c, k4, v4, 1, 3) != ATTNRT_OK) return 1;   /* into new buffers */
+  printf("mha: %d %d %d\n", memcmp(o1, o1c, sizeof o1) == 0, memcmp(kbuf, k4, 32 * sizeof(float)) == 0,
+         memcmp(vbuf, v4, 32 * sizeof(float)) == 0);
+  (void)ob;
+  attnrt_ctx_free(c2);
+  return 0;
+}
+C
+  expect 0 "$ATTNC" "$tmp/cache.attn" -o "$tmp/cache.o"
+  has "$tmp/cache.h" "output  kc: f32\[T+P, 2\] (may be given past's buffer, with room: then only its new rows are written)"
+  has "$tmp/cache.h" "output  k: f32\[T+P, 8\] (may be given pk's buffer"
+  expect 0 "$CC" -std=c99 ${cflags[@]+"${cflags[@]}"} -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" "$tmp/cache.o" \
+    "$RUNTIME_LIB" -lm -lpthread -o "$tmp/cache"
+  expect 0 "$tmp/cache"
+  has "$tmp/stdout" "^in place: 1 2 3 4 5 6 7 8 | 16 20$"
+  has "$tmp/stdout" "^copy: 1 1$"
+  has "$tmp/stdout" "^shifted: bad argument: output 'kc' overlaps input 'past' in memory without being it: it may be given exactly the input's buffer (an in-place append), or a separate one$"
+  has "$tmp/stdout" "^y on past: bad argument: output 'y' overlaps input 'past' in memory; an output may not share"
+  has "$tmp/stdout" "^mha: 1 1 1$" ;;
 rebind-weights)
   # weights are laid out for the GEMM once per binding (c-api.md): binding
   # another tensor, or loading a file, lays them out again before the next
