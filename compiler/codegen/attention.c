@@ -480,6 +480,28 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
   loop_end_nounroll(cg, &ol);
 }
 
+/* With few queries (a decoding step: T = 1 after a cache of P keys) the
+ * fast kernel would fill one lane of its 2 vectors of queries and compute
+ * the other lanes' scores for nothing: below ATT_SMALL_T queries the plain
+ * kernel runs instead, its dot products and value updates vectorized along
+ * the head dims.  Chosen per call on T; rows_of counts the rows to match. */
+void emit_attention_any(Kernel *k) {
+  CG *cg = k->cg;
+  const Type *t = &k->n->type;
+  LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
+  LLVMBasicBlockRef small = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "att.small");
+  LLVMBasicBlockRef big = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "att.big");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "att.done");
+  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, T, i64c(cg, ATT_SMALL_T), ""), small, big);
+  LLVMPositionBuilderAtEnd(cg->B, small);
+  emit_attention(k);
+  LLVMBuildBr(cg->B, done);
+  LLVMPositionBuilderAtEnd(cg->B, big);
+  emit_attention_fast(k);
+  LLVMBuildBr(cg->B, done);
+  LLVMPositionBuilderAtEnd(cg->B, done);
+}
+
 void emit_attention_fast(Kernel *k) {
   CG *cg = k->cg;
   const Node *n = k->n;

@@ -162,9 +162,11 @@ void emit_recurrent(Kernel *k);
 /* attention.c: a row of the plain kernel is ATT_QTILE_ROWS queries, of the
  * fast one (att_fast) att_qt */
 enum { ATT_QTILE_ROWS = 4 };   /* query rows per tile of fused attention */
+enum { ATT_SMALL_T = 8 };      /* fewer queries than this take the plain kernel (emit_attention_any) */
 bool att_fast(CG *cg, const Node *n);
 int att_qt(CG *cg);
 void emit_attention(Kernel *k);
 void emit_attention_fast(Kernel *k);
+void emit_attention_any(Kernel *k);   /* plain below ATT_SMALL_T queries, else fast */
 
 #endif

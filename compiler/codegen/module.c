@@ -97,6 +97,11 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
     LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
     int qt = att_fast(cg, n) ? att_qt(cg) : ATT_QTILE_ROWS;
     LLVMValueRef tiles = div64(cg, add64(cg, T, i64c(cg, qt - 1)), i64c(cg, qt));
+    if (att_fast(cg, n)) {
+      /* emit_attention_any: few queries take the plain kernel's tiles */
+      LLVMValueRef small = div64(cg, add64(cg, T, i64c(cg, ATT_QTILE_ROWS - 1)), i64c(cg, ATT_QTILE_ROWS));
+      tiles = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, T, i64c(cg, ATT_SMALL_T), ""), small, tiles, "");
+    }
     return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), tiles);
   }
   default: internal_error("no rows for %s", op_info[n->op].text);
@@ -188,7 +193,7 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
     case OP_SWAP_HEADS: emit_swap_heads(&K); break;
     case OP_POSENC: emit_posenc(&K); break;
     case OP_LSTM_SEQ: case OP_GRU_SEQ: emit_recurrent(&K); break;
-    case OP_ATTENTION: if (att_fast(cg, n)) emit_attention_fast(&K); else emit_attention(&K); break;
+    case OP_ATTENTION: if (att_fast(cg, n)) emit_attention_any(&K); else emit_attention(&K); break;
     default: internal_error("no kernel for %s", op_info[n->op].text);
     }
   LLVMBuildRetVoid(cg->B);
