@@ -86,6 +86,9 @@ void ir_print(FILE *f, const Graph *g) {
       if (n->causal) fprintf(f, n->causal_lr ? ", causal_lower_right" : ", causal");
       if (n->safe) fprintf(f, ", masked_rows_zero");
       if (n->filled) fprintf(f, ", fill=%.9g", n->fill);
+      if (n->heads_inner)
+        fprintf(f, ", heads_in_place=%s%s%s", n->heads_inner & 1 ? "q" : "", n->heads_inner & 2 ? "k" : "",
+                n->heads_inner & 4 ? "v" : "");
     }
     if (n->op == OP_FILL) fprintf(f, ", value=%.9g", n->fval);
     if (n->op == OP_LAYERNORM) fprintf(f, ", eps=%g", n->fval);

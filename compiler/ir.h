@@ -50,6 +50,9 @@ typedef struct Node {
   double fval;        /* CONST: value; LAYERNORM: eps; FILL: the value;
                          ATTENTION: the scale */
   bool filled;        /* ATTENTION: the last operand is a fill mask */
+  int heads_inner;    /* ATTENTION: bit k set: operand k (q, k, v) is read as
+                         [.., S, H, d] for [.., H, S, d]: its split heads in
+                         place, not swapped into a copy */
   double fill;        /* ATTENTION with filled: the score where it is nonzero */
   int index;          /* INPUT, PARAM: index in the model's list */
   const char *name;   /* the let/output name that holds it, for --emit-ir */

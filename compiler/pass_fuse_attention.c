@@ -158,6 +158,21 @@ static bool match(Graph *g, int out, Chain *c, bool remarks) {
   return true;
 }
 
+/* q, k or v as split_heads makes them, swap_heads(view [.., S, H, d] of
+ * [.., S, D]) with no other user: the kernel reads the heads where they
+ * are (Node.heads_inner), so no copy is made of them; with a cache of P
+ * keys that copy was the whole cache at every step (bench/decode.sh).
+ * Rule from tests/ir/fuse_heads_in_place.attn. */
+static void absorb_head_swaps(Graph *g, Node *n) {
+  for (int k = 0; k < 3; k++) {
+    Node *s = node(g, n->in[k]);
+    if (s->op != OP_SWAP_HEADS || s->uses != 1 || s->type.rank < 3) continue;
+    n->in[k] = s->in[0];
+    n->heads_inner |= 1 << k;
+    s->dead = true;
+  }
+}
+
 static const char *describe(Graph *g, Chain *c) {
   /* in graph order, which is the order of evaluation */
   char *s = "";
@@ -193,6 +208,7 @@ void pass_fuse_attention(Graph *g, bool remarks) {
     if (n->filled) n->in[n->nin++] = c.fill_mask;
     n->fill = c.fill;
     n->fval = c.scale;
+    absorb_head_swaps(g, n);
     n->causal = causal;
     n->causal_lr = causal_lr;
     n->safe = safe;

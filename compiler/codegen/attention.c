@@ -58,6 +58,39 @@ static AttMask att_mask(CG *cg, const Type *t, const Type *tk, const Type *tm, i
   return m;
 }
 
+/* Operand k (q, k, v) of attention n as the kernels see it, [.., H, S, d]
+ * (Node.heads_inner: stored as [.., S, H, d], its dims -3 and -2 swapped). */
+static Type att_type(CG *cg, const Node *n, int k) {
+  Type t = cg->g->nodes[n->in[k]].type;
+  if (n->heads_inner & (1 << k)) {
+    Dim h = t.dims[t.rank - 2];
+    t.dims[t.rank - 2] = t.dims[t.rank - 3];
+    t.dims[t.rank - 3] = h;
+  }
+  return t;
+}
+
+/* Where operand k's rows of the batch entry idx (of the result t, nb
+ * batch dims) start, and *stride, the distance between its rows: d, or
+ * H*d when its heads are read in place. */
+static LLVMValueRef att_rows(CG *cg, const Node *n, int k, const Type *t, int nb, LLVMValueRef *idx,
+                             LLVMValueRef *stride) {
+  Type lt = att_type(cg, n, k);
+  int r = lt.rank;
+  LLVMValueRef d = dim(cg, lt.dims[r - 1]), S = dim(cg, lt.dims[r - 2]);
+  if (!(n->heads_inner & (1 << k))) {
+    *stride = d;
+    return batch_offset(cg, t, nb, idx, &lt, r - 2, mul64(cg, S, d));
+  }
+  /* [B.., S, H, d]: the head is the last batch axis of both */
+  LLVMValueRef H = dim(cg, lt.dims[r - 3]);
+  *stride = mul64(cg, H, d);
+  Type outer = lt;
+  outer.rank = r - 3;
+  LLVMValueRef off = batch_offset(cg, t, nb - 1, idx, &outer, r - 3, mul64(cg, S, *stride));
+  return add64(cg, off, mul64(cg, idx[nb - 1], d));
+}
+
 /* The operands of an ATTENTION node: an additive mask (or -1), and a fill
  * mask (or -1) whose nonzero entries make a score n->fill. */
 static int att_add_mask(const Node *n) { return n->nin - n->filled > 3 ? 3 : -1; }
@@ -85,8 +118,8 @@ void emit_attention(Kernel *k) {
   CG *cg = k->cg;
   const Node *n = k->n;
   const Type *t = &n->type;
-  const Type *tq = &cg->g->nodes[n->in[0]].type, *tk = &cg->g->nodes[n->in[1]].type;
-  const Type *tv = &cg->g->nodes[n->in[2]].type;
+  Type lq = att_type(cg, n, 0), lk = att_type(cg, n, 1), lv = att_type(cg, n, 2);
+  const Type *tq = &lq, *tk = &lk, *tv = &lv;
   int am = att_add_mask(n), fm = att_fill_mask(n);
   bool has_mask = am >= 0;
   LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
@@ -111,9 +144,10 @@ void emit_attention(Kernel *k) {
     idx[ax] = rem64(cg, rest, d);
     rest = div64(cg, rest, d);
   }
-  LLVMValueRef qb = batch_offset(cg, t, nb, idx, tq, tq->rank - 2, mul64(cg, dim(cg, tq->dims[tq->rank - 2]), dk));
-  LLVMValueRef ko = batch_offset(cg, t, nb, idx, tk, tk->rank - 2, mul64(cg, S, dk));
-  LLVMValueRef vo = batch_offset(cg, t, nb, idx, tv, tv->rank - 2, mul64(cg, S, dv));
+  LLVMValueRef qstride, kstride, vstride;
+  LLVMValueRef qb = att_rows(cg, n, 0, t, nb, idx, &qstride);
+  LLVMValueRef ko = att_rows(cg, n, 1, t, nb, idx, &kstride);
+  LLVMValueRef vo = att_rows(cg, n, 2, t, nb, idx, &vstride);
   LLVMValueRef ob = mul64(cg, tile_first_row(cg, row, tiles, T), dv);
   AttMask ma = {0}, mf = {0};
   if (has_mask) ma = att_mask(cg, t, tk, &cg->g->nodes[n->in[am]].type, nb, idx);
@@ -150,7 +184,7 @@ void emit_attention(Kernel *k) {
   qs[1] = q;
   LLVMValueRef mp = LLVMBuildInBoundsGEP2(cg->B, st_ty, marr, qs, 2, "");
   LLVMValueRef lp = LLVMBuildInBoundsGEP2(cg->B, st_ty, larr, qs, 2, "");
-  LLVMValueRef qo = add64(cg, qb, mul64(cg, i, dk));
+  LLVMValueRef qo = add64(cg, qb, mul64(cg, i, qstride));
   oo = add64(cg, ob, mul64(cg, q, dv));
   LLVMValueRef mo = has_mask ? add64(cg, ma.mb, mul64(cg, i, ma.mrow)) : NULL;
   LLVMValueRef fo = fm >= 0 ? add64(cg, mf.mb, mul64(cg, i, mf.mrow)) : NULL;
@@ -165,7 +199,7 @@ void emit_attention(Kernel *k) {
   LLVMBuildStore(cg->B, ninf, bmax);
   LLVMValueRef jj = loop_begin(cg, &jl, i64c(cg, 0), cnt);
   LLVMValueRef j = add64(cg, j0, jj);
-  LLVMValueRef sc = cg_fmul(cg, emit_dot(cg, k->in[0], qo, k->in[1], add64(cg, ko, mul64(cg, j, dk)), dk), cg_f32(cg, n->fval));
+  LLVMValueRef sc = cg_fmul(cg, emit_dot(cg, k->in[0], qo, k->in[1], add64(cg, ko, mul64(cg, j, kstride)), dk), cg_f32(cg, n->fval));
   if (has_mask) sc = cg_fadd(cg, sc, load_f(cg, k->in[am], add64(cg, mo, mul64(cg, j, ma.mcol))));
   if (fm >= 0) {
     LLVMValueRef fp = elem_ptr(cg, k->in[fm], add64(cg, fo, mul64(cg, j, mf.mcol)));
@@ -197,7 +231,7 @@ void emit_attention(Kernel *k) {
   LLVMValueRef sv = LLVMBuildLoad2(cg->B, cg->f32, LLVMBuildInBoundsGEP2(cg->B, buf_ty, buf, slot, 2, ""), "");
   LLVMValueRef pj = math_exp(cg, cg_fsub(cg, sv, muse));
   LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, lvar, ""), pj), lvar);
-  LLVMValueRef vrow = add64(cg, vo, mul64(cg, j, dv));
+  LLVMValueRef vrow = add64(cg, vo, mul64(cg, j, vstride));
   d = loop_begin(cg, &dl, i64c(cg, 0), dv);
   op = add64(cg, oo, d);
   store_f(cg, cg_fadd(cg, load_f(cg, k->out, op), cg_fmul(cg, pj, load_f(cg, k->in[2], add64(cg, vrow, d)))), k->out, op);
@@ -261,6 +295,7 @@ typedef struct AttTile {
   int64_t dk, dv;
   LLVMValueRef qt, ot;          /* stack: Q^T and O^T of the tile */
   LLVMValueRef ko, vo;          /* K and V offsets of this batch entry */
+  LLVMValueRef ks, vs;          /* ... and their row strides (dk, dv, or H times them) */
   LLVMValueRef qidx[2];         /* the lanes' query positions (i64 vectors) */
   LLVMValueRef cidx[2];         /* causal: the last key each lane sees (qidx + S - T lower right) */
   LLVMValueRef mrow_ptr[2];     /* additive mask: per lane, the row's base (vector of ptrs) */
@@ -315,8 +350,8 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
   }
   LLVMValueRef kbase[16], vbase[16];
   for (int g = 0; g < kg; g++) {
-    kbase[g] = elem_ptr(cg, k->in[1], add64(cg, a->ko, mul64(cg, row[g], i64c(cg, a->dk))));
-    vbase[g] = elem_ptr(cg, k->in[2], add64(cg, a->vo, mul64(cg, row[g], i64c(cg, a->dv))));
+    kbase[g] = elem_ptr(cg, k->in[1], add64(cg, a->ko, mul64(cg, row[g], a->ks)));
+    vbase[g] = elem_ptr(cg, k->in[2], add64(cg, a->vo, mul64(cg, row[g], a->vs)));
   }
   /* S^T = K_group Q^T */
   LLVMValueRef init[MAX_CARRIED];
@@ -327,7 +362,7 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
   for (int v = 0; v < qv; v++) qvv[v] = vload(cg, a->qt, add64(cg, mul64(cg, d, i64c(cg, qv * cg->vl)), i64c(cg, v * cg->vl)));
   /* the next group's V block (kg rows one stride apart, contiguous), a
    * line per d: it comes from L2 */
-  if (!tail) prefetch(cg, elem_ptr(cg, vbase[0], add64(cg, i64c(cg, kg * a->dv), mul64(cg, d, i64c(cg, 16)))), 0);
+  if (!tail) prefetch(cg, elem_ptr(cg, vbase[0], add64(cg, mul64(cg, i64c(cg, kg), a->vs), mul64(cg, d, i64c(cg, 16)))), 0);
   for (int g = 0; g < kg; g++) {
     LLVMValueRef kb = vsplat(cg, load_f(cg, kbase[g], d));
     for (int v = 0; v < qv; v++) next[g * qv + v] = vfma(cg, kb, qvv[v], dl.v[g * qv + v]);
@@ -442,7 +477,8 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
      * iterations, so two lines each (past its end is harmless) */
     if (!tail)
       for (int l = 0; l < 2; l++)
-        prefetch(cg, elem_ptr(cg, kbase[0], add64(cg, i64c(cg, kg * a->dk + 16 * l), mul64(cg, db, i64c(cg, 32)))), 0);
+        prefetch(cg, elem_ptr(cg, kbase[0], add64(cg, add64(cg, mul64(cg, i64c(cg, kg), a->ks), i64c(cg, 16 * l)),
+                                                  mul64(cg, db, i64c(cg, 32)))), 0);
     for (int g = 0; g < kg; g++)
       for (int u = 0; u < DB; u++) {
         LLVMValueRef vb = vsplat(cg, load_f(cg, vbase[g], add64(cg, d0, i64c(cg, u))));
@@ -468,7 +504,7 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
     o2[v] = NULL;
   }
   /* and the next group's K block */
-  if (!tail) prefetch(cg, elem_ptr(cg, kbase[0], add64(cg, i64c(cg, kg * a->dk), mul64(cg, d, i64c(cg, 16)))), 0);
+  if (!tail) prefetch(cg, elem_ptr(cg, kbase[0], add64(cg, mul64(cg, i64c(cg, kg), a->ks), mul64(cg, d, i64c(cg, 16)))), 0);
   for (int g = 0; g < kg; g++) {
     LLVMValueRef vb = vsplat(cg, load_f(cg, vbase[g], d));
     for (int v = 0; v < qv; v++) {
@@ -506,8 +542,8 @@ void emit_attention_fast(Kernel *k) {
   CG *cg = k->cg;
   const Node *n = k->n;
   const Type *t = &n->type;
-  const Type *tq = &cg->g->nodes[n->in[0]].type, *tk = &cg->g->nodes[n->in[1]].type;
-  const Type *tv = &cg->g->nodes[n->in[2]].type;
+  Type lq = att_type(cg, n, 0), lk = att_type(cg, n, 1), lv = att_type(cg, n, 2);
+  const Type *tq = &lq, *tk = &lk, *tv = &lv;
   int am = att_add_mask(n), fm = att_fill_mask(n);
   int vl = cg->vl, qv = 2, QT = att_qt(cg);
   AttTile a = {.k = k, .kg = att_kg(cg), .qv = qv};
@@ -536,16 +572,17 @@ void emit_attention_fast(Kernel *k) {
     idx[ax] = rem64(cg, rest, dd);
     rest = div64(cg, rest, dd);
   }
-  LLVMValueRef qb = batch_offset(cg, t, nb, idx, tq, tq->rank - 2, mul64(cg, dim(cg, tq->dims[tq->rank - 2]), i64c(cg, a.dk)));
-  a.ko = batch_offset(cg, t, nb, idx, tk, tk->rank - 2, mul64(cg, S, i64c(cg, a.dk)));
-  a.vo = batch_offset(cg, t, nb, idx, tv, tv->rank - 2, mul64(cg, S, i64c(cg, a.dv)));
+  LLVMValueRef qstride;
+  LLVMValueRef qb = att_rows(cg, n, 0, t, nb, idx, &qstride);
+  a.ko = att_rows(cg, n, 1, t, nb, idx, &a.ks);
+  a.vo = att_rows(cg, n, 2, t, nb, idx, &a.vs);
   /* row 0 of this batch entry in the output */
   LLVMValueRef ob = mul64(cg, mul64(cg, div64(cg, row, tiles), T), i64c(cg, a.dv));
   /* Q^T, scaled; lanes past T read the tile's last row and are not stored */
   LLVMValueRef lane = loop_begin(cg, &ql, i64c(cg, 0), i64c(cg, QT));
   LLVMValueRef qi = add64(cg, t0, lane);
   qi = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, qi, tlast, ""), qi, tlast, "");
-  LLVMValueRef qrow = add64(cg, qb, mul64(cg, qi, i64c(cg, a.dk)));
+  LLVMValueRef qrow = add64(cg, qb, mul64(cg, qi, qstride));
   LLVMValueRef d = loop_begin(cg, &dl, i64c(cg, 0), i64c(cg, a.dk));
   store_f(cg, cg_fmul(cg, load_f(cg, k->in[0], add64(cg, qrow, d)), cg_f32(cg, n->fval)), a.qt,
           add64(cg, mul64(cg, d, i64c(cg, QT)), lane));

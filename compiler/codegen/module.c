@@ -135,6 +135,7 @@ static const char *kernel_sig(const CG *cg, const Node *n) {
     s = arena_printf("%s p%d,%d,%d,%a", s, (int)n->prog[i].op, n->prog[i].a, n->prog[i].b, n->prog[i].fval);
   if (n->filled) s = arena_printf("%s fill%a", s, n->fill);
   if (n->causal_lr) s = arena_printf("%s lr", s);
+  if (n->heads_inner) s = arena_printf("%s hi%d", s, n->heads_inner);
   if (cg->append_tail) s = arena_printf("%s tail", s);
   return s;
 }
