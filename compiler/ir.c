@@ -180,6 +180,21 @@ void ir_verify(const Graph *g, const char *pass) {
       if (!ok) internal_error("IR after %s: pack %%%d does not match its operand", pass, i);
       break;
     }
+    case OP_LSTM_SEQ: case OP_GRU_SEQ: case OP_LAST_STEP: {
+      /* a state (LSTM: h0, c0; GRU: h0; last_step: init) is the const 0
+       * or exactly [.., H] of the sequences */
+      Type st = *t;
+      if (n->op != OP_LAST_STEP) st.dims[--st.rank - 1] = t->dims[t->rank - 1];
+      int from = n->op == OP_LSTM_SEQ ? 2 : n->op == OP_GRU_SEQ ? 3 : 1, to = n->op == OP_LAST_STEP ? 1 : 3;
+      for (int k = from; k <= to; k++) {
+        const Node *a = &g->nodes[n->in[k]];
+        if (!(a->op == OP_CONST && a->fval == 0.0) && !type_eq(a->type, st))
+          internal_error("IR after %s: %%%d %s: state operand %d is neither 0 nor [.., H]", pass, i, info->text, k);
+      }
+      if (n->op == OP_LAST_STEP && g->nodes[n->in[2]].op != OP_LSTM_SEQ && g->nodes[n->in[2]].op != OP_GRU_SEQ)
+        internal_error("IR after %s: last_step %%%d does not follow a recurrent op", pass, i);
+      break;
+    }
     case OP_SUM: case OP_MEAN: case OP_MAX: {
       const Type *a = &g->nodes[n->in[0]].type;
       if (n->axis < 0 || n->axis >= a->rank || t->rank != a->rank - 1)

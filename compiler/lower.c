@@ -339,14 +339,33 @@ static void lower_additive(Lower *L, Expr *e, Decl *layer, int *res) {
   res[1] = p;
 }
 
-static int lower_recurrent(Lower *L, Expr *e, Decl *layer) {
+static int stack(Lower *L, Loc loc, Type t, const int *ids, int n);
+
+/* LSTM, GRU and their cells: res gets PyTorch's results (recurrent.c in
+ * lang/).  A cell is one layer over a sequence of length 1.  Each layer's
+ * initial state is row l of the given h0 (c0), or the const 0; its last
+ * state is a `last_step`: the last row of the layer's output (h), or of
+ * its gates, where the LSTM kernel leaves c_t; the state at T = 0 is the
+ * initial one.  Unused, those nodes go in dead-code elimination. */
+static void lower_recurrent(Lower *L, Expr *e, Decl *layer, int *res) {
+  bool cell = layer->layer == L_LSTM_CELL || layer->layer == L_GRU_CELL;
+  bool lstm = layer->layer == L_LSTM || layer->layer == L_LSTM_CELL;
   int x = lower_expr(L, e->operand[0]);
-  bool lstm = layer->layer == L_LSTM;
-  int64_t H = layer->largs[1], G = lstm ? 4 : 3;
+  int h0 = e->noperands > 1 ? lower_expr(L, e->operand[1]) : -1;
+  int c0 = e->noperands > 2 ? lower_expr(L, e->operand[2]) : -1;
+  if (cell) x = view(L, e->loc, x, insert_one(type_of(L, x), type_of(L, x).rank - 1), 0);
+  int64_t H = layer->largs[1], G = lstm ? 4 : 3, nl = layer->largs[2];
+  /* a layer's state [.., H]: the state's type without its layers dim */
+  Type ts = e->rtypes[1 % e->nresults];
+  if (!cell) ts = drop_axis(ts, 0);
+  int *hn = NEW_ARRAY(int, nl), *cn = NEW_ARRAY(int, nl);
+  int zero = add_const(L, e->loc, 0.0);
   int p = layer->param0;
-  for (int64_t l = 0; l < layer->largs[2]; l++) {
+  for (int64_t l = 0; l < nl; l++) {
     int w_ih = param_node(L, p++), w_hh = param_node(L, p++);
     int b_ih = layer->bias ? param_node(L, p++) : -1, b_hh = layer->bias ? param_node(L, p++) : -1;
+    int hl = h0 < 0 ? zero : cell ? h0 : view(L, e->loc, h0, ts, l);
+    int cl = c0 < 0 ? zero : cell ? c0 : view(L, e->loc, c0, ts, l);
     /* The input projection of every step at once, as one GEMM; the
      * recurrence then adds W_hh h_{t-1} step by step. */
     Type tx = type_of(L, x);
@@ -365,16 +384,30 @@ static int lower_recurrent(Lower *L, Expr *e, Decl *layer) {
     Type tv = make_type(3, (Dim[]){fixed(G * H / P), fixed(P), fixed(H)});
     Type twt = make_type(3, (Dim[]){fixed(G * H / P), fixed(H), fixed(P)});
     int w_hh_t = add(L, OP_TRANSPOSE, e->loc, twt, view(L, e->loc, w_hh, tv, 0), -1, -1);
+    int seq;
     if (lstm) {
       /* both LSTM biases add to the gates before any nonlinearity */
       if (b_hh >= 0) xp = add(L, OP_ADD, e->loc, tp, xp, b_hh, -1);
-      x = add(L, OP_LSTM_SEQ, e->loc, th, xp, w_hh_t, -1);
+      seq = add(L, OP_LSTM_SEQ, e->loc, th, xp, w_hh_t, hl);
     } else {
       /* GRU's b_hn sits inside r * (W_hn h + b_hn): the kernel adds it */
-      x = add(L, OP_GRU_SEQ, e->loc, th, xp, w_hh_t, b_hh >= 0 ? b_hh : add_const(L, e->loc, 0.0));
+      seq = add(L, OP_GRU_SEQ, e->loc, th, xp, w_hh_t, b_hh >= 0 ? b_hh : zero);
     }
+    Node *sn = &L->g->nodes[seq];
+    sn->in[sn->nin++] = lstm ? cl : hl;
+    hn[l] = add(L, OP_LAST_STEP, e->loc, ts, seq, hl, seq);
+    /* xp's rows hold c_t once the kernel has run: seq orders it after */
+    if (lstm) cn[l] = add(L, OP_LAST_STEP, e->loc, ts, xp, cl, seq);
+    x = seq;
   }
-  return x;
+  if (cell) {
+    res[0] = view(L, e->loc, x, e->rtypes[0], 0);
+    if (lstm) res[1] = cn[0];
+    return;
+  }
+  res[0] = x;
+  res[1] = stack(L, e->loc, e->rtypes[1], hn, (int)nl);
+  if (lstm) res[2] = stack(L, e->loc, e->rtypes[2], cn, (int)nl);
 }
 
 static int *lower_results(Lower *L, Expr *e);
@@ -429,10 +462,6 @@ static void lower_scan(Lower *L, Expr *e, int *res) {
 
 static int lower_layer_call(Lower *L, Expr *e) {
   Decl *layer = e->decl;
-  switch (layer->layer) {
-  case L_LSTM: case L_GRU: return lower_recurrent(L, e, layer);
-  default: break;
-  }
   int x = lower_expr(L, e->operand[0]);
   switch (layer->layer) {
   case L_EMBEDDING:
@@ -540,6 +569,9 @@ static int *lower_results(Lower *L, Expr *e) {
   else if (e->bcall) lower_block_call(L, e, res);
   else if (e->decl && e->decl->layer == L_MHA) lower_mha(L, e, e->decl, res);
   else if (e->decl && e->decl->layer == L_ADDITIVE) lower_additive(L, e, e->decl, res);
+  else if (e->decl && (e->decl->layer == L_LSTM || e->decl->layer == L_GRU || e->decl->layer == L_LSTM_CELL ||
+                       e->decl->layer == L_GRU_CELL))
+    lower_recurrent(L, e, e->decl, res);
   else res[0] = lower_call(L, e);
   memo_put(L, e, res);
   return res;

@@ -49,8 +49,13 @@ OP(GATHER,     "gather",     2,     0)          /* rows of a table [n, d] by i32
 OP(CONCAT,     "concat",     2,     0)          /* along axis */
 OP(SWAP_HEADS, "swap_heads", 1,     0)          /* swaps dims -3 and -2: [.., T, H, d] <-> [.., H, T, d] */
 OP(POSENC,     "posenc",     0,     0)          /* sinusoidal positional encoding [T, D] */
-OP(LSTM_SEQ,   "lstm_seq",   2,     0)          /* xp [.., T, 4H] (consumed), w_hh^T in panels [4H/P, H, P] -> h [.., T, H] */
-OP(GRU_SEQ,    "gru_seq",    3,     0)          /* xp [.., T, 3H] (consumed), w_hh^T in panels, b_hh -> h */
+OP(LSTM_SEQ,   "lstm_seq",   4,     0)          /* xp [.., T, 4H] (consumed: row t ends up holding c_t in its
+                                                   first H), w_hh^T in panels [4H/P, H, P], h0, c0 [.., H] or
+                                                   the const 0 -> h [.., T, H] */
+OP(GRU_SEQ,    "gru_seq",    4,     0)          /* xp [.., T, 3H] (consumed), w_hh^T in panels, b_hh, h0 -> h */
+OP(LAST_STEP,  "last_step",  3,     0)          /* seq [.., T, W], init [.., H] or a const, the recurrent op
+                                                   that wrote seq (read by nothing; it orders this op after
+                                                   it): the first H of seq's row T-1, or init when T = 0 */
 OP(ATTENTION,  "attention",  -2,    0)          /* fused softmax(q k^T * fval + mask) v: q, k, v[, mask]
                                                    [, fill mask (filled): a score is `fill` where it is
                                                    nonzero]; causal, safe as SOFTMAX; no [T, S] buffer */

@@ -72,7 +72,10 @@ typedef enum Builtin {
 typedef enum LayerKind {
   L_NONE, L_LINEAR, L_LAYERNORM,
   /* issue 3 */
-  L_EMBEDDING, L_LSTM, L_GRU, L_MHA, L_ADDITIVE,
+  L_EMBEDDING, L_LSTM, L_GRU,
+  /* issue 15: one step of an LSTM or GRU */
+  L_LSTM_CELL, L_GRU_CELL,
+  L_MHA, L_ADDITIVE,
   /* issue 14: an instance of a user-defined block */
   L_BLOCK,
 } LayerKind;
@@ -122,7 +125,9 @@ struct Expr {
                          arguments removed (softmax: x; layernorm: x, w, b;
                          concat: a, b; attention: q, k, v; a layer call: its
                          inputs; an AdditiveAttention call without values:
-                         query, keys, keys, noperands 3).  Not mask=, and
+                         query, keys, keys, noperands 3; LSTM: x, h0, c0,
+                         GRU: x, h0, LSTMCell: x, h, c, GRUCell: x, h, with
+                         noperands 1 for the zero state).  Not mask=, and
                          none for positional_encoding (its T and D are in
                          type) */
   int noperands;
@@ -229,9 +234,11 @@ struct Decl {
   LayerKind layer;    /* D_LAYER */
   int64_t largs[4];   /* D_LAYER: Linear(in, out); LayerNorm(d);
                          Embedding(n, d); LSTM/GRU(in, hidden, layers);
+                         LSTMCell/GRUCell(in, hidden, 1);
                          MultiheadAttention(d, heads);
                          AdditiveAttention(qdim, kdim, hidden) */
-  bool bias;          /* D_LAYER: bias= of Linear, LSTM, GRU, MultiheadAttention */
+  bool bias;          /* D_LAYER: bias= of Linear, LSTM, GRU, the cells,
+                         MultiheadAttention */
   double eps;         /* D_LAYER: LayerNorm eps= */
   int param0;         /* D_LAYER: index of its first param in Model.params;
                          Linear: weight [out, in], then bias [out] if bias;
@@ -241,6 +248,8 @@ struct Decl {
                            weight_ih_l{k} [G*H, in_k], weight_hh_l{k} [G*H, H],
                            then if bias: bias_ih_l{k} [G*H], bias_hh_l{k} [G*H]
                            (in_0 = in, in_k = H), i.e. 2 or 4 params a layer;
+                         LSTMCell / GRUCell: as one layer of LSTM / GRU,
+                           named weight_ih, weight_hh, bias_ih, bias_hh;
                          MultiheadAttention: in_proj_weight [3d, d],
                            in_proj_bias [3d] (if bias), out_proj.weight [d, d],
                            out_proj.bias [d] (if bias);

@@ -856,7 +856,9 @@ static int op_cost(const Expr *e) {
     if (e->scan || e->bcall) return 1;   /* the instances' calls count themselves */
     if (e->decl) {
       switch (e->decl->layer) {
-      case L_LSTM: case L_GRU: return 4 * (int)e->decl->largs[2];
+      /* per layer, and the views of a given state */
+      case L_LSTM: case L_GRU: return (e->noperands > 1 ? 6 : 4) * (int)e->decl->largs[2];
+      case L_LSTM_CELL: case L_GRU_CELL: return 12;
       case L_MHA: return 32;
       case L_ADDITIVE: return 12;
       case L_LINEAR: return 2;
@@ -870,6 +872,12 @@ static int op_cost(const Expr *e) {
       return e->axis < 0 && e->operand[0]->type.rank > 1 ? e->operand[0]->type.rank : 1;
     default: return 1;
     }
+  case E_RESULT:
+    /* h_n, c_n: each layer's last step, stacked over the layers */
+    if (e->index > 0 && e->lhs->kind == E_CALL && e->lhs->decl && !e->lhs->scan &&
+        (e->lhs->decl->layer == L_LSTM || e->lhs->decl->layer == L_GRU))
+      return 3 * (int)e->lhs->decl->largs[2];
+    return 1;
   default:
     return 1;
   }

@@ -82,12 +82,21 @@ const char *layer_type_name(LayerKind k);
 LayerKind find_layer(const char *name);     /* L_NONE if not a layer type */
 void check_layer_call(Checker *c, Expr *e, Decl *layer);
 void add_param(Checker *c, const char *name, Type t, Loc loc);
+/* `true` or `false`, the argument `param` of the layer type `layer` */
+bool layer_bool(Expr *arg, const char *param, const char *layer);
+/* a * b as a dim of d's params, refused past MAX_NUMEL */
+int64_t param_dim(Decl *d, int64_t a, int64_t b);
 /* attention shape rules, shared with attention() */
 bool is_causal(Checker *c, Expr *x);
 Dim last_dim(Type t);
 void check_attention_ranks(Checker *c, const char *fname, const char *const names[3], Expr *const x[3], int maxrank);
 Type attention_scores(Checker *c, Expr *call, const char *fname, const char *const names[3], Expr *const x[3]);
 void check_mask(Checker *c, Expr *call, const char *fname, Expr *mask, Type scores);
+
+/* recurrent.c: LSTM, GRU, LSTMCell, GRUCell: a `layer` declaration (its
+ * params) and a call (the state given or zero, the results) */
+void check_recurrent_decl(Checker *c, Decl *d);
+void check_recurrent_call(Checker *c, Expr *e, Decl *layer);
 
 /* shapes.c: unsqueeze(x, axis), squeeze(x, axis), reshape(x, d0, ...):
  * the type of the view of x (of type t) that e makes. */

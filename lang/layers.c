@@ -4,7 +4,7 @@
  * MultiheadAttention and AdditiveAttention share.
  *
  * Needs: check.c for expressions, arguments and sizes; blocks.c for
- * blocks and layer arrays.
+ * blocks and layer arrays; recurrent.c for LSTM, GRU and their cells.
  * Guarantees: a checked layer declaration has its kind, its compile-time
  * arguments and its params (param0, nparams); a checked call has its
  * operands, type and results. */
@@ -16,7 +16,8 @@
 /* Layer constructors. */
 static const char *const layer_names[] = {
     [L_LINEAR] = "Linear", [L_LAYERNORM] = "LayerNorm", [L_EMBEDDING] = "Embedding", [L_LSTM] = "LSTM",
-    [L_GRU] = "GRU", [L_MHA] = "MultiheadAttention", [L_ADDITIVE] = "AdditiveAttention",
+    [L_GRU] = "GRU", [L_LSTM_CELL] = "LSTMCell", [L_GRU_CELL] = "GRUCell", [L_MHA] = "MultiheadAttention",
+    [L_ADDITIVE] = "AdditiveAttention",
 };
 
 const char *layer_type_name(LayerKind k) { return layer_names[k]; }
@@ -183,20 +184,20 @@ void check_layer_call(Checker *c, Expr *e, Decl *layer) {
   case L_BLOCK:
     check_block_call(c, e, layer);
     return;
-  case L_LINEAR:
-  case L_LAYERNORM:
   case L_LSTM:
-  case L_GRU: {
+  case L_GRU:
+  case L_LSTM_CELL:
+  case L_GRU_CELL:
+    check_recurrent_call(c, e, layer);
+    return;
+  case L_LINEAR:
+  case L_LAYERNORM: {
     static const char *const params[] = {"x"};
     Expr *args[1];
     bind_args(e, name, params, 1, 1, args);
     Expr *x = operand(c, e, name, args[0]);
     Type t = x->type;
-    int64_t in = layer->largs[0];  /* Linear(in, out), LayerNorm(d), LSTM/GRU(in, hidden) */
-    bool rnn = layer->layer == L_LSTM || layer->layer == L_GRU;
-    if (rnn && t.rank < 2)
-      user_error(x->loc, "`%s` takes a sequence of rank 2 or more ([..., T, %lld]), got %s", name, (long long)in,
-                 type_str(c->m, t));
+    int64_t in = layer->largs[0];  /* Linear(in, out), LayerNorm(d) */
     if (t.rank == 0 || !dim_eq(last_dim(t), fixed(in)))
       user_error(x->loc, "shape mismatch in `%s`: expected last dim %lld, got %s", name, (long long)in,
                  type_str(c->m, t));
@@ -305,7 +306,7 @@ void add_param(Checker *c, const char *name, Type t, Loc loc) {
   vec_push(c->params, p);
 }
 
-static bool layer_bool(Expr *arg, const char *param, const char *layer) {
+bool layer_bool(Expr *arg, const char *param, const char *layer) {
   if (arg->kind == E_NAME && strcmp(arg->name, "true") == 0) return true;
   if (arg->kind == E_NAME && strcmp(arg->name, "false") == 0) return false;
   user_error(arg->loc, "argument `%s` of `%s` must be `true` or `false`", param, layer);
@@ -313,15 +314,12 @@ static bool layer_bool(Expr *arg, const char *param, const char *layer) {
 
 /* a * b for a param's dim; d's params would be too large if it is more
  * than MAX_NUMEL. */
-static int64_t param_dim(Decl *d, int64_t a, int64_t b) {
+int64_t param_dim(Decl *d, int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_mul_overflow(a, b, &r) || r > MAX_NUMEL)
     user_error(d->name_loc, "the params of `%s` would be too large (more than 2^60 elements)", d->name);
   return r;
 }
-
-/* LSTM and GRU stack at most this many layers. */
-#define MAX_RNN_LAYERS 256
 
 void check_layer_decl(Checker *c, Decl *d) {
   Expr *e = d->value;
@@ -373,27 +371,11 @@ void check_layer_decl(Checker *c, Decl *d) {
     break;
   }
   case L_LSTM:
-  case L_GRU: {
-    static const char *const params[] = {"in", "hidden", "layers", "bias"};
-    bind_args(e, lname, params, 4, 2, args);
-    int64_t in = d->largs[0] = positive_arg(c, args[0], "in", lname);
-    int64_t h = d->largs[1] = positive_arg(c, args[1], "hidden", lname);
-    int64_t nl = d->largs[2] = args[2] ? positive_arg(c, args[2], "layers", lname) : 1;
-    if (nl > MAX_RNN_LAYERS)
-      user_error(args[2]->loc, "argument `layers` of `%s` must be at most %d, got %lld", lname, MAX_RNN_LAYERS,
-                 (long long)nl);
-    d->bias = args[3] ? layer_bool(args[3], "bias", lname) : true;
-    int64_t gh = param_dim(d, d->layer == L_LSTM ? 4 : 3, h);  /* the gates, stacked */
-    for (int k = 0; k < nl; k++) {
-      PARAM(((Type){DT_F32, 2, {fixed(gh), fixed(k ? h : in)}}), "%s.weight_ih_l%d", d->name, k);
-      PARAM(((Type){DT_F32, 2, {fixed(gh), fixed(h)}}), "%s.weight_hh_l%d", d->name, k);
-      if (d->bias) {
-        PARAM(((Type){DT_F32, 1, {fixed(gh)}}), "%s.bias_ih_l%d", d->name, k);
-        PARAM(((Type){DT_F32, 1, {fixed(gh)}}), "%s.bias_hh_l%d", d->name, k);
-      }
-    }
+  case L_GRU:
+  case L_LSTM_CELL:
+  case L_GRU_CELL:
+    check_recurrent_decl(c, d);
     break;
-  }
   case L_MHA: {
     static const char *const params[] = {"d", "heads", "bias"};
     bind_args(e, lname, params, 3, 2, args);

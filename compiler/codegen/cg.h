@@ -12,7 +12,7 @@
  *   reduce.c       softmax, sum / mean / max, LayerNorm
  *   data.c         gather, concat, swap_heads, posenc
  *   gemm.c         matmul (packed GEMM and plain), pack, transpose
- *   recurrent.c    LSTM and GRU
+ *   recurrent.c    LSTM and GRU, and their final state (last_step)
  *   attention.c    fused attention, plain and fast
  *   module.c       codegen(): kernels of a graph, scratch plan, body,
  *                  descriptor, entry points
@@ -158,6 +158,7 @@ void emit_pack(Kernel *k);
 
 /* recurrent.c */
 void emit_recurrent(Kernel *k);
+void emit_last_step(Kernel *k);
 
 /* attention.c: a row of the plain kernel is ATT_QTILE_ROWS queries, of the
  * fast one (att_fast) att_qt */

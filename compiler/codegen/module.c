@@ -92,6 +92,7 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
     int rb = 2 * (cg->vl >= 16 ? 8 : 4);   /* rec_rb */
     return div64(cg, add64(cg, dims_prod(cg, t, 0, t->rank - 2), i64c(cg, rb - 1)), i64c(cg, rb));
   }
+  case OP_LAST_STEP: return dims_prod(cg, t, 0, t->rank - 1);   /* one per sequence */
   case OP_ATTENTION: {
     /* one row per tile of queries */
     LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
@@ -194,6 +195,7 @@ static LLVMValueRef emit_kernel(CG *cg, int id) {
     case OP_SWAP_HEADS: emit_swap_heads(&K); break;
     case OP_POSENC: emit_posenc(&K); break;
     case OP_LSTM_SEQ: case OP_GRU_SEQ: emit_recurrent(&K); break;
+    case OP_LAST_STEP: emit_last_step(&K); break;
     case OP_ATTENTION: if (att_fast(cg, n)) emit_attention_any(&K); else emit_attention(&K); break;
     default: internal_error("no kernel for %s", op_info[n->op].text);
     }

@@ -6,8 +6,9 @@
     /usr/bin/python3 tests/golden/gen.py --list    # the tests and what they cover
 
 The cases are in cases_layers.py (the brief's programs, every layer and
-function) and cases_blocks.py (blocks, layer arrays, several results,
-views), on the registry, helpers and references of golden_lib.py.
+function), cases_blocks.py (blocks, layer arrays, several results,
+views) and cases_recurrent.py (recurrent state in and out, cells, a
+decoder step), on the registry, helpers and references of golden_lib.py.
 
 Needs PyTorch (Debian's python3-torch, hence /usr/bin/python3) and NumPy; the
 data it writes is committed, so building and running the tests needs neither.
@@ -96,6 +97,7 @@ from golden_lib import TESTS, DEFAULT_TOL, HERE, ROOT  # noqa: E402
 import cases_layers  # noqa: E402,F401  (registers the cases)
 import cases_blocks  # noqa: E402,F401
 import cases_masks  # noqa: E402,F401
+import cases_recurrent  # noqa: E402,F401
 
 # ---- writers ---------------------------------------------------------------------
 def write_npy(path, a):
@@ -111,6 +113,7 @@ def write_npy(path, a):
 LAYER_ARGS = {
     "Linear": ["in", "out", "bias"], "LayerNorm": ["d", "eps"], "Embedding": ["n", "d"],
     "LSTM": ["in", "hidden", "layers", "bias"], "GRU": ["in", "hidden", "layers", "bias"],
+    "LSTMCell": ["in", "hidden", "bias"], "GRUCell": ["in", "hidden", "bias"],
     "MultiheadAttention": ["d", "heads", "bias"], "AdditiveAttention": ["qdim", "kdim", "hidden"],
 }
 
@@ -132,13 +135,14 @@ def layer_params(path, lname, kind, argtext, consts):
         return [p("weight", ev("d")), p("bias", ev("d"))]
     if kind == "Embedding":
         return [p("weight", ev("n"), ev("d"))]
-    if kind in ("LSTM", "GRU"):
-        g, h, out = 4 if kind == "LSTM" else 3, ev("hidden"), []
+    if kind in ("LSTM", "GRU", "LSTMCell", "GRUCell"):
+        g, h, out = 4 if kind.startswith("LSTM") else 3, ev("hidden"), []
+        cell = kind.endswith("Cell")   # nn.LSTMCell's names have no _l0
         for layer in range(ev("layers", 1)):
-            inn = ev("in") if layer == 0 else h
-            out += [p("weight_ih_l%d" % layer, g * h, inn), p("weight_hh_l%d" % layer, g * h, h)]
+            inn, sfx = ev("in") if layer == 0 else h, "" if cell else "_l%d" % layer
+            out += [p("weight_ih" + sfx, g * h, inn), p("weight_hh" + sfx, g * h, h)]
             if bias:
-                out += [p("bias_ih_l%d" % layer, g * h), p("bias_hh_l%d" % layer, g * h)]
+                out += [p("bias_ih" + sfx, g * h), p("bias_hh" + sfx, g * h)]
         return out
     if kind == "MultiheadAttention":
         d = ev("d")
@@ -195,7 +199,8 @@ def parse_attn(path):
     return m
 
 
-LAYER_TYPES = ("Linear", "LayerNorm", "Embedding", "LSTM", "GRU", "MultiheadAttention", "AdditiveAttention")
+LAYER_TYPES = ("Linear", "LayerNorm", "Embedding", "LSTM", "GRU", "LSTMCell", "GRUCell", "MultiheadAttention",
+               "AdditiveAttention")
 
 
 def check_against_attn(name, attn, ins, params, outs):

@@ -1,8 +1,9 @@
 """golden_lib.py: what the PyTorch-oracle test cases share (tests/golden/):
 the registry (@test, Case), helpers to build inputs and modules, and the
 independent float64 references.  The cases are in cases_layers.py (the
-brief's programs and every layer and function) and cases_blocks.py (blocks,
-layer arrays, several results, views); gen.py runs them.  See gen.py for
+brief's programs and every layer and function), cases_blocks.py (blocks,
+layer arrays, several results, views) and cases_recurrent.py (recurrent
+state, cells); gen.py runs them.  See gen.py for
 how the expected outputs are made."""
 import copy
 import json
