@@ -16,6 +16,9 @@ stage() {   # stage NAME: ends the last stage (with its time) and names the next
   [ -z "$1" ] || echo "== $1"
 }
 
+# The release build also cross-builds the runtime for aarch64 (build/aarch64/)
+# and its tests run the data tests' objects for aarch64 under qemu-aarch64
+# (label aarch64, tests/CMakeLists.txt).
 stage "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
@@ -32,7 +35,8 @@ ctest --test-dir build --output-on-failure -j"$jobs" -L concurrency
 # the peak-RSS test measure generated code, not attnc, and ASan's shadow
 # memory would distort the RSS: they run in the release stage only; so does
 # the compile budget (fuzz/compile_budget.sh), whose ulimit -v leaves no
-# room for ASan's shadow memory.
+# room for ASan's shadow memory.  A sanitizer build registers no aarch64
+# tests (the cross-built runtime is not instrumented).
 stage "ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATTNC_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
