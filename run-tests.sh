@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run-tests.sh: the whole test suite.  Builds and tests attnc and the
 # runtime twice, a release build, then an ASan+UBSan build (build-asan/);
-# in between, the concurrency test under ThreadSanitizer; at the end the
+# in between, the release build's aarch64 tests under qemu-aarch64 and the
+# concurrency test under ThreadSanitizer; at the end the
 # fuzzers (build-fuzz/), FUZZ_SECONDS each (default 45).  Each stage prints
 # how long it took.  Needs what setup.sh installs.
 set -euo pipefail
@@ -16,10 +17,20 @@ stage() {   # stage NAME: ends the last stage (with its time) and names the next
   [ -z "$1" ] || echo "== $1"
 }
 
+# The release build also cross-builds the runtime for aarch64 (build/aarch64/)
+# when aarch64-linux-gnu-gcc and qemu-aarch64 are installed.
 stage "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure -j"$jobs" -LE concurrency
+ctest --test-dir build --output-on-failure -j"$jobs" -LE 'concurrency|aarch64'
+
+# The run and golden tests' models compiled with --target aarch64-linux-gnu,
+# linked with the cross-built runtime and harness and run under qemu-aarch64
+# against the same expected outputs; the runtime's unit tests and the ELF
+# joiner on aarch64 (label aarch64, tests/CMakeLists.txt).  Without the
+# cross tools no test has the label and this stage runs nothing.
+stage "aarch64 (qemu-aarch64)"
+ctest --test-dir build --output-on-failure -j"$jobs" -L aarch64 --no-tests=ignore
 
 # One model from 4 threads on separate contexts; the test builds its own
 # ThreadSanitizer program with the runtime's sources (tests/concurrency).
@@ -32,7 +43,8 @@ ctest --test-dir build --output-on-failure -j"$jobs" -L concurrency
 # the peak-RSS test measure generated code, not attnc, and ASan's shadow
 # memory would distort the RSS: they run in the release stage only; so does
 # the compile budget (fuzz/compile_budget.sh), whose ulimit -v leaves no
-# room for ASan's shadow memory.
+# room for ASan's shadow memory.  A sanitizer build registers no aarch64
+# tests (the cross-built runtime is not instrumented).
 stage "ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATTNC_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"

@@ -10,8 +10,12 @@ sudo=""
 
 # clang-19 and libclang-rt-19-dev (libFuzzer, the sanitizer runtimes) build
 # the fuzz targets of run-tests.sh; gcc's own sanitizers do the rest;
-# pkg-config: the package test (tests/package) checks attnrt.pc with it
-packages=(llvm-19-dev re2c lemon cmake gcc make libc6-dev clang-19 libclang-rt-19-dev pkg-config)
+# pkg-config: the package test (tests/package) checks attnrt.pc with it;
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user: the aarch64
+# tests cross-build the runtime and run --target aarch64-linux-gnu objects
+# under qemu-aarch64
+packages=(llvm-19-dev re2c lemon cmake gcc make libc6-dev clang-19 libclang-rt-19-dev pkg-config
+          gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

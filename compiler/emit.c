@@ -149,9 +149,12 @@ void target_init(Target *t) {
   }
   if (saved >= 0) close(saved);
   if (cap) fclose(cap);
-  if (strstr(warn, "is not a recognized processor"))
-    usage_error("unknown CPU '%s' for target '%s' (try x86-64, x86-64-v3, haswell, skylake-avx512, znver4 or native)",
-                t->cpu_s, t->triple_s);
+  if (strstr(warn, "is not a recognized processor")) {
+    bool arm = !strncmp(t->triple_s, "aarch64", 7) || !strncmp(t->triple_s, "arm64", 5);
+    usage_error("unknown CPU '%s' for target '%s' (try %s)", t->cpu_s, t->triple_s,
+                arm ? "generic, cortex-a72, neoverse-n1, neoverse-v1 or apple-m1"
+                    : "x86-64, x86-64-v3, haswell, skylake-avx512, znver4 or native");
+  }
   if (warn[0]) fputs(warn, stderr);
   if (!t->tm) fatal("cannot make a target machine for `%s` (cpu `%s`)", t->triple_s, t->cpu_s);
   if (n_owned_tms < (int)(sizeof owned_tms / sizeof owned_tms[0])) owned_tms[n_owned_tms++] = t->tm;

@@ -80,6 +80,10 @@ unknown-option) expect 2 "$ATTNC" "$sdpa" --frobnicate; has "$tmp/stderr" "unkno
 missing-value) expect 2 "$ATTNC" "$sdpa" -o; has "$tmp/stderr" "-o needs a value" ;;
 two-modes) expect 2 "$ATTNC" "$sdpa" --check --emit-ir; has "$tmp/stderr" "choose one of" ;;
 bad-cpu) expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --cpu pentium9000; has "$tmp/stderr" "unknown CPU 'pentium9000'"
+  [[ ! -e $tmp/x.o ]] || fail "an object was written for a bad --cpu"
+  # the hint names CPUs of the target's architecture
+  expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --target aarch64-linux-gnu --cpu haswell
+  has "$tmp/stderr" "unknown CPU 'haswell' for target 'aarch64-linux-gnu' (try generic, cortex-a72, neoverse-n1"
   [[ ! -e $tmp/x.o ]] || fail "an object was written for a bad --cpu" ;;
 bad-target) expect 2 "$ATTNC" "$sdpa" -o "$tmp/x.o" --target nonsense-unknown-none; has "$tmp/stderr" "unknown target" ;;
 missing-file) expect 1 "$ATTNC" "$tmp/nope.attn" --check; has "$tmp/stderr" "cannot read" ;;
@@ -146,6 +150,31 @@ asm-isa)
   expect 0 "$ATTNC" "$sdpa" -S -o "$tmp/sse.s" --cpu x86-64
   grep -q -e ymm -e zmm "$tmp/sse.s" && fail "AVX registers in x86-64 code"
   true ;;
+asm-neon)
+  # --target aarch64-linux-gnu (cpu generic: NEON, 4 lanes): the kernels
+  # written with explicit vectors compute with vector FMAs (fmla vN.4s, also
+  # the by-element form fmla vN.4s, vM.4s, vK.s[i] that a broadcast folds
+  # into): the GEMM micro-kernel (attnc.gemm.v4: MR = 6 rows x 2 vectors of
+  # accumulators = 12), the fused attention kernel and the LSTM recurrence
+  expect 0 "$ATTNC" "$root/tests/golden/encoder.attn" -S --target aarch64-linux-gnu -o "$tmp/enc.s"
+  expect 0 "$ATTNC" "$root/tests/golden/lstm_300.attn" -S --target aarch64-linux-gnu -o "$tmp/lstm.s"
+  grep -q -e '%xmm' -e '%ymm' -e '%zmm' -e '%rsp' "$tmp/enc.s" && fail "x86 code for --target aarch64-linux-gnu"
+  # fmla_in FILE FUNCTION-ERE MIN: some function's label matches, and each
+  # that does holds at least MIN vector fmla
+  fmla_in() {
+    awk -v re="^($2)\$" -v min="$3" '
+      /^[A-Za-z_$][A-Za-z0-9_.$]*:$/ { fn = substr($1, 1, length($1) - 1); if (fn ~ re) seen[fn] = 1 }
+      fn ~ re && /^[ \t]*fmla[ \t]+v[0-9]+\.4s,/ { n[fn]++ }
+      END {
+        bad = 1                       # no such function
+        for (f in seen) { printf "%s: %d vector fmla\n", f, n[f]; if (bad == 1) bad = 0 }
+        for (f in seen) if (n[f] < min) bad = 2
+        exit bad
+      }' "$1" > "$tmp/fmla" || { cat "$tmp/fmla" >&2; fail "$1: functions $2 lack $3 vector fmla each"; }
+  }
+  fmla_in "$tmp/enc.s" 'attnc\.gemm\.v4' 12
+  fmla_in "$tmp/enc.s" 'attnc\.encoder\.[0-9]+\.attention' 12
+  fmla_in "$tmp/lstm.s" 'attnc\.lstm_300\.[0-9]+\.lstm_seq' 8 ;;
 opt-levels)
   for o in -O0 -O1 -O2 -O3; do expect 0 "$ATTNC" "$sdpa" $o -o "$tmp/m$o.o"; done
   expect 2 "$ATTNC" "$sdpa" -O4 ;;

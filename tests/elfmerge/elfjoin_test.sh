@@ -5,9 +5,13 @@
 # strings, .eh_frame, calls, and an absolute relocation from one to the
 # other) joined, linked with main.c and run; helper made local; bad inputs
 # refused with a message and no output file.
+# Environment: RUN, a command that runs CC's programs (e.g. `qemu-aarch64
+# -L /usr/aarch64-linux-gnu` when CC is a cross compiler).
 set -uo pipefail
 CC=$1
 ELFJOIN=$2
+run=()
+read -r -a run <<< "${RUN:-}" || true
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/attnc-elfjoin.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -22,12 +26,12 @@ done
 # out by hand and in Python, not by this code)
 "$ELFJOIN" "$tmp/ab.o" -l helper "$tmp/a.o" "$tmp/b.o" || fail "elfjoin failed"
 "$CC" "$tmp/main.o" "$tmp/ab.o" -o "$tmp/prog" || fail "the joined object does not link"
-got=$("$tmp/prog") || fail "the program failed"
+got=$(${run[@]+"${run[@]}"} "$tmp/prog") || fail "the program failed"
 [[ $got == "286 10 part a and part b" ]] || fail "the program printed '$got'"
 # the same in the other order (b's pieces first in every section)
 "$ELFJOIN" "$tmp/ba.o" "$tmp/b.o" "$tmp/a.o" || fail "elfjoin failed (b, a)"
 "$CC" "$tmp/main.o" "$tmp/ba.o" -o "$tmp/prog2" || fail "the joined object (b, a) does not link"
-got=$("$tmp/prog2")
+got=$(${run[@]+"${run[@]}"} "$tmp/prog2")
 [[ $got == "286 10 part a and part b" ]] || fail "the program (b, a) printed '$got'"
 # a shared library too: PIC relocations across the parts
 "$CC" -shared "$tmp/ab.o" -o "$tmp/libab.so" || fail "the joined object does not link into a shared library"
@@ -39,7 +43,7 @@ nm "$tmp/ab.o" | grep -q ' T api$' || fail "api is not global in ab.o"
 "$CC" -c "$here/main_helper.c" -o "$tmp/main_helper.o"
 "$CC" "$tmp/main_helper.o" "$tmp/ab.o" -o "$tmp/bad" 2>/dev/null && fail "helper is reachable from outside ab.o"
 "$CC" "$tmp/main_helper.o" "$tmp/ba.o" -o "$tmp/good" || fail "helper is not reachable without -l"
-"$tmp/good" || fail "helper(1) != 4"
+${run[@]+"${run[@]}"} "$tmp/good" || fail "helper(1) != 4"
 
 # bad inputs: a message, status 1, no output file
 refuse() {   # refuse WHAT ARGS...: elfjoin ARGS fails with a message mentioning WHAT

@@ -20,7 +20,10 @@
 # Exit 0 when everything ran and every output matched.
 #
 # Environment: HARNESS_CFLAGS, extra flags for compiling and linking the
-# harness (e.g. -fsanitize=address,undefined when RUNTIME_LIB was built so).
+# harness (e.g. -fsanitize=address,undefined when RUNTIME_LIB was built so);
+# HARNESS_EMULATOR, a command that runs the harness (e.g. `qemu-aarch64 -L
+# /usr/aarch64-linux-gnu` when CC is a cross compiler and FILE is compiled
+# with --target).
 set -euo pipefail
 
 die() { echo "run_test.sh: $*" >&2; exit 1; }
@@ -39,6 +42,8 @@ esac
 extra=("$@")
 hflags=()
 read -r -a hflags <<< "${HARNESS_CFLAGS:-}" || true
+emulator=()
+read -r -a emulator <<< "${HARNESS_EMULATOR:-}" || true
 
 [[ -f $FILE ]] || die "no such test program: $FILE"
 dir=${FILE%.attn}
@@ -146,7 +151,7 @@ EOF
         "$HARNESS_C" "$tmp/typed_call.o" "$tmp/$model.o" "$RUNTIME_LIB" -lm -lpthread \
         -o "$tmp/run_model" \
       || die "building the harness against $model.o failed"
-    run "$tmp/run_model" "$dir" "$tmp/out" || die "run_model failed (exit $?)"
+    run ${emulator[@]+"${emulator[@]}"} "$tmp/run_model" "$dir" "$tmp/out" || die "run_model failed (exit $?)"
     ;;
 esac
 
