@@ -84,7 +84,7 @@ void table_put(Table *t, Entry entry) {
   *e = entry;
 }
 
-static const char *kind_noun(DeclKind k) {
+const char *kind_noun(DeclKind k) {
   switch (k) {
   case D_CONST: return "a const";
   case D_INPUT: return "an input";
@@ -149,7 +149,7 @@ static void consider(Suggestion *s, const char *cand) {
 
 /* A name that is neither declared (before this point) nor built in; a call
  * too, whose name may be a function's or a layer's. */
-static _Noreturn void unknown_name(Checker *c, Loc loc, const char *name) {
+_Noreturn void unknown_name(Checker *c, Loc loc, const char *name) {
   for (Decl *d = c->cur; d; d = d->next)
     if (strcmp(d->local ? d->local : d->name, name) == 0)
       user_error(loc, "`%s` is used before its declaration (line %d)", name, d->name_loc.line);
@@ -163,117 +163,6 @@ void check_size(Checker *c, Loc loc, Type t) {
   for (int i = 0; i < t.rank; i++)
     if (t.dims[i].sym < 0 && (__builtin_mul_overflow(n, t.dims[i].size, &n) || n > MAX_NUMEL))
       user_error(loc, "%s is too large (more than 2^60 elements)", type_str(c->m, t));
-}
-
-/* ---- const expressions ---------------------------------------------------- */
-
-/* op applied to int64s: false on overflow, division by zero or a
- * remainder. */
-static bool fold(int op, int64_t a, int64_t b, int64_t *r) {
-  switch (op) {
-  case '+': return !__builtin_add_overflow(a, b, r);
-  case '-': return !__builtin_sub_overflow(a, b, r);
-  case '*': return !__builtin_mul_overflow(a, b, r);
-  case '/':
-    if (b == 0 || (a == INT64_MIN && b == -1) || a % b != 0) return false;
-    *r = a / b;
-    return true;
-  }
-  return false;
-}
-
-/* The value of a compile-time integer expression.  `ctx` says what it is
- * for, to start messages: "a dim", "const `N`", "`axis`". */
-int64_t eval_const(Checker *c, Expr *e, const char *ctx) {
-  e->type = scalar();
-  switch (e->kind) {
-  case E_NUM:
-    if (!e->is_int) user_error(e->loc, "%s must be an integer, got `%s`", ctx, e->text);
-    break;
-  case E_NAME: {
-    Entry *en = table_find(&c->names, e->name);
-    if (!en && is_inf_name(c, e))
-      user_error(e->loc, "%s must be a compile-time integer, but `inf` is not an integer", ctx);
-    if (!en) unknown_name(c, e->loc, e->name);
-    if (!en->decl) user_error(e->loc, "symbolic dim `%s` cannot be used in a const expression", e->name);
-    e->decl = en->decl;
-    if (en->decl->kind != D_CONST)
-      user_error(e->loc, "%s must be a compile-time integer, but `%s` is %s", ctx, e->name,
-                 kind_noun(en->decl->kind));
-    e->ival = en->decl->ival;
-    break;
-  }
-  case E_NEG: {
-    int64_t v = eval_const(c, e->lhs, ctx);
-    if (v == INT64_MIN) user_error(e->loc, "integer overflow in const expression: -(%lld)", (long long)v);
-    e->ival = -v;
-    break;
-  }
-  case E_BINARY: {
-    if (e->op == '@' || binop_is_cmp(e->op))
-      user_error(e->loc, "%s must be a compile-time integer; `%s` is not allowed there", ctx, binop_text(e->op));
-    int64_t a = eval_const(c, e->lhs, ctx), b = eval_const(c, e->rhs, ctx);
-    if (!fold(e->op, a, b, &e->ival)) {
-      if (e->op == '/' && b == 0) user_error(e->loc, "division by zero in const expression");
-      if (e->op == '/' && !(a == INT64_MIN && b == -1))
-        user_error(e->loc, "const division %lld / %lld is not exact", (long long)a, (long long)b);
-      user_error(e->loc, "integer overflow in const expression: %lld %c %lld", (long long)a, e->op,
-                 (long long)b);
-    }
-    break;
-  }
-  case E_CALL:
-    user_error(e->loc, "%s must be a compile-time integer, not a call to `%s`", ctx, e->name);
-  case E_INDEX:
-    user_error(e->loc, "%s must be a compile-time integer, not an indexing expression", ctx);
-  case E_SLICE:
-    user_error(e->loc, "%s must be a compile-time integer, not a slice", ctx);
-  case E_RESULT:
-    user_error(e->loc, "%s must be a compile-time integer, not a call's result", ctx);
-  }
-  e->is_const = true;
-  return e->ival;
-}
-
-/* A compile-time number (eps=, p=): literals, consts and + - * / of them. */
-double eval_number(Checker *c, Expr *e, const char *ctx) {
-  e->type = scalar();
-  switch (e->kind) {
-  case E_NUM:
-    return e->num;
-  case E_NAME: {
-    Entry *en = table_find(&c->names, e->name);
-    if (!en && is_inf_name(c, e)) return INFINITY;
-    if (!en) unknown_name(c, e->loc, e->name);
-    if (!en->decl) user_error(e->loc, "symbolic dim `%s` cannot be used as a value", e->name);
-    if (en->decl->kind != D_CONST)
-      user_error(e->loc, "%s must be a number, but `%s` is %s", ctx, e->name, kind_noun(en->decl->kind));
-    e->decl = en->decl;
-    return (double)en->decl->ival;
-  }
-  case E_NEG:
-    return -eval_number(c, e->lhs, ctx);
-  case E_BINARY: {
-    if (e->op == '@' || binop_is_cmp(e->op))
-      user_error(e->loc, "%s must be a number; `%s` is not allowed there", ctx, binop_text(e->op));
-    double a = eval_number(c, e->lhs, ctx), b = eval_number(c, e->rhs, ctx);
-    switch (e->op) {
-    case '+': return a + b;
-    case '-': return a - b;
-    case '*': return a * b;
-    default: return a / b;
-    }
-  }
-  case E_CALL:
-    user_error(e->loc, "%s must be a number, not a call to `%s`", ctx, e->name);
-  case E_INDEX:
-    user_error(e->loc, "%s must be a number, not an indexing expression", ctx);
-  case E_SLICE:
-    user_error(e->loc, "%s must be a number, not a slice", ctx);
-  case E_RESULT:
-    user_error(e->loc, "%s must be a number, not a call's result", ctx);
-  }
-  internal_error("unknown expression kind %d", e->kind);
 }
 
 /* ---- types of declarations -------------------------------------------- */
@@ -362,10 +251,6 @@ void bind_args(Expr *call, const char *fname, const char *const *params, int n, 
 
 /* ---- expressions ---------------------------------------------------------- */
 
-/* Is `e` the predeclared number `inf` (and not a declared name)? */
-bool is_inf_name(Checker *c, Expr *e) {
-  return e->kind == E_NAME && strcmp(e->name, "inf") == 0 && !table_find(&c->names, e->name);
-}
 
 
 void need_f32(Checker *c, Loc loc, const char *what, Type t) {
@@ -469,7 +354,7 @@ static void check_binary(Checker *c, Expr *e) {
     return;
   }
   e->type = check_elementwise(c, e, e->lhs->type, e->rhs->type);
-  if (e->lhs->is_const && e->rhs->is_const && fold(e->op, e->lhs->ival, e->rhs->ival, &e->ival))
+  if (e->lhs->is_const && e->rhs->is_const && fold_int(e->op, e->lhs->ival, e->rhs->ival, &e->ival))
     e->is_const = true;
 }
 

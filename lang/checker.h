@@ -51,11 +51,14 @@ void check_decl(Checker *c, Decl *d);
 void check_layer_decl(Checker *c, Decl *d);
 /* A call e of the layer (an instance; not looked up by e's name). */
 void check_call_to(Checker *c, Expr *e, Decl *layer);
-int64_t eval_const(Checker *c, Expr *e, const char *ctx);
+int64_t eval_const(Checker *c, Expr *e, const char *ctx);   /* consts.c */
+bool fold_int(int op, int64_t a, int64_t b, int64_t *r);     /* consts.c: false on overflow or a remainder */
 void bind_args(Expr *call, const char *fname, const char *const *params, int n, int nreq, Expr **out);
 void count_ops(Checker *c, Loc loc, int n);
 
 /* check.c: helpers the other checker files share */
+_Noreturn void unknown_name(Checker *c, Loc loc, const char *name);
+const char *kind_noun(DeclKind k);     /* "an input", "a layer", ... */
 void need_f32(Checker *c, Loc loc, const char *what, Type t);
 /* The tensor operand x of call: checked, f32, appended to call->operand. */
 Expr *operand(Checker *c, Expr *call, const char *fname, Expr *x);
