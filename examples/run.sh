@@ -25,7 +25,7 @@ lib=(-lattnrt)
 cflags=()
 read -r -a cflags <<< "${CFLAGS:-}" || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(sdpa mlp encoder sentiment tagger encoder_stack generate)
+[ ${#names[@]} -gt 0 ] || names=(sdpa mlp encoder sentiment tagger encoder_stack generate translate)
 for name in "${names[@]}"; do
   if [ -d "$here/$name" ]; then
     # a folder: one .attn model, NAME.c, and the files its program reads
