@@ -320,6 +320,70 @@ static LLVMValueRef gemm_shared(CG *cg) {
   return fn;
 }
 
+/* ---- GEMV: one row of A against the packed B ------------------------------
+ * c[0, N) = a[0, K) B for B packed in panels of NR = 2 vectors of columns
+ * (K rows each; the last, partial one rows of N mod NR).  A decoding step
+ * (T = 1) reads each weight once and does 2 FMAs per 2 vector loads, so it
+ * runs at the speed memory streams the panels; the GEMM's tile computes 6
+ * rows of which one would be real.  Four accumulators per vector break the
+ * FMA chain over k. */
+static LLVMValueRef gemv_shared(CG *cg) {
+  const char *name = cg->vl >= 16 ? "attnc.gemv.v16" : cg->vl >= 8 ? "attnc.gemv.v8" : "attnc.gemv.v4";
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
+  if (fn) return fn;
+  SharedFn sf = shared_begin(cg);
+  LLVMTypeRef params[5] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
+  fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 5, 0), true);
+  add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
+  for (int i = 1; i <= 3; i++) add_attr(cg, fn, i, "noalias");
+  LLVMValueRef a = LLVMGetParam(fn, 0), b = LLVMGetParam(fn, 1), c = LLVMGetParam(fn, 2);
+  LLVMValueRef K = LLVMGetParam(fn, 3), N = LLVMGetParam(fn, 4);
+  int vl = cg->vl, NR = 2 * vl;
+  enum { U = 4 };
+  LLVMValueRef nfull = div64(cg, N, i64c(cg, NR));
+  LLVMValueRef k4 = div64(cg, K, i64c(cg, U));
+  Loop pl;
+  LLVMValueRef p = loop_begin(cg, &pl, i64c(cg, 0), nfull);
+  LLVMValueRef bp = mul64(cg, p, mul64(cg, K, i64c(cg, NR)));
+  LLVMValueRef init[2 * U];
+  for (int i = 0; i < 2 * U; i++) init[i] = vfc(cg, 0.0);
+  CLoop kl;
+  LLVMValueRef kq = cloop_begin(cg, &kl, i64c(cg, 0), k4, init, 2 * U);
+  LLVMValueRef next[2 * U];
+  for (int u = 0; u < U; u++) {
+    LLVMValueRef kk = add64(cg, mul64(cg, kq, i64c(cg, U)), i64c(cg, u));
+    LLVMValueRef av = vsplat(cg, load_f(cg, a, kk));
+    LLVMValueRef row = add64(cg, bp, mul64(cg, kk, i64c(cg, NR)));
+    for (int v = 0; v < 2; v++)
+      next[u * 2 + v] = vfma(cg, av, vload(cg, b, add64(cg, row, i64c(cg, v * vl))), kl.v[u * 2 + v]);
+  }
+  cloop_end(cg, &kl, next);
+  LLVMValueRef acc[2];
+  for (int v = 0; v < 2; v++) acc[v] = cg_fadd(cg, cg_fadd(cg, kl.v[v], kl.v[2 + v]), cg_fadd(cg, kl.v[4 + v], kl.v[6 + v]));
+  CLoop rl;   /* the last K mod 4 rows */
+  LLVMValueRef kr = cloop_begin(cg, &rl, mul64(cg, k4, i64c(cg, U)), K, acc, 2);
+  LLVMValueRef av = vsplat(cg, load_f(cg, a, kr));
+  LLVMValueRef row = add64(cg, bp, mul64(cg, kr, i64c(cg, NR)));
+  for (int v = 0; v < 2; v++) next[v] = vfma(cg, av, vload(cg, b, add64(cg, row, i64c(cg, v * vl))), rl.v[v]);
+  cloop_end(cg, &rl, next);
+  for (int v = 0; v < 2; v++) vstore(cg, rl.v[v], c, add64(cg, mul64(cg, p, i64c(cg, NR)), i64c(cg, v * vl)));
+  loop_end(cg, &pl);
+  /* the partial panel: w = N mod NR columns, rows of w */
+  LLVMValueRef j0 = mul64(cg, nfull, i64c(cg, NR)), w = LLVMBuildNSWSub(cg->B, N, j0, "");
+  LLVMValueRef base = mul64(cg, j0, K);
+  Loop jl;
+  LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), w);
+  LLVMValueRef zero = cg_f32(cg, 0.0);
+  CLoop sl;
+  LLVMValueRef kk = cloop_begin(cg, &sl, i64c(cg, 0), K, &zero, 1);
+  LLVMValueRef s = cg_fadd(cg, sl.v[0], cg_fmul(cg, load_f(cg, a, kk), load_f(cg, b, add64(cg, base, add64(cg, mul64(cg, kk, w), j)))));
+  cloop_end(cg, &sl, &s);
+  store_f(cg, sl.v[0], c, add64(cg, j0, j));
+  loop_end(cg, &jl);
+  shared_end(cg, &sf);
+  return fn;
+}
+
 void emit_gemm(Kernel *k) {
   CG *cg = k->cg;
   const Node *n = k->n;
@@ -349,7 +413,21 @@ void emit_gemm(Kernel *k) {
   LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
   LLVMValueRef args[8] = {elem_ptr(cg, k->in[0], a_off), elem_ptr(cg, k->in[1], b_off), elem_ptr(cg, k->out, c_off),
                           M, K, N, i0, i1};
+  /* a single row (a decoding step): the GEMV */
+  LLVMValueRef gemv = gemv_shared(cg);
+  LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "gemv");
+  LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "gemm");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "product");
+  LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntEQ, M, i64c(cg, 1), ""), one, many);
+  LLVMPositionBuilderAtEnd(cg->B, one);
+  LLVMTypeRef vparams[5] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
+  LLVMValueRef vargs[5] = {args[0], args[1], args[2], K, N};
+  LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, vparams, 5, 0), gemv, vargs, 5, "");
+  LLVMBuildBr(cg->B, done);
+  LLVMPositionBuilderAtEnd(cg->B, many);
   LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 8, 0), gemm, args, 8, "");
+  LLVMBuildBr(cg->B, done);
+  LLVMPositionBuilderAtEnd(cg->B, done);
   if (n->prog) {
     Loop el;
     LLVMValueRef i = loop_begin(cg, &el, i0, i1);

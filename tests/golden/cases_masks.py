@@ -286,3 +286,17 @@ def _():
         return dict(steps=full, full=full, kc=kc, vc=vc, stepsb=fullb)
     return Case(dict(x=randn(8, 16), xb3=randn(2, 3, 16), xb5=randn(2, 5, 16), pk=randn(0, 16), pv=randn(0, 16),
                      pkb=randn(2, 0, 16), pvb=randn(2, 0, 16)), run, mods=dict(attn=m))
+
+
+# ===== one-row products (the GEMV of a decoding step) ==========================
+@test("gemv", "products of one row (a decoding step's shape, which takes the GEMV kernel): "
+      "Linear(37, 45) on [1, 37] (K not a multiple of 4, N not of the panel width), on [3, 1, 37] "
+      "(one row per batch entry), and [1, 64] @ a param [64, 96]; with 2 rows for comparison")
+def _():
+    lin = nn.Linear(37, 45)
+    randomize(lin)
+
+    def run(M, P, I):
+        return dict(a=M["lin"](I["x"]), b=M["lin"](I["xb"]), c=I["y"] @ P["w"], d=M["lin"](I["x2"]))
+    return Case(dict(x=randn(1, 37), xb=randn(3, 1, 37), y=randn(1, 64), x2=randn(2, 37)), run,
+                mods=dict(lin=lin), params=dict(w=randn(64, 96)))
