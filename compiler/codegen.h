@@ -10,7 +10,7 @@
 #include "ir.h"
 
 #define ATTNRT_MAX_RANK_CG 4   /* attnrt.h's ATTNRT_MAX_RANK */
-#define ATTNRT_ABI_VERSION_CG 2  /* attnrt.h's ATTNRT_ABI_VERSION: the descriptor layout */
+#define ATTNRT_ABI_VERSION_CG 3  /* attnrt.h's ATTNRT_ABI_VERSION: the descriptor layout */
 
 /* A module that runs one of several CPUs' code of each model (--cpu A,B,...;
  * compiler/cpus.c): per variant, best first and the baseline last, the tag

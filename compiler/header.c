@@ -89,6 +89,14 @@ char *header_text(Graph **graphs, int ngraphs, const char *source_path, const ch
       if (ir_is_append(graphs[gi], o))
         put(&b, " (may be given %s's buffer, with room: then only its new rows are written)",
             m->inputs[graphs[gi]->nodes[o->in[0]].index]->name);
+      for (int k = 0; k < graphs[gi]->n; k++) {
+        const Node *c = &graphs[gi]->nodes[k];
+        if (!ir_is_stacked_append(graphs[gi], c) || c->stack_out != i || c->stack_part != 0) continue;
+        const char *in = m->inputs[graphs[gi]->nodes[graphs[gi]->nodes[c->in[0]].in[0]].index]->name;
+        put(&b, " (extends each layer of %s: after attnrt_ctx_set_capacity(ctx, \"%s\", C) both are laid out "
+                "with C rows per layer, and it may be given %s's buffer: then only its new rows are written)",
+            in, in, in);
+      }
       put(&b, "\n");
     }
     for (int i = 0; i < m->nparams; i++)

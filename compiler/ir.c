@@ -19,6 +19,7 @@ int ir_add(Graph *g, Node node) {
   }
   node.slot = -1;
   node.output = -1;
+  node.stack_out = -1;
   g->nodes[g->n] = node;
   return g->n++;
 }
@@ -46,6 +47,11 @@ bool ir_is_prepared(const Graph *g, const Node *n) {
 
 bool ir_is_append(const Graph *g, const Node *n) {
   return !n->dead && n->op == OP_CONCAT && n->axis == 0 && n->output >= 0 && g->nodes[n->in[0]].op == OP_INPUT;
+}
+
+bool ir_is_stacked_append(const Graph *g, const Node *n) {
+  (void)g;
+  return !n->dead && n->op == OP_CONCAT && n->stack_out >= 0;
 }
 
 int ir_view_root(const Graph *g, int id) {
@@ -80,6 +86,11 @@ void ir_print(FILE *f, const Graph *g) {
     if (n->op == OP_SOFTMAX && n->causal) fprintf(f, n->causal_lr ? ", causal_lower_right" : ", causal");
     if (n->op == OP_SOFTMAX && n->safe) fprintf(f, ", masked_rows_zero");
     if (n->op == OP_CONCAT) fprintf(f, ", axis=%d", n->axis);
+    /* the memory plan's stacked caches (memplan_stack.c) */
+    if (n->op == OP_CONCAT && n->stack_out >= 0)
+      fprintf(f, ", into=%s[%d]", m->outputs[n->stack_out]->name, n->stack_part);
+    if (n->op == OP_CONCAT && n->elided) fprintf(f, ", in_place");
+    if (n->op == OP_INPUT && n->stacked) fprintf(f, ", capacity");
     if (n->op == OP_VIEW && n->start) fprintf(f, ", start=%lld", (long long)n->start);
     if (n->op == OP_ATTENTION) {
       fprintf(f, ", scale=%.9g", n->fval);

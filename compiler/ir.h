@@ -61,6 +61,13 @@ typedef struct Node {
   bool dead;
   int slot;           /* memory plan: scratch slot, or -1 */
   int output;         /* memory plan: output index it is written to, or -1 */
+  int stack_out;      /* memory plan (memplan_stack.c): the output whose layer
+                         stack_part this value is written into, or -1 */
+  int stack_part;
+  bool elided;        /* memory plan: a CONCAT of a stack whose parts were
+                         written in place: no kernel */
+  bool stacked;       /* memory plan: an INPUT read only by layer views, whose
+                         layer stride may be a capacity (attnrt_ctx_set_capacity) */
 } Node;
 
 /* A scratch slot: size in bytes = 4 * coeff * prod(dims[sym]^pow[sym]). */
@@ -95,6 +102,10 @@ bool ir_is_prepared(const Graph *g, const Node *n);
  * 5.7): the caller may pass the output's buffer as in's, with room for the
  * new rows, and the call then writes only those.  After memplan. */
 bool ir_is_append(const Graph *g, const Node *n);   /* follows VIEWs to the node that owns the memory */
+/* A layer of a stacked output that extends a layer of a stacked input
+ * (memplan_stack.c): concat(in[i], x, axis=0) written into out[i]; with a
+ * capacity, out == in makes it an append in place. */
+bool ir_is_stacked_append(const Graph *g, const Node *n);
 
 /* The phases; each needs a verified graph and leaves one. */
 Graph *lower_model(const Model *m);        /* lower.c: checked AST -> IR */
@@ -105,5 +116,6 @@ void pass_fuse_layernorm(Graph *g);        /* pass_fuse_layernorm.c */
 void pass_fuse_elementwise(Graph *g);      /* pass_fuse_elementwise.c */
 void pass_pack_gemm(Graph *g);             /* pass_pack_gemm.c */
 void plan_memory(Graph *g);                /* memplan.c */
+void plan_stacked_outputs(Graph *g);       /* memplan_stack.c; called by plan_memory */
 
 #endif

@@ -569,13 +569,13 @@ int main(int argc, char **argv) {
   if (o.remarks && o.no_fuse) fprintf(stderr, "attnc: note: --remarks: fusion is off (--no-fuse), so nothing is fused\n");
   optimize_graphs(graphs, ng, &o);
   phase_done(&o, "optimize graphs");
-  if (o.emit_ir || o.emit_dot) {
+  if ((o.run || o.bench) && !o.model && !o.emit_ir && !o.emit_dot) ng = 1;   /* the first model */
+  plan_all(graphs, ng);
+  phase_done(&o, "plan memory");
+  if (o.emit_ir || o.emit_dot) {   /* with the plan's stacked caches */
     print_ir(graphs, ng, o.output, o.emit_dot);
     return 0;
   }
-  if ((o.run || o.bench) && !o.model) ng = 1;   /* the first model */
-  plan_all(graphs, ng);
-  phase_done(&o, "plan memory");
   if (o.cpu_list) return compile_for_cpus(graphs, ng, &o);
   Target target = {.triple = o.triple, .cpu = o.cpu, .opt_level = o.opt_level};
   target_init(&target);

@@ -10,7 +10,8 @@
  * with one of its own operands, so kernels may treat them as not aliased.
  * A VIEW owns no memory: it keeps the value it views alive as long as the
  * view itself is used.  A prepared node (a param's pack, ir_is_prepared)
- * lives in the context's prepared buffer (module.c), not in scratch. */
+ * lives in the context's prepared buffer (module.c), not in scratch, and
+ * the layers of a stacked cache live in their output (memplan_stack.c). */
 #include <string.h>
 
 #include "ir.h"
@@ -44,6 +45,7 @@ void plan_memory(Graph *g) {
     for (int k = 0; k < n->nin; k++) last_use[ir_view_root(g, n->in[k])] = i;
   }
   for (int o = 0; o < g->noutputs; o++) g->nodes[g->outputs[o]].output = o;
+  plan_stacked_outputs(g);
 
   g->slots = NEW_ARRAY(Slot, g->n + 1);
   g->nslots = 0;
@@ -51,7 +53,8 @@ void plan_memory(Graph *g) {
   for (int i = 0; i < g->n; i++) {
     Node *n = &g->nodes[i];
     if (n->dead) continue;
-    if (!(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW && n->output < 0 && !ir_is_prepared(g, n)) {
+    if (!(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW && n->output < 0 && n->stack_out < 0 &&
+        !n->elided && !ir_is_prepared(g, n)) {
       Slot want = size_of(&n->type);
       int best = -1;
       for (int s = 0; s < g->nslots; s++)

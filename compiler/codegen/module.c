@@ -466,6 +466,26 @@ static LLVMValueRef emit_prepared_size(CG *cg) {
   return fn;
 }
 
+/* The layer stride, in elements, of a stacked input or of an output that
+ * stacks its layers (memplan_stack.c): the capacity the caller set for the
+ * input (attnrt_capacity, 0 when none) or else the dense one of type t. */
+static LLVMValueRef layer_stride(CG *cg, LLVMValueRef ctx, int input, const Type *t) {
+  LLVMTypeRef ty = LLVMFunctionType(cg->i64, (LLVMTypeRef[]){cg->ptr, cg->i64}, 2, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(cg->M, "attnrt_capacity");
+  if (!f) f = LLVMAddFunction(cg->M, "attnrt_capacity", ty);
+  LLVMValueRef cap = LLVMBuildCall2(cg->B, ty, f, (LLVMValueRef[]){ctx, i64c(cg, input)}, 2, "capacity");
+  LLVMValueRef rows = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, cap, i64c(cg, 0), ""), cap,
+                                      dim(cg, t->dims[1]), "");
+  return mul64(cg, rows, dims_prod(cg, t, 2, t->rank));
+}
+
+/* ptr + layer * stride floats */
+static LLVMValueRef layer_ptr(CG *cg, LLVMValueRef base, int64_t layer, LLVMValueRef stride) {
+  if (layer == 0) return base;
+  LLVMValueRef off = mul64(cg, mul64(cg, i64c(cg, layer), stride), i64c(cg, 4));
+  return LLVMBuildInBoundsGEP2(cg->B, cg->i8, base, &off, 1, "");
+}
+
 static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels, LLVMValueRef *tails) {
   const Graph *g = cg->g;
   LLVMTypeRef pt[7] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
@@ -480,13 +500,28 @@ static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels, LLVMValueRef *tails
   slot_offsets(cg, offs, NULL);
   LLVMValueRef bufs = LLVMBuildArrayAlloca(cg->B, cg->ptr, i64c(cg, g->n > 0 ? g->n : 1), "bufs");
   LLVMValueRef *ptrs = NEW_ARRAY(LLVMValueRef, g->n + 1);
+  /* stacked caches: the layer strides of the inputs and of the outputs */
+  LLVMValueRef *stride = NEW_ARRAY(LLVMValueRef, g->n + 1);
+  LLVMValueRef *out_stride = NEW_ARRAY(LLVMValueRef, g->noutputs + 1);
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->dead || !ir_is_stacked_append(g, n) || out_stride[n->stack_out]) continue;
+    const Node *x = &g->nodes[g->nodes[n->in[0]].in[0]];
+    out_stride[n->stack_out] = layer_stride(cg, ctx, x->index, &g->nodes[g->outputs[n->stack_out]].type);
+  }
   for (int i = 0; i < g->n; i++) {
     const Node *n = &g->nodes[i];
     if (n->dead || n->op == OP_CONST) continue;
     LLVMValueRef p;
-    if (n->op == OP_INPUT) p = load_ptr_at(cg, inputs, n->index);
-    else if (n->op == OP_PARAM) p = load_ptr_at(cg, params, n->index);
+    if (n->op == OP_INPUT) {
+      p = load_ptr_at(cg, inputs, n->index);
+      if (n->stacked) stride[i] = layer_stride(cg, ctx, n->index, &n->type);
+    } else if (n->op == OP_PARAM) p = load_ptr_at(cg, params, n->index);
+    else if (n->op == OP_VIEW && stride[n->in[0]]) p = layer_ptr(cg, ptrs[n->in[0]], n->start, stride[n->in[0]]);
     else if (n->op == OP_VIEW) p = emit_view_ptr(cg, n, ptrs[n->in[0]], ctx, fn);
+    else if (n->stack_out >= 0)
+      p = layer_ptr(cg, load_ptr_at(cg, outputs, n->stack_out), n->stack_part, out_stride[n->stack_out]);
+    else if (n->elided && n->output < 0) p = ptrs[n->in[0]];   /* a stack's inner concat: read by no kernel */
     else if (poff[i] >= 0) p = LLVMBuildInBoundsGEP2(cg->B, cg->i8, prepared, (LLVMValueRef[]){i64c(cg, poff[i])}, 1, "");
     else if (n->output >= 0) p = load_ptr_at(cg, outputs, n->output);
     else if (n->slot >= 0) p = LLVMBuildInBoundsGEP2(cg->B, cg->i8, scratch, &offs[n->slot], 1, "");
@@ -505,7 +540,7 @@ static LLVMValueRef emit_body(CG *cg, LLVMValueRef *kernels, LLVMValueRef *tails
   LLVMValueRef pf = parallel_for_fn(cg, &pf_ty);
   for (int i = 0; i < g->n; i++) {
     const Node *n = &g->nodes[i];
-    if (n->dead || (op_info[n->op].traits & T_LEAF) || n->op == OP_VIEW || poff[i] >= 0) continue;
+    if (n->dead || (op_info[n->op].traits & T_LEAF) || n->op == OP_VIEW || poff[i] >= 0 || n->elided) continue;
     LLVMValueRef rows = rows_of(cg, n);
     /* a few hundred microseconds of work per task at the least */
     LLVMValueRef grain = i64c(cg, 1);
@@ -589,6 +624,22 @@ static LLVMValueRef emit_embedded(CG *cg) {
   return gv;
 }
 
+/* n_outputs int64 entries, or NULL when every one is -1 */
+static LLVMValueRef output_table(CG *cg, const char *what, const int64_t *v) {
+  const Model *m = cg->g->model;
+  bool any = false;
+  for (int o = 0; o < m->noutputs; o++) any |= v[o] >= 0;
+  if (!any) return LLVMConstPointerNull(cg->ptr);
+  LLVMValueRef *c = NEW_ARRAY(LLVMValueRef, m->noutputs);
+  for (int o = 0; o < m->noutputs; o++) c[o] = i64c(cg, v[o]);
+  LLVMValueRef init = LLVMConstArray2(cg->i64, c, (uint64_t)m->noutputs);
+  LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.%s", m->name, what));
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  return gv;
+}
+
 static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch, LLVMValueRef prepare,
                               LLVMValueRef prepared_size) {
   const Model *m = cg->g->model;
@@ -635,23 +686,20 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch, L
     LLVMSetGlobalConstant(sums, 1);
     LLVMSetLinkage(sums, LLVMPrivateLinkage);
   }
-  LLVMValueRef appends = LLVMConstPointerNull(cg->ptr);
-  LLVMValueRef *ap = NEW_ARRAY(LLVMValueRef, m->noutputs + 1);
-  bool any_append = false;
+  /* per output: the input it may be appended to in place, unbatched
+   * (appends) or stacked over a layer array (stacks), or -1 */
+  int64_t *ap = NEW_ARRAY(int64_t, m->noutputs + 1), *st = NEW_ARRAY(int64_t, m->noutputs + 1);
   for (int o = 0; o < m->noutputs; o++) {
     const Node *n = &cg->g->nodes[cg->g->outputs[o]];
-    bool a = ir_is_append(cg->g, n);
-    any_append |= a;
-    ap[o] = i64c(cg, a ? cg->g->nodes[n->in[0]].index : -1);
+    ap[o] = ir_is_append(cg->g, n) ? cg->g->nodes[n->in[0]].index : -1;
+    st[o] = -1;
   }
-  if (any_append) {
-    LLVMValueRef init = LLVMConstArray2(cg->i64, ap, (uint64_t)m->noutputs);
-    appends = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.appends", m->name));
-    LLVMSetInitializer(appends, init);
-    LLVMSetGlobalConstant(appends, 1);
-    LLVMSetLinkage(appends, LLVMPrivateLinkage);
+  for (int i = 0; i < cg->g->n; i++) {
+    const Node *n = &cg->g->nodes[i];
+    if (ir_is_stacked_append(cg->g, n)) st[n->stack_out] = cg->g->nodes[cg->g->nodes[n->in[0]].in[0]].index;
   }
-  LLVMValueRef f[18] = {
+  LLVMValueRef appends = output_table(cg, "appends", ap), stacks = output_table(cg, "stacks", st);
+  LLVMValueRef f[19] = {
       i64c(cg, ATTNRT_ABI_VERSION_CG), const_str(cg, m->name),
       i64c(cg, m->nparams), i64c(cg, m->ninputs), i64c(cg, m->noutputs), i64c(cg, m->nsyms),
       tensor_descs(cg, "params", m->nparams, pn, pt),
@@ -659,8 +707,8 @@ static LLVMValueRef emit_desc(CG *cg, LLVMValueRef body, LLVMValueRef scratch, L
       tensor_descs(cg, "outputs", m->noutputs, on, ot),
       dn, body, scratch, emit_embedded(cg), i64c(cg, cg->threads == 0 ? -1 : cg->threads), sums,
       prepare ? prepare : LLVMConstPointerNull(cg->ptr), prepared_size ? prepared_size : LLVMConstPointerNull(cg->ptr),
-      appends};
-  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 18, 0);
+      appends, stacks};
+  LLVMValueRef init = LLVMConstStructInContext(cg->C, f, 19, 0);
   LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("%s%s_model", cg->prefix, m->name));
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
@@ -873,11 +921,12 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
       LLVMValueRef *kernels = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
       for (int i = 0; i < cg.g->n; i++) {
         const Node *n = &cg.g->nodes[i];
-        if (!n->dead && !(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW) kernels[i] = emit_kernel(&cg, i);
+        if (!n->dead && !(op_info[n->op].traits & T_LEAF) && n->op != OP_VIEW && !n->elided)
+          kernels[i] = emit_kernel(&cg, i);
       }
       LLVMValueRef *tails = NEW_ARRAY(LLVMValueRef, cg.g->n + 1);
       for (int i = 0; i < cg.g->n; i++)
-        if (ir_is_append(cg.g, &cg.g->nodes[i])) {
+        if (ir_is_append(cg.g, &cg.g->nodes[i]) || ir_is_stacked_append(cg.g, &cg.g->nodes[i])) {
           cg.append_tail = true;
           tails[i] = emit_kernel(&cg, i);
           cg.append_tail = false;

@@ -1,7 +1,10 @@
 /* generate.c: greedy generation with examples/generate/gpt.attn, a GPT-style
  * decoder with a key/value cache, the way such models are run: the prompt
- * in one call (empty caches, P = 0), then one token per call, each call
- * given the caches the previous one returned.
+ * in one call (empty caches, P = 0), then one token per call.  The caches
+ * are stacked over the layer array ([4, P, 64] in, [4, P+T, 64] out) and
+ * grow in place: with a capacity (attnrt_ctx_set_capacity) each is one
+ * buffer of [4, MAXLEN, 64] given as both input and output, and a call
+ * writes only its new rows.
  *
  *   attnc gpt.attn -o gpt.o
  *   cc generate.c gpt.o -lattnrt -lm -lpthread -o generate
@@ -70,25 +73,24 @@ int main(int argc, char **argv) {
    * work, less than handing it to a pool costs */
   attnrt_status st = attnrt_ctx_set_threads(ctx, 1);
   if (st == ATTNRT_OK) st = attnrt_ctx_load_weights(ctx, weights);
-  /* The caches: each call reads [4, P, 64] and writes [4, P+T, 64]; two
-   * buffers of the largest size take turns. */
+  /* The caches: layer l's rows start at l * MAXLEN * D */
+  if (st == ATTNRT_OK) st = attnrt_ctx_set_capacity(ctx, "past_k", MAXLEN);
+  if (st == ATTNRT_OK) st = attnrt_ctx_set_capacity(ctx, "past_v", MAXLEN);
   size_t cap = (size_t)LAYERS * MAXLEN * D;
-  float *kbuf[2] = {malloc(cap * sizeof(float)), malloc(cap * sizeof(float))};
-  float *vbuf[2] = {malloc(cap * sizeof(float)), malloc(cap * sizeof(float))};
+  float *kbuf = malloc(cap * sizeof(float)), *vbuf = malloc(cap * sizeof(float));
   float *logits = malloc((size_t)MAXLEN * VOCAB * sizeof(float));
-  if (!kbuf[0] || !kbuf[1] || !vbuf[0] || !vbuf[1] || !logits) return 1;
+  if (!kbuf || !vbuf || !logits) return 1;
 
   int32_t ids[MAXLEN], pos[MAXLEN];
-  int got[MAXLEN], cur = 0;
+  int got[MAXLEN];
   int64_t P = 0, T = np;
   for (int t = 0; t < np; t++) ids[t] = prompt[t], pos[t] = t;
   double t0 = now(), t_prompt = 0;
   for (int n = 0; n < nw && st == ATTNRT_OK; n++) {
-    st = gpt(ctx, ids, pos, kbuf[cur], vbuf[cur], logits, kbuf[!cur], vbuf[!cur], T, P);
+    st = gpt(ctx, ids, pos, kbuf, vbuf, logits, kbuf, vbuf, T, P);
     if (st != ATTNRT_OK) break;
     if (n == 0) t_prompt = now() - t0;
     got[n] = argmax(logits + (T - 1) * VOCAB, VOCAB);
-    cur = !cur;
     P += T;
     T = 1;
     ids[0] = got[n];
@@ -115,7 +117,7 @@ int main(int argc, char **argv) {
   } else {
     printf("  the same %d tokens as PyTorch (%s)\n", nw, expected);
   }
-  free(kbuf[0]), free(kbuf[1]), free(vbuf[0]), free(vbuf[1]), free(logits);
+  free(kbuf), free(vbuf), free(logits);
   attnrt_ctx_free(ctx);
   return bad;
 }

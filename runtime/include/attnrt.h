@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define ATTNRT_ABI_VERSION 2
+#define ATTNRT_ABI_VERSION 3
 #define ATTNRT_MAX_RANK 4
 
 /* ---- status ----------------------------------------------------------- */
@@ -108,6 +108,11 @@ typedef struct attnrt_model_desc {
    * pointer, with room for the longer result; the call then writes only
    * the new rows), or -1. */
   const int64_t *appends;
+  /* Stacked caches (design.md 5.4): NULL, or n_outputs entries, each the
+   * input [N, P, ...] whose layers this output [N, P+T, ...] extends
+   * (a layer array's caches), or -1.  Such an input and its outputs take
+   * the capacity set with attnrt_ctx_set_capacity as their layer stride. */
+  const int64_t *stacks;
 } attnrt_model_desc;
 
 /* A tensor that the runtime has read, or that a caller describes. */
@@ -169,6 +174,18 @@ attnrt_status attnrt_ctx_load_weights_prefix(attnrt_ctx *ctx, const char *path,
 const void *attnrt_ctx_param_data(const attnrt_ctx *ctx, int i);
 /* Newline-separated warnings of the last load ("" if none, or if it failed). */
 const char *attnrt_ctx_warnings(const attnrt_ctx *ctx);
+
+/* The capacity form of a stacked cache (docs/c-api.md, "Caches"): input
+ * NAME is a cache [N, P, ...] stacked over a layer array and some outputs
+ * [N, P+T, ...] extend each of its layers (the descriptor's stacks).  With
+ * capacity C > 0, that input and those outputs are laid out [N, C, ...]:
+ * layer i starts C rows after layer i-1, and rows past P (P+T) are not
+ * read (not written).  Each call then needs C >= P+T, and an output may be
+ * given exactly the input's buffer: each layer appends its T new rows in
+ * place, nothing else is written or copied.  C = 0 (the default) is the
+ * dense layout, where an output may not share the input's buffer.  Stays
+ * set until changed. */
+attnrt_status attnrt_ctx_set_capacity(attnrt_ctx *ctx, const char *input, int64_t capacity);
 
 /* Scratch memory: by default the runtime allocates it on first use and
  * grows it when larger dims need more (never in a call whose dims fit).
@@ -255,6 +272,8 @@ int32_t attnrt_fail_i(struct attnrt_ctx *ctx, int32_t status, const char *fmt, i
  * flat (row-major) of a tensor of shape dims[0..rank), rank <= 8. */
 int32_t attnrt_fail_at(struct attnrt_ctx *ctx, int32_t status, const char *fmt, int64_t v, int64_t flat,
                        int32_t rank, const int64_t *dims);
+/* The capacity set for input i (attnrt_ctx_set_capacity), 0 if none. */
+int64_t attnrt_capacity(const struct attnrt_ctx *ctx, int64_t i);
 /* Run fn over rows [0, n) split across the ctx's threads in chunks of at
  * least grain rows; returns when all are done. */
 void attnrt_parallel_for(struct attnrt_ctx *ctx, attnrt_kernel_fn fn,

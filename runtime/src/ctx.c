@@ -89,6 +89,16 @@ bool attnrt_check_model(const attnrt_model_desc *m, char *err, size_t errlen) {
       !check_count("outputs", m->n_outputs, m->outputs, m->name, err, errlen) ||
       !check_count("dims", m->n_dims, m->dim_names, m->name, err, errlen))
     return false;
+  for (int64_t o = 0; m->stacks != NULL && o < m->n_outputs; o++) {
+    int64_t k = m->stacks[o];
+    if (k < -1 || k >= m->n_inputs ||
+        (k >= 0 && (m->inputs[k].rank < 2 || m->inputs[k].rank != m->outputs[o].rank || m->inputs[k].dims[0] < 1 ||
+                    m->inputs[k].dims[0] != m->outputs[o].dims[0]))) {
+      attnrt_errf(err, errlen, "model '%s': bad descriptor: output %lld stacks input %lld", m->name, (long long)o,
+                  (long long)k);
+      return false;
+    }
+  }
   for (int64_t o = 0; m->appends != NULL && o < m->n_outputs; o++)
     if (m->appends[o] < -1 || m->appends[o] >= m->n_inputs) {
       attnrt_errf(err, errlen, "model '%s': bad descriptor: output %lld appends to input %lld", m->name,
@@ -147,6 +157,12 @@ attnrt_ctx *attnrt_ctx_new(const attnrt_model_desc *model) {
     free(ctx);
     return NULL;
   }
+  ctx->capacity = calloc(model->n_inputs > 0 ? (size_t)model->n_inputs : 1, sizeof *ctx->capacity);
+  if (ctx->capacity == NULL) {
+    free(ctx->params);
+    free(ctx);
+    return NULL;
+  }
   if (model->embedded != NULL)
     for (int64_t i = 0; i < model->n_params; i++)
       ctx->params[i] = (void *)model->embedded[i];
@@ -164,6 +180,7 @@ void attnrt_ctx_free(attnrt_ctx *ctx) {
   attnrt_st_close(ctx->weights);
   free(ctx->converted);
   free(ctx->params);
+  free(ctx->capacity);
   free(ctx->scratch);
   free(ctx->prepared);
   free(ctx->warnings);
@@ -230,7 +247,38 @@ attnrt_status attnrt_ctx_set_scratch(attnrt_ctx *ctx, void *buf, size_t size) {
   return ATTNRT_OK;
 }
 
+attnrt_status attnrt_ctx_set_capacity(attnrt_ctx *ctx, const char *input, int64_t capacity) {
+  if (ctx == NULL)
+    return ATTNRT_E_ARG;
+  ctx->err[0] = '\0';
+  if (!ctx->model_ok)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "the model's descriptor is bad");
+  const attnrt_model_desc *m = ctx->model;
+  int64_t k = -1;
+  for (int64_t i = 0; input != NULL && i < m->n_inputs; i++)
+    if (strcmp(m->inputs[i].name, input) == 0)
+      k = i;
+  if (k < 0)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "model '%s' has no input '%s'", m->name, input ? input : "(null)");
+  bool stacked = false;
+  for (int64_t o = 0; m->stacks != NULL && o < m->n_outputs; o++)
+    stacked |= m->stacks[o] == k;
+  if (!stacked)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG,
+                         "input '%s' of model '%s' is not a stacked cache (no output extends its layers): "
+                         "a capacity applies to a layer array's cache [N, P, ...]", input, m->name);
+  if (capacity < 0 || capacity > ATTNRT_DIM_MAX)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "capacity %lld of input '%s' is out of range [0, %lld]",
+                         (long long)capacity, input, (long long)ATTNRT_DIM_MAX);
+  ctx->capacity[k] = capacity;
+  return ATTNRT_OK;
+}
+
 /* ---- called by generated code ------------------------------------------ */
+
+int64_t attnrt_capacity(const struct attnrt_ctx *ctx, int64_t i) {
+  return ctx->capacity[i];
+}
 
 int32_t attnrt_fail(struct attnrt_ctx *ctx, int32_t status, const char *msg) {
   if (ctx != NULL)

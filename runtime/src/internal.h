@@ -24,6 +24,8 @@ struct attnrt_ctx {
   const attnrt_model_desc *model;
   bool model_ok;            /* the descriptor passed attnrt_check_model */
   void **params;            /* n_params data pointers, NULL = unbound */
+  int64_t *capacity;        /* n_inputs: a stacked cache's rows per layer
+                               (attnrt_ctx_set_capacity), 0 = dense */
   attnrt_safetensors *weights;/* owned mapping the params may point into */
   void *converted;          /* owned, 64-byte aligned: params converted to f32
                                from F16/BF16/F64 by the last load, or NULL */

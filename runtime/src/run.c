@@ -85,15 +85,57 @@ static void resolve(const attnrt_tensor_desc *t, const int64_t *dims, int64_t *o
     out[a] = t->dims[a] >= 0 ? t->dims[a] : dims[-(t->dims[a] + 1)];
 }
 
-static bool tensor_bytes(const attnrt_tensor_desc *t, const int64_t *dims, int64_t *bytes) {
-  int64_t shape[ATTNRT_MAX_RANK];
+/* cap > 0: the tensor is a stacked cache laid out [N, cap, ...] */
+static bool tensor_bytes_cap(const attnrt_tensor_desc *t, const int64_t *dims, int64_t cap, int64_t *bytes) {
+  int64_t shape[ATTNRT_MAX_RANK] = {0};
   resolve(t, dims, shape);
+  if (cap > 0)
+    shape[1] = cap;
   int64_t n = 4; /* f32 and i32 alike */
   for (int64_t a = 0; a < t->rank; a++)
     if (!attnrt_mul_i64(n, shape[a], &n))
       return false;
   *bytes = n;
   return n < ATTNRT_BYTES_MAX;
+}
+
+static bool tensor_bytes(const attnrt_tensor_desc *t, const int64_t *dims, int64_t *bytes) {
+  return tensor_bytes_cap(t, dims, 0, bytes);
+}
+
+/* The capacity that lays out input k (is_in) or output k, 0 if none. */
+static int64_t capacity_of(const attnrt_ctx *ctx, bool is_in, int64_t k) {
+  const attnrt_model_desc *m = ctx->model;
+  if (is_in)
+    return ctx->capacity[k];
+  return m->stacks != NULL && m->stacks[k] >= 0 ? ctx->capacity[m->stacks[k]] : 0;
+}
+
+/* A capacity holds each layer of the input and of the outputs extending
+ * it, and the bytes it lays out are addressable. */
+static attnrt_status check_capacities(attnrt_ctx *ctx, const int64_t *dims) {
+  const attnrt_model_desc *m = ctx->model;
+  for (int64_t k = 0; k < m->n_inputs + m->n_outputs; k++) {
+    bool is_in = k < m->n_inputs;
+    int64_t i = is_in ? k : k - m->n_inputs, cap = capacity_of(ctx, is_in, i);
+    if (cap == 0)
+      continue;
+    const attnrt_tensor_desc *t = is_in ? &m->inputs[i] : &m->outputs[i];
+    int64_t shape[ATTNRT_MAX_RANK] = {0}, bytes;
+    resolve(t, dims, shape);
+    if (shape[1] > cap) {
+      char sym[96];
+      return attnrt_ctx_fail(ctx, ATTNRT_E_SHAPE,
+                           "%s '%s' of shape %s has %lld rows per layer, more than the capacity %lld set for "
+                           "input '%s'", is_in ? "input" : "output", t->name,
+                           attnrt_fmt_shape(sym, sizeof sym, (int)t->rank, t->dims, m), (long long)shape[1],
+                           (long long)cap, m->inputs[is_in ? i : m->stacks[i]].name);
+    }
+    if (!tensor_bytes_cap(t, dims, cap, &bytes))
+      return attnrt_ctx_fail(ctx, ATTNRT_E_LIMIT, "%s '%s' with capacity %lld needs 2^62 bytes or more",
+                           is_in ? "input" : "output", t->name, (long long)cap);
+  }
+  return ATTNRT_OK;
 }
 
 static attnrt_status check_sizes(attnrt_ctx *ctx, const char *kind,
@@ -139,15 +181,29 @@ static attnrt_status check_overlaps(attnrt_ctx *ctx, void *const *inputs, void *
   const attnrt_model_desc *m = ctx->model;
   for (int64_t o = 0; o < m->n_outputs; o++) {
     int64_t ob = 0;
-    tensor_bytes(&m->outputs[o], dims, &ob);
+    tensor_bytes_cap(&m->outputs[o], dims, capacity_of(ctx, false, o), &ob);
     uintptr_t lo = (uintptr_t)outputs[o], hi = lo + (uintptr_t)ob;
     for (int64_t k = 0; k < m->n_inputs + o; k++) {
       bool is_in = k < m->n_inputs;
       const attnrt_tensor_desc *t = is_in ? &m->inputs[k] : &m->outputs[k - m->n_inputs];
       void *p = is_in ? inputs[k] : outputs[k - m->n_inputs];
       int64_t b = 0;
-      tensor_bytes(t, dims, &b);
+      tensor_bytes_cap(t, dims, capacity_of(ctx, is_in, is_in ? k : k - m->n_inputs), &b);
       uintptr_t plo = (uintptr_t)p, phi = plo + (uintptr_t)b;
+      /* a stacked cache's output may be given its input's buffer when both
+       * are laid out by a capacity */
+      bool stacked = is_in && m->stacks != NULL && m->stacks[o] == k;
+      if (stacked && p == outputs[o] && ctx->capacity[k] > 0)
+        continue;
+      if (stacked && ob > 0 && b > 0 && lo < phi && plo < hi)
+        return attnrt_ctx_fail(ctx, ATTNRT_E_ARG,
+                             ctx->capacity[k] > 0
+                                 ? "output '%s' overlaps input '%s' in memory without being it: with a capacity "
+                                   "it may be given exactly the input's buffer (an append in place), or a "
+                                   "separate one"
+                                 : "output '%s' overlaps input '%s' in memory: a stacked cache is appended in "
+                                   "place only with a capacity (attnrt_ctx_set_capacity)",
+                             m->outputs[o].name, t->name);
       /* an output that appends to this input may be given its buffer */
       if (is_in && m->appends != NULL && m->appends[o] == k && p == outputs[o])
         continue;
@@ -255,6 +311,8 @@ attnrt_status attnrt_run(attnrt_ctx *ctx, void *const *inputs, void *const *outp
     s = check_sizes(ctx, "input", m->inputs, m->n_inputs, dims);
   if (s == ATTNRT_OK)
     s = check_sizes(ctx, "output", m->outputs, m->n_outputs, dims);
+  if (s == ATTNRT_OK)
+    s = check_capacities(ctx, dims);
   if (s == ATTNRT_OK)
     s = check_overlaps(ctx, inputs, outputs, dims);
   if (s != ATTNRT_OK)

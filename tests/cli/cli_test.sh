@@ -583,6 +583,120 @@ C
   has "$tmp/stdout" "^shifted: bad argument: output 'kc' overlaps input 'past' in memory without being it: it may be given exactly the input's buffer (an in-place append), or a separate one$"
   has "$tmp/stdout" "^y on past: bad argument: output 'y' overlaps input 'past' in memory; an output may not share"
   has "$tmp/stdout" "^mha: 1 1 1$" ;;
+stacked-capacity)
+  # docs/c-api.md "Caches": a layer array's stacked cache in the capacity
+  # form.  Dense separate buffers are the reference; with a capacity the
+  # same calls in place (and into a separate buffer of the same layout)
+  # give the same bits, leave the rows past P+T alone, and never write an
+  # old row (its pages are read-only); misuse is refused with a message
+  [[ -n $RUNTIME_LIB ]] || fail "needs RUNTIME_LIB RUNTIME_INC CC"
+  cat > "$tmp/stk.attn" <<'ATTN'
+block Step() {
+  input x: f32[T, 4]
+  input past: f32[P, 4]
+  let kc = concat(past, x * 0.5, axis=0)
+  output y = x + sum(kc, axis=0)
+  output k = kc
+}
+model stk {
+  input x: f32[T, 4]
+  input past: f32[3, P, 4]
+  layer layers[3] = Step()
+  let h, k = layers(x, past)
+  output y = h
+  output k_cache = k
+}
+ATTN
+  cat > "$tmp/main.c" <<'C'
+#define _DEFAULT_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "stk.h"
+#define L 3
+#define D 4
+/* dense reference: cache [L, P, D] -> [L, P+T, D] in fresh buffers */
+static float *ref_cache;
+static int ref_p;
+static int step_ref(attnrt_ctx *c, const float *x, int T, float *y) {
+  float *out = malloc(sizeof(float) * L * (ref_p + T) * D + 4);
+  if (stk(c, x, ref_cache, y, out, T, ref_p) != ATTNRT_OK) return 1;
+  free(ref_cache);
+  ref_cache = out, ref_p += T;
+  return 0;
+}
+int main(void) {
+  float xs[64], y[16], y2[16];
+  for (int i = 0; i < 64; i++) xs[i] = (float)((i * 7) % 13 - 6) / 4.0f;
+  int Ts[5] = {3, 1, 1, 2, 1};
+  attnrt_ctx *ref = attnrt_ctx_new(&stk_model), *ctx = attnrt_ctx_new(&stk_model);
+  ref_cache = malloc(4);
+  /* capacity 16: one buffer of [3, 16, 4], the caches grown in place */
+  enum { C = 16 };
+  float *buf = malloc(sizeof(float) * L * C * D), *sep = malloc(sizeof(float) * L * C * D);
+  for (int i = 0; i < L * C * D; i++) buf[i] = -7.0f;
+  if (attnrt_ctx_set_capacity(ctx, "past", C) != ATTNRT_OK) return 1;
+  int p = 0, off = 0, same = 1, untouched = 1;
+  for (int s = 0; s < 5; s++) {
+    int T = Ts[s];
+    if (step_ref(ref, xs + off, T, y)) return 1;
+    /* the same step into a separate buffer of the capacity layout */
+    if (stk(ctx, xs + off, buf, y2, sep, T, p) != ATTNRT_OK) return 1;
+    for (int l = 0; l < L; l++) same &= memcmp(sep + l * C * D, ref_cache + l * ref_p * D, sizeof(float) * ref_p * D) == 0;
+    same &= memcmp(y, y2, sizeof(float) * T * D) == 0;
+    if (stk(ctx, xs + off, buf, y2, buf, T, p) != ATTNRT_OK) { printf("%s\n", attnrt_ctx_error(ctx)); return 1; }
+    p += T, off += T * D;
+    same &= memcmp(y, y2, sizeof(float) * T * D) == 0;
+    for (int l = 0; l < L; l++) {
+      same &= memcmp(buf + l * C * D, ref_cache + l * p * D, sizeof(float) * p * D) == 0;
+      for (int i = p * D; i < C * D; i++) untouched &= buf[l * C * D + i] == -7.0f;
+    }
+  }
+  printf("capacity: P = %d, same %d, untouched %d\n", p, same, untouched);
+  /* old rows are never written: 256 rows of 16 bytes fill one page per
+   * layer, made read-only; the step writes row 256 of each layer */
+  enum { C2 = 512 };
+  size_t bytes = sizeof(float) * L * C2 * D;
+  float *pg = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (pg == MAP_FAILED) return 1;
+  for (size_t i = 0; i < (size_t)L * C2 * D; i++) pg[i] = (float)(i % 5);
+  for (int l = 0; l < L; l++)
+    if (mprotect(pg + l * C2 * D, 4096, PROT_READ) != 0) return 1;
+  if (attnrt_ctx_set_capacity(ctx, "past", C2) != ATTNRT_OK) return 1;
+  if (stk(ctx, xs, pg, y2, pg, 1, 256) != ATTNRT_OK) { printf("%s\n", attnrt_ctx_error(ctx)); return 1; }
+  printf("read-only old rows: appended %g %g\n", pg[256 * D], pg[C2 * D + 256 * D]);
+  /* misuse */
+  attnrt_status st = attnrt_ctx_set_capacity(ctx, "x", 8);
+  printf("not a cache: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
+  st = attnrt_ctx_set_capacity(ctx, "past", -1);
+  printf("negative: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
+  attnrt_ctx_set_capacity(ctx, "past", 4);
+  st = stk(ctx, xs, buf, y2, buf, 2, 3);
+  printf("too small: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
+  attnrt_ctx_set_capacity(ctx, "past", C);
+  st = stk(ctx, xs, buf, y2, buf + D, 1, 3);
+  printf("shifted: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
+  attnrt_ctx_set_capacity(ctx, "past", 0);
+  st = stk(ctx, xs, buf, y2, buf, 1, 3);
+  printf("dense in place: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
+  attnrt_ctx_free(ctx);
+  attnrt_ctx_free(ref);
+  return 0;
+}
+C
+  expect 0 "$ATTNC" "$tmp/stk.attn" -o "$tmp/stk.o"
+  has "$tmp/stk.h" "output  k_cache: f32\[3, T+P, 4\] (extends each layer of past: after attnrt_ctx_set_capacity(ctx, \"past\", C)"
+  expect 0 "$CC" -std=c99 ${cflags[@]+"${cflags[@]}"} -I"$RUNTIME_INC" -I"$tmp" "$tmp/main.c" "$tmp/stk.o" \
+    "$RUNTIME_LIB" -lm -lpthread -o "$tmp/stk"
+  expect 0 "$tmp/stk"
+  has "$tmp/stdout" "^capacity: P = 8, same 1, untouched 1$"
+  has "$tmp/stdout" "^read-only old rows: appended"
+  has "$tmp/stdout" "^not a cache: bad argument: input 'x' of model 'stk' is not a stacked cache (no output extends its layers): a capacity applies to a layer array's cache \[N, P, ...\]$"
+  has "$tmp/stdout" "^negative: bad argument: capacity -1 of input 'past' is out of range \[0, 2147483647\]$"
+  has "$tmp/stdout" "^too small: shape mismatch: output 'k_cache' of shape \[3, T+P, 4\] has 5 rows per layer, more than the capacity 4 set for input 'past'$"
+  has "$tmp/stdout" "^shifted: bad argument: output 'k_cache' overlaps input 'past' in memory without being it: with a capacity it may be given exactly the input's buffer (an append in place), or a separate one$"
+  has "$tmp/stdout" "^dense in place: bad argument: output 'k_cache' overlaps input 'past' in memory: a stacked cache is appended in place only with a capacity (attnrt_ctx_set_capacity)$" ;;
 rebind-weights)
   # weights are laid out for the GEMM once per binding (c-api.md): binding
   # another tensor, or loading a file, lays them out again before the next

@@ -27,7 +27,7 @@ static const attnrt_tensor_desc cv_params[] = {
   {"z", ATTNRT_F32, 2, {0, 3}},
 };
 static const attnrt_model_desc cv_model = {
-  ATTNRT_ABI_VERSION, "cv", 5, 0, 0, 0, cv_params, NULL, NULL, NULL, no_body, NULL, NULL, 0, NULL, NULL, NULL, NULL,
+  ATTNRT_ABI_VERSION, "cv", 5, 0, 0, 0, cv_params, NULL, NULL, NULL, no_body, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL,
 };
 
 /* The tables' sources as the file stores them: little-endian. */

@@ -78,7 +78,7 @@ static int64_t m_scratch_size(const int64_t *dims) {
 
 static const attnrt_model_desc m_model = {
   ATTNRT_ABI_VERSION, "m", 3, 3, 1, 2, m_params, m_inputs, m_outputs, m_dim_names,
-  m_body, m_scratch_size, NULL, 0, NULL, NULL, NULL, NULL,
+  m_body, m_scratch_size, NULL, 0, NULL, NULL, NULL, NULL, NULL,
 };
 
 /* The expected output, computed the plain way. */

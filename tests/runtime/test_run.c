@@ -80,7 +80,7 @@ static void test_bind_dims(void) {
   static const attnrt_tensor_desc sq_in[] = {{"x", ATTNRT_F32, 2, {-1, -1}}};
   static const attnrt_tensor_desc sq_out[] = {{"y", ATTNRT_F32, 1, {-2}}};
   attnrt_model_desc sq = {ATTNRT_ABI_VERSION, "sq", 0, 1, 1, 2, NULL, sq_in, sq_out, names,
-                        noop_body, NULL, NULL, 0, NULL, NULL, NULL, NULL};
+                        noop_body, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};
   ctx = attnrt_ctx_new(&sq);
   attnrt_tensor x = f32(2, 3, 4);
   s = attnrt_bind_dims(ctx, &x, dims);
@@ -139,7 +139,7 @@ static void test_run_checks(void) {
   static const char *const names[] = {"T"};
   static const attnrt_tensor_desc big_in[] = {{"x", ATTNRT_F32, 4, {-1, -1, -1, -1}}};
   attnrt_model_desc big = {ATTNRT_ABI_VERSION, "big", 0, 1, 0, 1, NULL, big_in, NULL, names,
-                         noop_body, NULL, NULL, 0, NULL, NULL, NULL, NULL};
+                         noop_body, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};
   ctx = attnrt_ctx_new(&big);
   int64_t t = INT64_C(2147483647);
   void *bin[1] = {q};
@@ -274,7 +274,7 @@ static void test_bad_models(void) {
   ctx = attnrt_ctx_new(&m);
   attnrt_status s = attnrt_run(ctx, io, io, dims);
   check_err("ABI mismatch: exact message", s, ATTNRT_E_ARG, attnrt_ctx_error(ctx),
-            "model descriptor has ABI version 3 but this runtime has 2 "
+            "model descriptor has ABI version 4 but this runtime has 3 "
             "(recompile the model with a matching attnc)");
   check(attnrt_ctx_load_weights(ctx, "x") == ATTNRT_E_ARG && strstr(attnrt_ctx_error(ctx), "ABI") != NULL,
         "load_weights on a bad model says why too");
@@ -394,7 +394,7 @@ static void test_aliasing(void) {
   static const attnrt_tensor_desc two_in[] = {{"x", ATTNRT_F32, 1, {-1}}};
   static const attnrt_tensor_desc two_out[] = {{"a", ATTNRT_F32, 1, {-1}}, {"b", ATTNRT_F32, 2, {-1, 2}}};
   attnrt_model_desc two = {ATTNRT_ABI_VERSION, "two", 0, 1, 2, 1, NULL, two_in, two_out, names,
-                         noop_body, NULL, NULL, 0, NULL, NULL, NULL, NULL};
+                         noop_body, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL};
   ctx = attnrt_ctx_new(&two);
   float x[4], big[16];
   int64_t t = 4;
