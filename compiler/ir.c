@@ -77,6 +77,7 @@ void ir_print(FILE *f, const Graph *g) {
     if (n->op == OP_SOFTMAX || (op_info[n->op].traits & T_REDUCE)) fprintf(f, ", axis=%d", n->axis);
     if (n->op == OP_MATMUL && n->tb) fprintf(f, ", transpose_b");
     if (n->op == OP_PACK && n->tb) fprintf(f, ", transposed");
+    if (n->bf16 && n->op != OP_VIEW) fprintf(f, ", bf16");
     if (n->op == OP_SOFTMAX && n->causal) fprintf(f, n->causal_lr ? ", causal_lower_right" : ", causal");
     if (n->op == OP_SOFTMAX && n->safe) fprintf(f, ", masked_rows_zero");
     if (n->op == OP_CONCAT) fprintf(f, ", axis=%d", n->axis);

@@ -55,6 +55,8 @@ typedef struct Node {
                          place, not swapped into a copy */
   double fill;        /* ATTENTION with filled: the score where it is nonzero */
   int index;          /* INPUT, PARAM: index in the model's list */
+  bool bf16;          /* pass_weights_bf16: a PARAM stored in bf16, or a VIEW or
+                         PACK of one (the pack writes bf16 panels) */
   const char *name;   /* the let/output name that holds it, for --emit-ir */
   /* filled by passes: */
   int uses;           /* number of operand slots that name it, plus outputs */
@@ -77,6 +79,8 @@ typedef struct Graph {
   int noutputs;
   Slot *slots;        /* memory plan */
   int nslots;
+  bool *param_bf16;   /* pass_weights_bf16: per model param, stored in bf16;
+                         NULL: none is */
 } Graph;
 
 /* ir.c */
@@ -104,6 +108,8 @@ void pass_fuse_attention(Graph *g, bool remarks); /* pass_fuse_attention.c */
 void pass_fuse_layernorm(Graph *g);        /* pass_fuse_layernorm.c */
 void pass_fuse_elementwise(Graph *g);      /* pass_fuse_elementwise.c */
 void pass_pack_gemm(Graph *g);             /* pass_pack_gemm.c */
+void pass_weights_bf16(Graph *g);          /* pass_weights_bf16.c (--weights-dtype bf16) */
+bool ir_param_bf16(const Graph *g, int param);   /* param stored in bf16 */
 void plan_memory(Graph *g);                /* memplan.c */
 
 #endif
