@@ -92,7 +92,8 @@ void ir_verify(const Graph *g, const char *after_pass);
 int64_t ir_numel_known(Type t);
 int ir_view_root(const Graph *g, int id);
 bool ir_reads_i32(Op op, int slot);         /* does op take an i32 operand in slot? */
-/* A pack of a param (through views): laid out once, when the params are
+/* A pack of a param (through views), or the transpose of one that only
+ * recurrences read (their W_hh^T): laid out once, when the params are
  * bound, into the context's prepared buffer, not per call. */
 bool ir_is_prepared(const Graph *g, const Node *n);
 /* An output concat(in, x, axis=0) of an input `in` itself (design.md 5.4,

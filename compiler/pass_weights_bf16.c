@@ -3,14 +3,15 @@
  *
  * Needs: a verified graph after pass_pack_gemm (the packs are final).
  * Guarantees: g->param_bf16[p] is true exactly for the f32 params every
- * live use of which (through views) is the source of a `pack` (a GEMM's
- * or GEMV's B, laid out once by the model's prepare function), and those
- * params, their views and their packs have n->bf16 set: the pack reads
- * bf16 and writes bf16 panels, which the GEMM and GEMV widen to f32 in
- * registers (compiler/codegen/gemm.c).  A param also read another way (a
- * bias, a LayerNorm weight, an Embedding table, W_hh of an LSTM or GRU,
- * which the recurrence reads through a per-call transpose, an output)
- * stays f32: every other kernel reads f32.
+ * live use of which (through views) is the source of a layout laid out
+ * once by the model's prepare function (ir_is_prepared): a `pack` (a
+ * GEMM's or GEMV's B) or the `transpose` of an LSTM's or GRU's W_hh.
+ * Those params, their views and those layouts have n->bf16 set: the
+ * layout kernel reads bf16 and writes bf16, which the GEMM, the GEMV and
+ * the recurrences widen to f32 in registers (compiler/codegen/gemm.c,
+ * recurrent.c).  A param also read another way (a bias, a LayerNorm
+ * weight, an Embedding table, an elementwise operand, an output) stays
+ * f32: every other kernel reads f32.
  *
  * Why: a decoding step (T = 1) reads every weight once per token and is
  * bound by memory bandwidth; bf16 panels halve the bytes read
@@ -35,7 +36,7 @@ void pass_weights_bf16(Graph *g) {
       const Node *r = &g->nodes[ir_view_root(g, n->in[k])];
       if (r->op != OP_PARAM) continue;
       used[r->index] = true;
-      if (!(n->op == OP_PACK && k == 0)) bad[r->index] = true;
+      if (!((n->op == OP_PACK || (n->op == OP_TRANSPOSE && ir_is_prepared(g, n))) && k == 0)) bad[r->index] = true;
     }
   }
   for (int o = 0; o < g->noutputs; o++) {
@@ -46,8 +47,9 @@ void pass_weights_bf16(Graph *g) {
   for (int p = 0; p < np; p++) g->param_bf16[p] = used[p] && !bad[p] && g->model->params[p].type.dtype == DT_F32;
   for (int i = 0; i < g->n; i++) {
     Node *n = &g->nodes[i];
-    const Node *r = &g->nodes[ir_view_root(g, n->op == OP_PACK ? n->in[0] : i)];
-    n->bf16 = !n->dead && (n->op == OP_PARAM || n->op == OP_VIEW || n->op == OP_PACK) && r->op == OP_PARAM &&
+    bool layout = n->op == OP_PACK || (n->op == OP_TRANSPOSE && ir_is_prepared(g, n));
+    const Node *r = &g->nodes[ir_view_root(g, layout ? n->in[0] : i)];
+    n->bf16 = !n->dead && (n->op == OP_PARAM || n->op == OP_VIEW || layout) && r->op == OP_PARAM &&
               g->param_bf16[r->index];
   }
 }

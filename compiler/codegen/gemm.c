@@ -66,65 +66,6 @@ static void shared_end(CG *cg, SharedFn *sf) {
   cg->fmf = sf->fmf;
 }
 
-/* ---- bf16 panels (--weights-dtype bf16, pass_weights_bf16) ------------------
- * A packed B of a bf16 param holds bf16 elements (2 bytes).  A bf16 value
- * is the upper half of an f32: widening is exact (zero extend, shift left
- * by 16: one instruction each, or a load that extends, on any x86 with
- * AVX2 and on NEON), and so is narrowing a value that came from bf16
- * (shift right by 16, truncate), which is all the pack does.  So every
- * product still multiplies and accumulates in f32; only the weights'
- * storage is rounded (by the runtime, to nearest even, when they are
- * bound).  bf selects the element type of B in the functions below. */
-static LLVMTypeRef bf_vty(CG *cg) { return LLVMVectorType(LLVMInt16TypeInContext(cg->C), (unsigned)cg->vl); }
-
-static LLVMValueRef bf_splat16(CG *cg) {
-  LLVMValueRef e[64];
-  for (int i = 0; i < cg->vl; i++) e[i] = cg_i32(cg, 16);
-  return LLVMConstVector(e, (unsigned)cg->vl);
-}
-
-static LLVMValueRef bf_widen(CG *cg, LLVMValueRef v, bool vec) {
-  LLVMValueRef w = LLVMBuildZExt(cg->B, v, vec ? LLVMVectorType(cg->i32, (unsigned)cg->vl) : cg->i32, "");
-  w = LLVMBuildShl(cg->B, w, vec ? bf_splat16(cg) : cg_i32(cg, 16), "");
-  return LLVMBuildBitCast(cg->B, w, vec ? cg->vf : cg->f32, "");
-}
-
-static LLVMValueRef bf_narrow(CG *cg, LLVMValueRef f, bool vec) {
-  LLVMValueRef w = LLVMBuildBitCast(cg->B, f, vec ? LLVMVectorType(cg->i32, (unsigned)cg->vl) : cg->i32, "");
-  w = LLVMBuildLShr(cg->B, w, vec ? bf_splat16(cg) : cg_i32(cg, 16), "");
-  return LLVMBuildTrunc(cg->B, w, vec ? bf_vty(cg) : LLVMInt16TypeInContext(cg->C), "");
-}
-
-static LLVMValueRef b_ptr(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx) {
-  return bf ? LLVMBuildInBoundsGEP2(cg->B, LLVMInt16TypeInContext(cg->C), base, &idx, 1, "") : elem_ptr(cg, base, idx);
-}
-
-static LLVMValueRef b_load(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx) {
-  if (!bf) return load_f(cg, base, idx);
-  return bf_widen(cg, LLVMBuildLoad2(cg->B, LLVMInt16TypeInContext(cg->C), b_ptr(cg, bf, base, idx), ""), false);
-}
-
-static void b_store(CG *cg, bool bf, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
-  if (!bf) store_f(cg, v, base, idx);
-  else LLVMBuildStore(cg->B, bf_narrow(cg, v, false), b_ptr(cg, bf, base, idx));
-}
-
-static LLVMValueRef b_vload(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx) {
-  if (!bf) return vload(cg, base, idx);
-  LLVMValueRef v = LLVMBuildLoad2(cg->B, bf_vty(cg), b_ptr(cg, bf, base, idx), "");
-  LLVMSetAlignment(v, 2);
-  return bf_widen(cg, v, true);
-}
-
-static void b_vstore(CG *cg, bool bf, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
-  if (!bf) {
-    vstore(cg, v, base, idx);
-    return;
-  }
-  LLVMValueRef st = LLVMBuildStore(cg->B, bf_narrow(cg, v, true), b_ptr(cg, bf, base, idx));
-  LLVMSetAlignment(st, 2);
-}
-
 /* the shared function's name: attnc.KIND[.bf16].vN */
 static const char *shared_name(CG *cg, const char *kind, bool bf) {
   return arena_printf("attnc.%s%s.v%d", kind, bf ? ".bf16" : "", cg->vl >= 16 ? 16 : cg->vl >= 8 ? 8 : 4);
@@ -206,9 +147,9 @@ static void gemm_tile(GemmTile *t) {
    * prefetch past the block's end is harmless) */
   int esz = t->bf ? 2 : 4;
   for (int l = 0; l < NR * esz; l += 64)
-    prefetch(cg, b_ptr(cg, t->bf, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, GEMM_PF_DIST * NR + l / esz))), 0);
-  LLVMValueRef b0 = b_vload(cg, t->bf, t->bp, mul64(cg, kk, i64c(cg, NR)));
-  LLVMValueRef b1 = b_vload(cg, t->bf, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, vl)));
+    prefetch(cg, welem_ptr(cg, t->bf, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, GEMM_PF_DIST * NR + l / esz))), 0);
+  LLVMValueRef b0 = vload_w(cg, t->bf, t->bp, mul64(cg, kk, i64c(cg, NR)));
+  LLVMValueRef b1 = vload_w(cg, t->bf, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, vl)));
   LLVMValueRef next[MAX_CARRIED];
   LLVMValueRef arow = add64(cg, t->ap0, mul64(cg, kk, i64c(cg, mr)));
   for (int r = 0; r < mr; r++) {
@@ -352,8 +293,8 @@ static LLVMValueRef gemm_shared(CG *cg, bool bf) {
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
     LLVMValueRef in = LLVMBuildICmp(cg->B, LLVMIntSLT, j, last_w, "");
     LLVMValueRef jc = LLVMBuildSelect(cg->B, in, j, i64c(cg, 0), "");
-    LLVMValueRef val = LLVMBuildSelect(cg->B, in, b_load(cg, bf, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
-    b_store(cg, bf, val, gt.bstack, add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
+    LLVMValueRef val = LLVMBuildSelect(cg->B, in, load_w(cg, bf, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
+    store_w(cg, bf, val, gt.bstack, add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
     loop_end(cg, &jl);
     loop_end(cg, &kl);
     LLVMBuildBr(cg->B, done);
@@ -378,7 +319,7 @@ static LLVMValueRef gemm_shared(CG *cg, bool bf) {
   gt.j0 = mul64(cg, p, i64c(cg, NR));
   LLVMValueRef fullw = LLVMBuildICmp(cg->B, LLVMIntSLT, p, nfull, "");
   gt.nw = LLVMBuildSelect(cg->B, fullw, i64c(cg, NR), last_w, "");
-  LLVMValueRef direct = b_ptr(cg, bf, k->in[1], add64(cg, add64(cg, b_off, mul64(cg, gt.j0, K)), mul64(cg, gt.k0, i64c(cg, NR))));
+  LLVMValueRef direct = welem_ptr(cg, bf, k->in[1], add64(cg, add64(cg, b_off, mul64(cg, gt.j0, K)), mul64(cg, gt.k0, i64c(cg, NR))));
   gt.bp = LLVMBuildSelect(cg->B, fullw, direct, gt.bstack, "");
   gemm_tile(&gt);
   loop_end(cg, &jp);
@@ -424,7 +365,7 @@ static LLVMValueRef gemv_shared(CG *cg, bool bf) {
     LLVMValueRef av = vsplat(cg, load_f(cg, a, kk));
     LLVMValueRef row = add64(cg, bp, mul64(cg, kk, i64c(cg, NR)));
     for (int v = 0; v < 2; v++)
-      next[u * 2 + v] = vfma(cg, av, b_vload(cg, bf, b, add64(cg, row, i64c(cg, v * vl))), kl.v[u * 2 + v]);
+      next[u * 2 + v] = vfma(cg, av, vload_w(cg, bf, b, add64(cg, row, i64c(cg, v * vl))), kl.v[u * 2 + v]);
   }
   cloop_end(cg, &kl, next);
   LLVMValueRef acc[2];
@@ -433,7 +374,7 @@ static LLVMValueRef gemv_shared(CG *cg, bool bf) {
   LLVMValueRef kr = cloop_begin(cg, &rl, mul64(cg, k4, i64c(cg, U)), K, acc, 2);
   LLVMValueRef av = vsplat(cg, load_f(cg, a, kr));
   LLVMValueRef row = add64(cg, bp, mul64(cg, kr, i64c(cg, NR)));
-  for (int v = 0; v < 2; v++) next[v] = vfma(cg, av, b_vload(cg, bf, b, add64(cg, row, i64c(cg, v * vl))), rl.v[v]);
+  for (int v = 0; v < 2; v++) next[v] = vfma(cg, av, vload_w(cg, bf, b, add64(cg, row, i64c(cg, v * vl))), rl.v[v]);
   cloop_end(cg, &rl, next);
   for (int v = 0; v < 2; v++) vstore(cg, rl.v[v], c, add64(cg, mul64(cg, p, i64c(cg, NR)), i64c(cg, v * vl)));
   loop_end(cg, &pl);
@@ -445,7 +386,7 @@ static LLVMValueRef gemv_shared(CG *cg, bool bf) {
   LLVMValueRef zero = cg_f32(cg, 0.0);
   CLoop sl;
   LLVMValueRef kk = cloop_begin(cg, &sl, i64c(cg, 0), K, &zero, 1);
-  LLVMValueRef s = cg_fadd(cg, sl.v[0], cg_fmul(cg, load_f(cg, a, kk), b_load(cg, bf, b, add64(cg, base, add64(cg, mul64(cg, kk, w), j)))));
+  LLVMValueRef s = cg_fadd(cg, sl.v[0], cg_fmul(cg, load_f(cg, a, kk), load_w(cg, bf, b, add64(cg, base, add64(cg, mul64(cg, kk, w), j)))));
   cloop_end(cg, &sl, &s);
   store_f(cg, sl.v[0], c, add64(cg, j0, j));
   loop_end(cg, &jl);
@@ -481,7 +422,7 @@ void emit_gemm(Kernel *k) {
   LLVMValueRef b_off = batch_offset(cg, t, nb, idx, tb, tb->rank - 2, mul64(cg, K, N));
   LLVMValueRef c_off = mul64(cg, mul64(cg, bidx, M), N);
   LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
-  LLVMValueRef args[8] = {elem_ptr(cg, k->in[0], a_off), b_ptr(cg, bf, k->in[1], b_off), elem_ptr(cg, k->out, c_off),
+  LLVMValueRef args[8] = {elem_ptr(cg, k->in[0], a_off), welem_ptr(cg, bf, k->in[1], b_off), elem_ptr(cg, k->out, c_off),
                           M, K, N, i0, i1};
   /* a single row (a decoding step): the GEMV */
   LLVMValueRef gemv = gemv_shared(cg, bf);
@@ -570,12 +511,14 @@ void emit_matmul(Kernel *k) {
  * (row = batch * C + i), with the operand's R rows of C columns.  One
  * function per module, called by every transpose kernel (a model has one
  * per Linear weight): one copy of the vectorized loop. */
-static LLVMValueRef transpose_shared(CG *cg) {
-  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, "attnc.transpose");
+static LLVMValueRef transpose_shared(CG *cg, bool bf) {
+  /* bf: a bf16 W_hh laid out for a recurrence (pass_weights_bf16) */
+  const char *name = bf ? "attnc.transpose.bf16" : "attnc.transpose";
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
   if (fn) return fn;
   SharedFn sf = shared_begin(cg);
   LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
-  fn = new_fn(cg, "attnc.transpose", LLVMFunctionType(cg->voidt, params, 6, 0), true);
+  fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 6, 0), true);
   add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
   add_attr(cg, fn, 1, "noalias");
   add_attr(cg, fn, 2, "noalias");
@@ -586,7 +529,7 @@ static LLVMValueRef transpose_shared(CG *cg) {
   LLVMValueRef i = rem64(cg, row, C);
   LLVMValueRef in_base = add64(cg, mul64(cg, div64(cg, row, C), mul64(cg, R, C)), i);
   LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), R);
-  store_f(cg, load_f(cg, in, add64(cg, in_base, mul64(cg, j, C))), out, add64(cg, mul64(cg, row, R), j));
+  store_w(cg, bf, load_w(cg, bf, in, add64(cg, in_base, mul64(cg, j, C))), out, add64(cg, mul64(cg, row, R), j));
   loop_end(cg, &jl);
   loop_end(cg, &r);
   shared_end(cg, &sf);
@@ -596,7 +539,7 @@ static LLVMValueRef transpose_shared(CG *cg) {
 void emit_transpose(Kernel *k) {
   CG *cg = k->cg;
   const Type *t = &k->n->type;
-  LLVMValueRef fn = transpose_shared(cg);
+  LLVMValueRef fn = transpose_shared(cg, k->n->bf16);
   LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
   LLVMValueRef args[6] = {k->in[0], k->out, dim(cg, t->dims[t->rank - 1]), dim(cg, t->dims[t->rank - 2]), k->begin, k->end};
   LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 6, 0), fn, args, 6, "");
@@ -672,7 +615,7 @@ static LLVMValueRef pack_shared(CG *cg, bool bf) {
     LLVMValueRef s0 = add64(cg, add64(cg, base, mul64(cg, kk, N)), j0);
     LLVMValueRef d0 = add64(cg, dbase, mul64(cg, kk, i64c(cg, NR)));
     for (int v = 0; v < 2; v++)
-      b_vstore(cg, bf, b_vload(cg, bf, src, add64(cg, s0, i64c(cg, v * vl))), dst, add64(cg, d0, i64c(cg, v * vl)));
+      vstore_w(cg, bf, vload_w(cg, bf, src, add64(cg, s0, i64c(cg, v * vl))), dst, add64(cg, d0, i64c(cg, v * vl)));
     loop_end_nounroll(cg, &kl);
     LLVMBuildBr(cg->B, done);
   }
@@ -690,15 +633,15 @@ static LLVMValueRef pack_shared(CG *cg, bool bf) {
     LLVMValueRef hv = mul64(cg, h, i64c(cg, vl));
     LLVMValueRef rows[64];
     for (int i = 0; i < vl; i++)
-      rows[i] = b_vload(cg, bf, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, add64(cg, hv, i64c(cg, i))), K)), k0));
+      rows[i] = vload_w(cg, bf, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, add64(cg, hv, i64c(cg, i))), K)), k0));
     transpose_regs(cg, rows);
     for (int c = 0; c < vl; c++)
-      b_vstore(cg, bf, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), hv));
+      vstore_w(cg, bf, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), hv));
     loop_end_nounroll(cg, &hl);
     loop_end_nounroll(cg, &kb);
     LLVMValueRef kk = loop_begin(cg, &kl, mul64(cg, nkb, i64c(cg, vl)), K);
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
-    b_store(cg, bf, b_load(cg, bf, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)), dst,
+    store_w(cg, bf, load_w(cg, bf, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)), dst,
             add64(cg, add64(cg, dbase, mul64(cg, kk, i64c(cg, NR))), j));
     loop_end_scalar(cg, &jl);
     loop_end(cg, &kl);
@@ -714,7 +657,7 @@ static LLVMValueRef pack_shared(CG *cg, bool bf) {
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), w);
     LLVMValueRef s = t ? add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)
                        : add64(cg, add64(cg, base, mul64(cg, kk, N)), add64(cg, j0, j));
-    b_store(cg, bf, b_load(cg, bf, src, s), dst, add64(cg, add64(cg, dbase, mul64(cg, kk, w)), j));
+    store_w(cg, bf, load_w(cg, bf, src, s), dst, add64(cg, add64(cg, dbase, mul64(cg, kk, w)), j));
     loop_end_scalar(cg, &jl);
     loop_end(cg, &kl);
     LLVMBuildBr(cg->B, done);

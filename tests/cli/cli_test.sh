@@ -607,6 +607,8 @@ weights-dtype-bf16)
   expect 0 "$ATTNC" "$d/bf16.attn" -o "$tmp/b.o" --weights "$d/w16.safetensors" --weights-dtype bf16
   cmp "$tmp/a.o" "$tmp/b.o" || fail "the objects embedding the F32 and the BF16 file differ"
   expect 0 "$ATTNC" "$d/bf16.attn" -o "$tmp/bf.o" --weights-dtype bf16
+  has "$tmp/bf.h" "param   w: f32\[8, 20\] (stored as bf16"
+  ! grep -q "lin.bias.*bf16" "$tmp/bf.h" || fail "the header says lin.bias is bf16"
   expect 0 "$CC" -std=c99 ${cflags[@]+"${cflags[@]}"} -I"$RUNTIME_INC" -I"$tmp" "$d/storage.c" "$tmp/bf.o" \
     "$RUNTIME_LIB" -lm -lpthread -o "$tmp/storage"
   expect 0 "$tmp/storage" "$d"

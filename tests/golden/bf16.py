@@ -16,8 +16,8 @@ a case (gen.py) or which params attnc stores in bf16.
 
 Where the tolerance comes from.  attnc rounds each bf16 weight to nearest
 even: w' = w (1 + d), |d| <= u = 2^-9 (bf16 keeps 8 significant bits);
-everything else (activations, accumulation, biases, LayerNorm, the
-recurrences' W_hh) stays f32.  One product row y = sum_k w_k x_k then
+everything else (activations, accumulation, biases, LayerNorm) stays
+f32.  One product row y = sum_k w_k x_k then
 moves by at most u sum_k |w_k x_k|.  For the tests' data (weights of
 magnitude 1/sqrt(K), activations of order 1, terms of both signs) the
 rounding errors d_k are independent and of both signs, so they add like a
@@ -34,10 +34,10 @@ scale), with c per family for how the error passes on:
                series, each followed by a LayerNorm, which rescales by
                1/std of its input (of order 1 here) and so does not let the
                error grow with depth: c = 8;
-  * recurrent  LSTM/GRU: only W_ih (the input projection) is bf16; sigmoid
-               and tanh are 1-Lipschitz (sigmoid 1/4), and the state carries
-               an error on through W_hh for T steps, damped by the forget
-               and update gates: c = 8;
+  * recurrent  LSTM/GRU: W_ih and W_hh are bf16; sigmoid and tanh are
+               1-Lipschitz (sigmoid 1/4), and the state carries an error on
+               through W_hh for T steps, damped by the forget and update
+               gates: c = 8;
   * mha_large  scores in the hundreds: a relative error 2u of a score of
                200 is 0.8 in softmax's exponent, so attention weights move
                by up to about that fraction: c = 32 (TOL_C below).
