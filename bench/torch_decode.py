@@ -2,7 +2,7 @@
 """torch_decode.py: PyTorch eager doing bench/decode.c's step, for
 bench/decode.sh.
 
-    /usr/bin/python3 bench/torch_decode.py P...
+    /usr/bin/python3 bench/torch_decode.py [--bf16] P...
 
 The model of bench/models/decode.attn (4 pre-norm layers, D = 512, 8
 heads, FF 2048, vocabulary 8192) as a PyTorch module, eval mode, no_grad,
@@ -13,6 +13,10 @@ has no fused attention) and returns the logits and the new caches.  Prints
 one line per P:
 
     TORCH <P> <median ms> <reps>
+
+With --bf16 the whole model and the caches are bfloat16 (model.to(
+torch.bfloat16), as one runs a bf16 model in PyTorch), and the lines say
+TORCH_BF16.
 """
 import sys
 import time
@@ -62,10 +66,12 @@ class Decoder(nn.Module):
 def main():
     torch.set_num_threads(1)
     torch.manual_seed(2026)
-    model = Decoder().eval()
-    for arg in sys.argv[1:]:
+    bf16 = "--bf16" in sys.argv[1:]
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    model = Decoder().eval().to(dtype)
+    for arg in (a for a in sys.argv[1:] if a != "--bf16"):
         p = int(arg)
-        caches = [(torch.randn(p, D), torch.randn(p, D)) for _ in range(LAYERS)]
+        caches = [(torch.randn(p, D, dtype=dtype), torch.randn(p, D, dtype=dtype)) for _ in range(LAYERS)]
         ids, pos = torch.tensor([17]), torch.tensor([p])
         times = []
         with torch.no_grad():
@@ -74,7 +80,7 @@ def main():
                 model(ids, pos, caches)
                 times.append(time.perf_counter() - t0)
         times = sorted(times[1:])
-        print("TORCH %d %.4f %d" % (p, 1e3 * times[len(times) // 2], len(times)))
+        print("%s %d %.4f %d" % ("TORCH_BF16" if bf16 else "TORCH", p, 1e3 * times[len(times) // 2], len(times)))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@
 # CPU cpu      the target CPU (attnc --cpu); default: the build machine's, so
 #              set it (e.g. x86-64-v3) for a program that runs elsewhere
 # OPTIONS ...  any other attnc options, e.g. -O3, --no-fuse, --threads 0,
-#              --weights-prefix encoder.
+#              --weights-prefix encoder., --weights-dtype bf16
 # Relative paths are relative to the current source directory.  Call it in
 # the directory that creates <target>.
 function(attnc_add_model target file)

@@ -188,7 +188,8 @@ int bench_model(const attnrt_model_desc *desc, const Graph *g, const BenchOption
      * so that activations stay in a normal range */
     for (int64_t k = 0; k < desc->n_params; k++) {
       const attnrt_tensor_desc *d = &desc->params[k];
-      attnrt_tensor t = {.dtype = (attnrt_dtype)d->dtype, .rank = (int)d->rank};
+      /* a bf16 param (--weights-dtype bf16) is given f32, which the runtime rounds */
+      attnrt_tensor t = {.dtype = d->dtype == ATTNRT_BF16 ? ATTNRT_F32 : (attnrt_dtype)d->dtype, .rank = (int)d->rank};
       for (int i = 0; i < t.rank; i++) t.dims[i] = d->dims[i];
       double fan = t.rank ? (double)t.dims[t.rank - 1] : 1;
       t.data = keep(alloc_tensor(&t, (float)(1.0 / __builtin_sqrt(fan))));

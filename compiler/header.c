@@ -100,7 +100,8 @@ char *header_text(Graph **graphs, int ngraphs, const char *source_path, const ch
       put(&b, "\n");
     }
     for (int i = 0; i < m->nparams; i++)
-      put(&b, " *   param   %s: %s%s\n", m->params[i].name, type_str(m, m->params[i].type),
+      put(&b, " *   param   %s: %s%s%s\n", m->params[i].name, type_str(m, m->params[i].type),
+          ir_param_bf16(graphs[gi], i) ? " (stored as bf16: ATTNRT_BF16, or f32 data rounded)" : "",
           embedded ? " (embedded)" : "");
     put(&b, " * %s%s(...) returns ATTNRT_OK, or an error status with the message in\n"
             " * attnrt_ctx_error(ctx).  ctx comes from attnrt_ctx_new(&%s%s_model); its\n"

@@ -42,7 +42,24 @@ int64_t ir_numel_known(Type t) {
 }
 
 bool ir_is_prepared(const Graph *g, const Node *n) {
-  return !n->dead && n->op == OP_PACK && g->nodes[ir_view_root(g, n->in[0])].op == OP_PARAM;
+  if (n->dead || (n->op != OP_PACK && n->op != OP_TRANSPOSE) || g->nodes[ir_view_root(g, n->in[0])].op != OP_PARAM)
+    return false;
+  if (n->op == OP_PACK) return true;
+  /* W_hh^T of a recurrence (lower.c): read only as the weights of
+   * lstm_seq / gru_seq, never an output */
+  for (int o = 0; o < g->noutputs; o++)
+    if (&g->nodes[g->outputs[o]] == n) return false;
+  int id = (int)(n - g->nodes), users = 0;
+  for (int i = 0; i < g->n; i++) {
+    const Node *u = &g->nodes[i];
+    if (u->dead) continue;
+    for (int k = 0; k < u->nin; k++) {
+      if (u->in[k] != id) continue;
+      if (!((u->op == OP_LSTM_SEQ || u->op == OP_GRU_SEQ) && k == 1)) return false;
+      users++;
+    }
+  }
+  return users > 0;
 }
 
 bool ir_is_append(const Graph *g, const Node *n) {
@@ -83,6 +100,7 @@ void ir_print(FILE *f, const Graph *g) {
     if (n->op == OP_SOFTMAX || (op_info[n->op].traits & T_REDUCE)) fprintf(f, ", axis=%d", n->axis);
     if (n->op == OP_MATMUL && n->tb) fprintf(f, ", transpose_b");
     if (n->op == OP_PACK && n->tb) fprintf(f, ", transposed");
+    if (n->bf16 && n->op != OP_VIEW) fprintf(f, ", bf16");
     if (n->op == OP_SOFTMAX && n->causal) fprintf(f, n->causal_lr ? ", causal_lower_right" : ", causal");
     if (n->op == OP_SOFTMAX && n->safe) fprintf(f, ", masked_rows_zero");
     if (n->op == OP_CONCAT) fprintf(f, ", axis=%d", n->axis);

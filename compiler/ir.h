@@ -55,6 +55,8 @@ typedef struct Node {
                          place, not swapped into a copy */
   double fill;        /* ATTENTION with filled: the score where it is nonzero */
   int index;          /* INPUT, PARAM: index in the model's list */
+  bool bf16;          /* pass_weights_bf16: a PARAM stored in bf16, or a VIEW or
+                         PACK of one (the pack writes bf16 panels) */
   const char *name;   /* the let/output name that holds it, for --emit-ir */
   /* filled by passes: */
   int uses;           /* number of operand slots that name it, plus outputs */
@@ -84,6 +86,8 @@ typedef struct Graph {
   int noutputs;
   Slot *slots;        /* memory plan */
   int nslots;
+  bool *param_bf16;   /* pass_weights_bf16: per model param, stored in bf16;
+                         NULL: none is */
 } Graph;
 
 /* ir.c */
@@ -95,7 +99,8 @@ void ir_verify(const Graph *g, const char *after_pass);
 int64_t ir_numel_known(Type t);
 int ir_view_root(const Graph *g, int id);
 bool ir_reads_i32(Op op, int slot);         /* does op take an i32 operand in slot? */
-/* A pack of a param (through views): laid out once, when the params are
+/* A pack of a param (through views), or the transpose of one that only
+ * recurrences read (their W_hh^T): laid out once, when the params are
  * bound, into the context's prepared buffer, not per call. */
 bool ir_is_prepared(const Graph *g, const Node *n);
 /* An output concat(in, x, axis=0) of an input `in` itself (design.md 5.4,
@@ -115,6 +120,8 @@ void pass_fuse_attention(Graph *g, bool remarks); /* pass_fuse_attention.c */
 void pass_fuse_layernorm(Graph *g);        /* pass_fuse_layernorm.c */
 void pass_fuse_elementwise(Graph *g);      /* pass_fuse_elementwise.c */
 void pass_pack_gemm(Graph *g);             /* pass_pack_gemm.c */
+void pass_weights_bf16(Graph *g);          /* pass_weights_bf16.c (--weights-dtype bf16) */
+bool ir_param_bf16(const Graph *g, int param);   /* param stored in bf16 */
 void plan_memory(Graph *g);                /* memplan.c */
 void plan_stacked_outputs(Graph *g);       /* memplan_stack.c; called by plan_memory */
 

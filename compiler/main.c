@@ -25,6 +25,7 @@
 typedef struct Options {
   const char *input, *output, *header, *model, *weights, *weights_prefix, *triple, *cpu, *prefix;
   bool check, emit_ir, emit_dot, emit_llvm, emit_asm, no_fuse, remarks, run, bench, verbose, cpu_list;
+  bool weights_bf16;   /* --weights-dtype bf16 */
   int opt_level, threads, jobs;
   NamedPath inputs[64], outputs[64], dims[16];
   int ninputs, noutputs, ndims;
@@ -68,6 +69,11 @@ static const char usage_text[] =
     "                       BF16, F64 converted to f32 (I32 for i32 params)\n"
     "  --weights-prefix P   bind param p to the tensor named P + p, for a state_dict\n"
     "                       saved from a bigger module (--weights-prefix encoder.)\n"
+    "  --weights-dtype T    f32 (default) or bf16: store the weight matrices (params\n"
+    "                       read only as a product's weights: Linear, attention\n"
+    "                       projections, LSTM/GRU W_ih and W_hh, `x @ w`) in bf16,\n"
+    "                       rounded to nearest even; products still accumulate in\n"
+    "                       f32 (also --run, --bench)\n"
     "\n"
     "Running (--run):\n"
     "  --model NAME         the model to run (default: the first in the file); also\n"
@@ -124,6 +130,11 @@ static Options parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--model")) o.model = VALUE();
     else if (!strcmp(a, "--weights")) o.weights = VALUE();
     else if (!strcmp(a, "--weights-prefix")) o.weights_prefix = VALUE();
+    else if (!strcmp(a, "--weights-dtype")) {
+      const char *v = VALUE();
+      if (strcmp(v, "f32") && strcmp(v, "bf16")) usage_error("--weights-dtype wants f32 or bf16, got '%s'", v);
+      o.weights_bf16 = !strcmp(v, "bf16");
+    }
     else if (!strcmp(a, "--target")) o.triple = VALUE();
     else if (!strcmp(a, "--cpu")) o.cpu = VALUE();
     else if (!strcmp(a, "--prefix")) o.prefix = VALUE();
@@ -274,6 +285,7 @@ static void optimize_graphs(Graph **gs, int n, const Options *o) {
     /* a layout choice, not a fusion: --no-fuse keeps it */
     pass_pack_gemm(gs[i]);
     verify_after(gs[i], "pack_gemm");
+    if (o->weights_bf16) pass_weights_bf16(gs[i]);
   }
 }
 
@@ -383,7 +395,7 @@ static const void ***load_embedded_weights(Graph **gs, int n, const char *path, 
     attnrt_tensor_desc *pd = NEW_ARRAY(attnrt_tensor_desc, m->nparams + 1);
     for (int i = 0; i < m->nparams; i++) {
       pd[i].name = m->params[i].name;
-      pd[i].dtype = m->params[i].type.dtype == DT_F32 ? ATTNRT_F32 : ATTNRT_I32;
+      pd[i].dtype = ir_param_bf16(gs[gi], i) ? ATTNRT_BF16 : m->params[i].type.dtype == DT_F32 ? ATTNRT_F32 : ATTNRT_I32;
       pd[i].rank = m->params[i].type.rank;
       for (int d = 0; d < m->params[i].type.rank; d++) pd[i].dims[d] = m->params[i].type.dims[d].size;
     }

@@ -231,3 +231,65 @@ LLVMValueRef batch_offset(CG *cg, const Type *res, int nb, LLVMValueRef *idx,
   }
   return off;
 }
+
+/* ---- bf16 weights (--weights-dtype bf16, pass_weights_bf16) -----------------
+ * A bf16 param and what is laid out from it hold bf16 elements (2 bytes).
+ * A bf16 value is the upper half of an f32: widening is exact (zero
+ * extend, shift left by 16: one instruction each, or a load that extends,
+ * on any x86 with AVX2 and on NEON), and so is narrowing a value that came
+ * from bf16 (shift right by 16, truncate), which is all a layout kernel
+ * (pack, transpose) does.  So every
+ * product still multiplies and accumulates in f32; only the weights'
+ * storage is rounded (by the runtime, to nearest even, when they are
+ * bound).  bf selects the element type of the buffer in the *_w functions
+ * below: the packed panels of a GEMM's B (gemm.c) and W_hh^T of a
+ * recurrence (recurrent.c). */
+static LLVMTypeRef bf_vty(CG *cg) { return LLVMVectorType(LLVMInt16TypeInContext(cg->C), (unsigned)cg->vl); }
+
+static LLVMValueRef bf_splat16(CG *cg) {
+  LLVMValueRef e[64];
+  for (int i = 0; i < cg->vl; i++) e[i] = cg_i32(cg, 16);
+  return LLVMConstVector(e, (unsigned)cg->vl);
+}
+
+static LLVMValueRef bf_widen(CG *cg, LLVMValueRef v, bool vec) {
+  LLVMValueRef w = LLVMBuildZExt(cg->B, v, vec ? LLVMVectorType(cg->i32, (unsigned)cg->vl) : cg->i32, "");
+  w = LLVMBuildShl(cg->B, w, vec ? bf_splat16(cg) : cg_i32(cg, 16), "");
+  return LLVMBuildBitCast(cg->B, w, vec ? cg->vf : cg->f32, "");
+}
+
+static LLVMValueRef bf_narrow(CG *cg, LLVMValueRef f, bool vec) {
+  LLVMValueRef w = LLVMBuildBitCast(cg->B, f, vec ? LLVMVectorType(cg->i32, (unsigned)cg->vl) : cg->i32, "");
+  w = LLVMBuildLShr(cg->B, w, vec ? bf_splat16(cg) : cg_i32(cg, 16), "");
+  return LLVMBuildTrunc(cg->B, w, vec ? bf_vty(cg) : LLVMInt16TypeInContext(cg->C), "");
+}
+
+LLVMValueRef welem_ptr(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx) {
+  return bf ? LLVMBuildInBoundsGEP2(cg->B, LLVMInt16TypeInContext(cg->C), base, &idx, 1, "") : elem_ptr(cg, base, idx);
+}
+
+LLVMValueRef load_w(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx) {
+  if (!bf) return load_f(cg, base, idx);
+  return bf_widen(cg, LLVMBuildLoad2(cg->B, LLVMInt16TypeInContext(cg->C), welem_ptr(cg, bf, base, idx), ""), false);
+}
+
+void store_w(CG *cg, bool bf, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+  if (!bf) store_f(cg, v, base, idx);
+  else LLVMBuildStore(cg->B, bf_narrow(cg, v, false), welem_ptr(cg, bf, base, idx));
+}
+
+LLVMValueRef vload_w(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx) {
+  if (!bf) return vload(cg, base, idx);
+  LLVMValueRef v = LLVMBuildLoad2(cg->B, bf_vty(cg), welem_ptr(cg, bf, base, idx), "");
+  LLVMSetAlignment(v, 2);
+  return bf_widen(cg, v, true);
+}
+
+void vstore_w(CG *cg, bool bf, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+  if (!bf) {
+    vstore(cg, v, base, idx);
+    return;
+  }
+  LLVMValueRef st = LLVMBuildStore(cg->B, bf_narrow(cg, v, true), welem_ptr(cg, bf, base, idx));
+  LLVMSetAlignment(st, 2);
+}

@@ -102,6 +102,15 @@ LLVMValueRef vsplat(CG *cg, LLVMValueRef x);
 LLVMValueRef vfc(CG *cg, double x);
 LLVMValueRef vfma(CG *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 
+/* builder.c: elements of a weight buffer that holds f32, or bf16 when bf
+ * (pass_weights_bf16): loaded widened to f32, stored narrowed (exact for
+ * values that came from bf16) */
+LLVMValueRef welem_ptr(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef load_w(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx);
+void store_w(CG *cg, bool bf, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef vload_w(CG *cg, bool bf, LLVMValueRef base, LLVMValueRef idx);
+void vstore_w(CG *cg, bool bf, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
+
 /* builder.c: dims of the function being built (cg->dimv) */
 LLVMValueRef dim(CG *cg, Dim d);
 LLVMValueRef dims_prod(CG *cg, const Type *t, int from, int to);

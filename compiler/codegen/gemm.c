@@ -66,6 +66,14 @@ static void shared_end(CG *cg, SharedFn *sf) {
   cg->fmf = sf->fmf;
 }
 
+/* the shared function's name: attnc.KIND[.bf16].vN */
+static const char *shared_name(CG *cg, const char *kind, bool bf) {
+  return arena_printf("attnc.%s%s.v%d", kind, bf ? ".bf16" : "", cg->vl >= 16 ? 16 : cg->vl >= 8 ? 8 : 4);
+}
+
+/* does this matmul's packed B hold bf16? */
+static bool b_is_bf16(CG *cg, const Node *n) { return cg->g->nodes[n->in[1]].bf16; }
+
 /* ---- GEMM: register-blocked over a packed B ---------------------------------
  * C[M, N] = A[M, K] B[K, N] (per batch entry) for a matmul whose B is a
  * `pack` (pass_pack_gemm; emit_pack writes it once per call, in panels of
@@ -87,6 +95,7 @@ bool gemm_fast(CG *cg, const Node *n) {
 typedef struct GemmTile {
   Kernel *k;
   int mr;
+  bool bf;                                      /* B's panels hold bf16 */
   LLVMValueRef ap0, K, N, k0, kc, first;      /* ap0: the tile's packed A; first: k0 == 0 */
   LLVMValueRef ap, bstack, ct;                  /* stack: packed A, a partial B panel, partial tile */
   LLVMValueRef bp;                              /* this panel's B block: KC rows of NR */
@@ -136,10 +145,11 @@ static void gemm_tile(GemmTile *t) {
   LLVMValueRef kk = cloop_begin(cg, &kl, i64c(cg, 0), t->kc, init, mr * 2);
   /* B's block streams from L2: fetch the rows GEMM_PF_DIST k ahead (a
    * prefetch past the block's end is harmless) */
-  for (int l = 0; l < NR * 4; l += 64)
-    prefetch(cg, elem_ptr(cg, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, GEMM_PF_DIST * NR + l / 4))), 0);
-  LLVMValueRef b0 = vload(cg, t->bp, mul64(cg, kk, i64c(cg, NR)));
-  LLVMValueRef b1 = vload(cg, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, vl)));
+  int esz = t->bf ? 2 : 4;
+  for (int l = 0; l < NR * esz; l += 64)
+    prefetch(cg, welem_ptr(cg, t->bf, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, GEMM_PF_DIST * NR + l / esz))), 0);
+  LLVMValueRef b0 = vload_w(cg, t->bf, t->bp, mul64(cg, kk, i64c(cg, NR)));
+  LLVMValueRef b1 = vload_w(cg, t->bf, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, vl)));
   LLVMValueRef next[MAX_CARRIED];
   LLVMValueRef arow = add64(cg, t->ap0, mul64(cg, kk, i64c(cg, mr)));
   for (int r = 0; r < mr; r++) {
@@ -177,8 +187,8 @@ static void gemm_tile(GemmTile *t) {
  * A [M, K], B [K, N], C [M, N] given at their entry's start.  One
  * function per module, which every matmul kernel calls: keeping one copy
  * of the register-blocked loops keeps compile time low. */
-static LLVMValueRef gemm_shared(CG *cg) {
-  const char *name = cg->vl >= 16 ? "attnc.gemm.v16" : cg->vl >= 8 ? "attnc.gemm.v8" : "attnc.gemm.v4";
+static LLVMValueRef gemm_shared(CG *cg, bool bf) {
+  const char *name = shared_name(cg, "gemm", bf);
   LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
   if (fn) return fn;
   SharedFn sf = shared_begin(cg);
@@ -196,7 +206,7 @@ static LLVMValueRef gemm_shared(CG *cg) {
   (void)M;
   LLVMValueRef a_off = i64c(cg, 0), b_off = i64c(cg, 0), c_off = i64c(cg, 0);
   int vl = cg->vl, NR = 2 * vl, MR = gemm_mr(cg), TR = MR * GEMM_TASK_TILES;
-  GemmTile gt = {.k = k, .mr = MR, .K = K, .N = N};
+  GemmTile gt = {.k = k, .mr = MR, .bf = bf, .K = K, .N = N};
   gt.bstack = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * NR)), "bpanel");
   gt.ap = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(GEMM_KC * TR)), "ablock");
   gt.ct = entry_alloca(cg, LLVMArrayType2(cg->f32, (uint64_t)(MR * NR)), "ctile");
@@ -283,8 +293,8 @@ static LLVMValueRef gemm_shared(CG *cg) {
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
     LLVMValueRef in = LLVMBuildICmp(cg->B, LLVMIntSLT, j, last_w, "");
     LLVMValueRef jc = LLVMBuildSelect(cg->B, in, j, i64c(cg, 0), "");
-    LLVMValueRef val = LLVMBuildSelect(cg->B, in, load_f(cg, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
-    store_f(cg, val, gt.bstack, add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
+    LLVMValueRef val = LLVMBuildSelect(cg->B, in, load_w(cg, bf, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
+    store_w(cg, bf, val, gt.bstack, add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
     loop_end(cg, &jl);
     loop_end(cg, &kl);
     LLVMBuildBr(cg->B, done);
@@ -309,7 +319,7 @@ static LLVMValueRef gemm_shared(CG *cg) {
   gt.j0 = mul64(cg, p, i64c(cg, NR));
   LLVMValueRef fullw = LLVMBuildICmp(cg->B, LLVMIntSLT, p, nfull, "");
   gt.nw = LLVMBuildSelect(cg->B, fullw, i64c(cg, NR), last_w, "");
-  LLVMValueRef direct = elem_ptr(cg, k->in[1], add64(cg, add64(cg, b_off, mul64(cg, gt.j0, K)), mul64(cg, gt.k0, i64c(cg, NR))));
+  LLVMValueRef direct = welem_ptr(cg, bf, k->in[1], add64(cg, add64(cg, b_off, mul64(cg, gt.j0, K)), mul64(cg, gt.k0, i64c(cg, NR))));
   gt.bp = LLVMBuildSelect(cg->B, fullw, direct, gt.bstack, "");
   gemm_tile(&gt);
   loop_end(cg, &jp);
@@ -327,8 +337,8 @@ static LLVMValueRef gemm_shared(CG *cg) {
  * runs at the speed memory streams the panels; the GEMM's tile computes 6
  * rows of which one would be real.  Four accumulators per vector break the
  * FMA chain over k. */
-static LLVMValueRef gemv_shared(CG *cg) {
-  const char *name = cg->vl >= 16 ? "attnc.gemv.v16" : cg->vl >= 8 ? "attnc.gemv.v8" : "attnc.gemv.v4";
+static LLVMValueRef gemv_shared(CG *cg, bool bf) {
+  const char *name = shared_name(cg, "gemv", bf);
   LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
   if (fn) return fn;
   SharedFn sf = shared_begin(cg);
@@ -355,7 +365,7 @@ static LLVMValueRef gemv_shared(CG *cg) {
     LLVMValueRef av = vsplat(cg, load_f(cg, a, kk));
     LLVMValueRef row = add64(cg, bp, mul64(cg, kk, i64c(cg, NR)));
     for (int v = 0; v < 2; v++)
-      next[u * 2 + v] = vfma(cg, av, vload(cg, b, add64(cg, row, i64c(cg, v * vl))), kl.v[u * 2 + v]);
+      next[u * 2 + v] = vfma(cg, av, vload_w(cg, bf, b, add64(cg, row, i64c(cg, v * vl))), kl.v[u * 2 + v]);
   }
   cloop_end(cg, &kl, next);
   LLVMValueRef acc[2];
@@ -364,7 +374,7 @@ static LLVMValueRef gemv_shared(CG *cg) {
   LLVMValueRef kr = cloop_begin(cg, &rl, mul64(cg, k4, i64c(cg, U)), K, acc, 2);
   LLVMValueRef av = vsplat(cg, load_f(cg, a, kr));
   LLVMValueRef row = add64(cg, bp, mul64(cg, kr, i64c(cg, NR)));
-  for (int v = 0; v < 2; v++) next[v] = vfma(cg, av, vload(cg, b, add64(cg, row, i64c(cg, v * vl))), rl.v[v]);
+  for (int v = 0; v < 2; v++) next[v] = vfma(cg, av, vload_w(cg, bf, b, add64(cg, row, i64c(cg, v * vl))), rl.v[v]);
   cloop_end(cg, &rl, next);
   for (int v = 0; v < 2; v++) vstore(cg, rl.v[v], c, add64(cg, mul64(cg, p, i64c(cg, NR)), i64c(cg, v * vl)));
   loop_end(cg, &pl);
@@ -376,7 +386,7 @@ static LLVMValueRef gemv_shared(CG *cg) {
   LLVMValueRef zero = cg_f32(cg, 0.0);
   CLoop sl;
   LLVMValueRef kk = cloop_begin(cg, &sl, i64c(cg, 0), K, &zero, 1);
-  LLVMValueRef s = cg_fadd(cg, sl.v[0], cg_fmul(cg, load_f(cg, a, kk), load_f(cg, b, add64(cg, base, add64(cg, mul64(cg, kk, w), j)))));
+  LLVMValueRef s = cg_fadd(cg, sl.v[0], cg_fmul(cg, load_f(cg, a, kk), load_w(cg, bf, b, add64(cg, base, add64(cg, mul64(cg, kk, w), j)))));
   cloop_end(cg, &sl, &s);
   store_f(cg, sl.v[0], c, add64(cg, j0, j));
   loop_end(cg, &jl);
@@ -393,7 +403,8 @@ void emit_gemm(Kernel *k) {
   LLVMValueRef K = dim(cg, ta->dims[ta->rank - 1]);
   LLVMValueRef N = dim(cg, tb->dims[tb->rank - 1]);
   int nb = t->rank - 2;
-  LLVMValueRef gemm = gemm_shared(cg);
+  bool bf = b_is_bf16(cg, n);
+  LLVMValueRef gemm = gemm_shared(cg, bf);
   LLVMValueRef tasks = div64(cg, add64(cg, M, i64c(cg, TR - 1)), i64c(cg, TR));
   Loop r;
   LLVMValueRef row = loop_begin(cg, &r, k->begin, k->end);
@@ -411,10 +422,10 @@ void emit_gemm(Kernel *k) {
   LLVMValueRef b_off = batch_offset(cg, t, nb, idx, tb, tb->rank - 2, mul64(cg, K, N));
   LLVMValueRef c_off = mul64(cg, mul64(cg, bidx, M), N);
   LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
-  LLVMValueRef args[8] = {elem_ptr(cg, k->in[0], a_off), elem_ptr(cg, k->in[1], b_off), elem_ptr(cg, k->out, c_off),
+  LLVMValueRef args[8] = {elem_ptr(cg, k->in[0], a_off), welem_ptr(cg, bf, k->in[1], b_off), elem_ptr(cg, k->out, c_off),
                           M, K, N, i0, i1};
   /* a single row (a decoding step): the GEMV */
-  LLVMValueRef gemv = gemv_shared(cg);
+  LLVMValueRef gemv = gemv_shared(cg, bf);
   LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "gemv");
   LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "gemm");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "product");
@@ -500,12 +511,14 @@ void emit_matmul(Kernel *k) {
  * (row = batch * C + i), with the operand's R rows of C columns.  One
  * function per module, called by every transpose kernel (a model has one
  * per Linear weight): one copy of the vectorized loop. */
-static LLVMValueRef transpose_shared(CG *cg) {
-  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, "attnc.transpose");
+static LLVMValueRef transpose_shared(CG *cg, bool bf) {
+  /* bf: a bf16 W_hh laid out for a recurrence (pass_weights_bf16) */
+  const char *name = bf ? "attnc.transpose.bf16" : "attnc.transpose";
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
   if (fn) return fn;
   SharedFn sf = shared_begin(cg);
   LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
-  fn = new_fn(cg, "attnc.transpose", LLVMFunctionType(cg->voidt, params, 6, 0), true);
+  fn = new_fn(cg, name, LLVMFunctionType(cg->voidt, params, 6, 0), true);
   add_attr(cg, fn, (int)LLVMAttributeFunctionIndex, "noinline");
   add_attr(cg, fn, 1, "noalias");
   add_attr(cg, fn, 2, "noalias");
@@ -516,7 +529,7 @@ static LLVMValueRef transpose_shared(CG *cg) {
   LLVMValueRef i = rem64(cg, row, C);
   LLVMValueRef in_base = add64(cg, mul64(cg, div64(cg, row, C), mul64(cg, R, C)), i);
   LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), R);
-  store_f(cg, load_f(cg, in, add64(cg, in_base, mul64(cg, j, C))), out, add64(cg, mul64(cg, row, R), j));
+  store_w(cg, bf, load_w(cg, bf, in, add64(cg, in_base, mul64(cg, j, C))), out, add64(cg, mul64(cg, row, R), j));
   loop_end(cg, &jl);
   loop_end(cg, &r);
   shared_end(cg, &sf);
@@ -526,7 +539,7 @@ static LLVMValueRef transpose_shared(CG *cg) {
 void emit_transpose(Kernel *k) {
   CG *cg = k->cg;
   const Type *t = &k->n->type;
-  LLVMValueRef fn = transpose_shared(cg);
+  LLVMValueRef fn = transpose_shared(cg, k->n->bf16);
   LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64};
   LLVMValueRef args[6] = {k->in[0], k->out, dim(cg, t->dims[t->rank - 1]), dim(cg, t->dims[t->rank - 2]), k->begin, k->end};
   LLVMBuildCall2(cg->B, LLVMFunctionType(cg->voidt, params, 6, 0), fn, args, 6, "");
@@ -561,8 +574,8 @@ static void transpose_regs(CG *cg, LLVMValueRef *r) {
   }
 }
 
-static LLVMValueRef pack_shared(CG *cg) {
-  const char *name = cg->vl >= 16 ? "attnc.pack.v16" : cg->vl >= 8 ? "attnc.pack.v8" : "attnc.pack.v4";
+static LLVMValueRef pack_shared(CG *cg, bool bf) {
+  const char *name = shared_name(cg, "pack", bf);
   LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
   if (fn) return fn;
   SharedFn sf = shared_begin(cg);
@@ -601,7 +614,8 @@ static LLVMValueRef pack_shared(CG *cg) {
     LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
     LLVMValueRef s0 = add64(cg, add64(cg, base, mul64(cg, kk, N)), j0);
     LLVMValueRef d0 = add64(cg, dbase, mul64(cg, kk, i64c(cg, NR)));
-    for (int v = 0; v < 2; v++) vstore(cg, vload(cg, src, add64(cg, s0, i64c(cg, v * vl))), dst, add64(cg, d0, i64c(cg, v * vl)));
+    for (int v = 0; v < 2; v++)
+      vstore_w(cg, bf, vload_w(cg, bf, src, add64(cg, s0, i64c(cg, v * vl))), dst, add64(cg, d0, i64c(cg, v * vl)));
     loop_end_nounroll(cg, &kl);
     LLVMBuildBr(cg->B, done);
   }
@@ -619,15 +633,15 @@ static LLVMValueRef pack_shared(CG *cg) {
     LLVMValueRef hv = mul64(cg, h, i64c(cg, vl));
     LLVMValueRef rows[64];
     for (int i = 0; i < vl; i++)
-      rows[i] = vload(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, add64(cg, hv, i64c(cg, i))), K)), k0));
+      rows[i] = vload_w(cg, bf, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, add64(cg, hv, i64c(cg, i))), K)), k0));
     transpose_regs(cg, rows);
     for (int c = 0; c < vl; c++)
-      vstore(cg, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), hv));
+      vstore_w(cg, bf, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), hv));
     loop_end_nounroll(cg, &hl);
     loop_end_nounroll(cg, &kb);
     LLVMValueRef kk = loop_begin(cg, &kl, mul64(cg, nkb, i64c(cg, vl)), K);
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
-    store_f(cg, load_f(cg, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)), dst,
+    store_w(cg, bf, load_w(cg, bf, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)), dst,
             add64(cg, add64(cg, dbase, mul64(cg, kk, i64c(cg, NR))), j));
     loop_end_scalar(cg, &jl);
     loop_end(cg, &kl);
@@ -643,7 +657,7 @@ static LLVMValueRef pack_shared(CG *cg) {
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), w);
     LLVMValueRef s = t ? add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)
                        : add64(cg, add64(cg, base, mul64(cg, kk, N)), add64(cg, j0, j));
-    store_f(cg, load_f(cg, src, s), dst, add64(cg, add64(cg, dbase, mul64(cg, kk, w)), j));
+    store_w(cg, bf, load_w(cg, bf, src, s), dst, add64(cg, add64(cg, dbase, mul64(cg, kk, w)), j));
     loop_end_scalar(cg, &jl);
     loop_end(cg, &kl);
     LLVMBuildBr(cg->B, done);
@@ -657,7 +671,7 @@ static LLVMValueRef pack_shared(CG *cg) {
 void emit_pack(Kernel *k) {
   CG *cg = k->cg;
   const Type *t = &k->n->type;
-  LLVMValueRef fn = pack_shared(cg);
+  LLVMValueRef fn = pack_shared(cg, k->n->bf16);
   LLVMTypeRef params[7] = {cg->ptr, cg->ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
   LLVMValueRef args[7] = {k->in[0], k->out, dim(cg, t->dims[t->rank - 2]), dim(cg, t->dims[t->rank - 1]),
                           i64c(cg, k->n->tb), k->begin, k->end};

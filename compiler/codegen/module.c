@@ -129,7 +129,7 @@ static const char *kernel_sig(const CG *cg, const Node *n) {
                          n->safe, (long long)n->start, n->fval, n->nin);
   for (int k = 0; k < n->nin; k++) {
     const Node *a = &cg->g->nodes[n->in[k]];
-    s = arena_printf("%s |%d %s", s, (int)a->op, type_sig(&a->type));
+    s = arena_printf("%s |%d %s%s", s, (int)a->op, type_sig(&a->type), a->bf16 ? " bf16" : "");
     if (a->op == OP_CONST) s = arena_printf("%s=%a", s, a->fval);
   }
   for (int i = 0; i < n->nprog; i++)
@@ -138,6 +138,7 @@ static const char *kernel_sig(const CG *cg, const Node *n) {
   if (n->causal_lr) s = arena_printf("%s lr", s);
   if (n->heads_inner) s = arena_printf("%s hi%d", s, n->heads_inner);
   if (cg->append_tail) s = arena_printf("%s tail", s);
+  if (n->bf16) s = arena_printf("%s bf16", s);
   return s;
 }
 
@@ -333,7 +334,7 @@ static LLVMValueRef emit_view_ptr(CG *cg, const Node *n, LLVMValueRef base, LLVM
     emit_fail_if(cg, fn, bad, ctx, 7 /* ATTNRT_E_RANGE */, msg, D0);
     if (n->start == 0) return base;
     LLVMValueRef row = dims_prod(cg, &a->type, 1, a->type.rank);
-    LLVMValueRef off = mul64(cg, mul64(cg, start, row), i64c(cg, 4));
+    LLVMValueRef off = mul64(cg, mul64(cg, start, row), i64c(cg, n->bf16 ? 2 : 4));
     return LLVMBuildInBoundsGEP2(cg->B, cg->i8, base, &off, 1, "");
   }
   if (n->start == 0) return base;
@@ -348,7 +349,8 @@ static LLVMValueRef emit_view_ptr(CG *cg, const Node *n, LLVMValueRef base, LLVM
     emit_fail_if(cg, fn, bad, ctx, 7 /* ATTNRT_E_RANGE */, msg, D0);
   }
   LLVMValueRef row = dims_prod(cg, &a->type, 1, a->type.rank);
-  LLVMValueRef off = mul64(cg, mul64(cg, start, row), i64c(cg, 4));
+  /* a view of a bf16 param (pass_weights_bf16) counts 2-byte elements */
+  LLVMValueRef off = mul64(cg, mul64(cg, start, row), i64c(cg, n->bf16 ? 2 : 4));
   return LLVMBuildInBoundsGEP2(cg->B, cg->i8, base, &off, 1, "");
 }
 
@@ -399,7 +401,7 @@ static int64_t prepared_offsets(const Graph *g, int64_t *off) {
     off[i] = -1;
     if (!ir_is_prepared(g, &g->nodes[i])) continue;
     off[i] = total;
-    total += (ir_numel_known(g->nodes[i].type) * 4 + 63) / 64 * 64;
+    total += (ir_numel_known(g->nodes[i].type) * (g->nodes[i].bf16 ? 2 : 4) + 63) / 64 * 64;
   }
   return total;
 }
@@ -577,6 +579,13 @@ static LLVMTypeRef tensor_desc_ty(CG *cg) {
   return LLVMStructTypeInContext(cg->C, f, 4, 0);
 }
 
+/* dtype codes of attnrt_dtype: ATTNRT_F32, ATTNRT_I32, ATTNRT_BF16 (a
+ * param pass_weights_bf16 stores in bf16) */
+static int64_t desc_dtype(CG *cg, const char *what, int i, const Type *t) {
+  if (!strcmp(what, "params") && ir_param_bf16(cg->g, i)) return 2;
+  return t->dtype == DT_F32 ? 0 : 1;
+}
+
 static LLVMValueRef tensor_descs(CG *cg, const char *what, int n, const char **names, const Type *types) {
   if (n == 0) return LLVMConstPointerNull(cg->ptr);
   LLVMTypeRef ty = tensor_desc_ty(cg);
@@ -588,7 +597,7 @@ static LLVMValueRef tensor_descs(CG *cg, const char *what, int n, const char **n
       if (d < types[i].rank) v = types[i].dims[d].sym < 0 ? types[i].dims[d].size : -(int64_t)types[i].dims[d].sym - 1;
       dims[d] = i64c(cg, v);
     }
-    LLVMValueRef f[4] = {const_str(cg, names[i]), i64c(cg, types[i].dtype == DT_F32 ? 0 : 1), i64c(cg, types[i].rank),
+    LLVMValueRef f[4] = {const_str(cg, names[i]), i64c(cg, desc_dtype(cg, what, i, &types[i])), i64c(cg, types[i].rank),
                          LLVMConstArray2(cg->i64, dims, ATTNRT_MAX_RANK_CG)};
     elems[i] = LLVMConstNamedStruct(ty, f, 4);
   }
@@ -607,7 +616,7 @@ static LLVMValueRef emit_embedded(CG *cg) {
   if (!cg->embedded) return LLVMConstPointerNull(cg->ptr);
   LLVMValueRef *ptrs = NEW_ARRAY(LLVMValueRef, m->nparams + 1);
   for (int i = 0; i < m->nparams; i++) {
-    size_t bytes = (size_t)ir_numel_known(m->params[i].type) * 4;
+    size_t bytes = (size_t)ir_numel_known(m->params[i].type) * (ir_param_bf16(cg->g, i) ? 2 : 4);
     LLVMValueRef init = LLVMConstStringInContext2(cg->C, cg->embedded[i], bytes, 1);
     LLVMValueRef gv = LLVMAddGlobal(cg->M, LLVMTypeOf(init), arena_printf("attnc.%s.weight.%d", m->name, i));
     LLVMSetInitializer(gv, init);

@@ -6,8 +6,8 @@
  * Needs: builder.c; math.c for exp (sigmoid) and tanh. */
 #include "cg.h"
 
-/* sum_k a[ao + k] * b[bo + k * bs] for k < n */
-static LLVMValueRef emit_dot_strided(CG *cg, LLVMValueRef a, LLVMValueRef ao, LLVMValueRef b, LLVMValueRef bo,
+/* sum_k a[ao + k] * b[bo + k * bs] for k < n; b is W_hh^T, bf16 when bf */
+static LLVMValueRef emit_dot_strided(CG *cg, LLVMValueRef a, LLVMValueRef ao, bool bf, LLVMValueRef b, LLVMValueRef bo,
                                      LLVMValueRef bs, LLVMValueRef n) {
   LLVMValueRef acc = entry_alloca(cg, cg->f32, "dot");
   LLVMBuildStore(cg->B, cg_f32(cg, 0.0), acc);
@@ -15,7 +15,7 @@ static LLVMValueRef emit_dot_strided(CG *cg, LLVMValueRef a, LLVMValueRef ao, LL
   LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), n);
   LLVMFastMathFlags saved = cg->fmf;
   reduce_fmf(cg);
-  LLVMValueRef prod = cg_fmul(cg, load_f(cg, a, add64(cg, ao, kk)), load_f(cg, b, add64(cg, bo, mul64(cg, kk, bs))));
+  LLVMValueRef prod = cg_fmul(cg, load_f(cg, a, add64(cg, ao, kk)), load_w(cg, bf, b, add64(cg, bo, mul64(cg, kk, bs))));
   LLVMBuildStore(cg->B, cg_fadd(cg, LLVMBuildLoad2(cg->B, cg->f32, acc, ""), prod), acc);
   cg->fmf = saved;
   loop_end(cg, &kl);
@@ -100,7 +100,8 @@ static void rec_block(Kernel *k, int mr, int nv, LLVMValueRef hbuf, LLVMValueRef
   LLVMValueRef wrow = rec_w_at(cg, rec_panel(cg, k->n), H, kk, jw0);
   (void)G;
   LLVMValueRef b[8], next[MAX_CARRIED];
-  for (int v = 0; v < nv; v++) b[v] = vload(cg, k->in[1], add64(cg, wrow, i64c(cg, v * vl)));
+  bool bf = cg->g->nodes[k->n->in[1]].bf16;   /* W_hh^T in bf16 (pass_weights_bf16) */
+  for (int v = 0; v < nv; v++) b[v] = vload_w(cg, bf, k->in[1], add64(cg, wrow, i64c(cg, v * vl)));
   for (int r = 0; r < mr; r++) {
     LLVMValueRef a = vsplat(cg, load_f(cg, hbuf, add64(cg, hrow[r], kk)));
     for (int v = 0; v < nv; v++) next[r * nv + v] = vfma(cg, a, b[v], kl.v[r * nv + v]);
@@ -207,7 +208,7 @@ static void rec_gates(RecGates *r, LLVMValueRef j, LLVMValueRef H, bool vec) {
       if (!r->h0) hn = LLVMBuildSelect(cg->B, r->first, rg_bias(r, vec, jn), hn, "");
     } else {
       int64_t P = rec_panel(cg, k->n);
-      hn = cg_fadd(cg, emit_dot_strided(cg, r->hbuf, r->hp, k->in[1], rec_w_at(cg, P, H, i64c(cg, 0), jn), i64c(cg, P), r->kmax),
+      hn = cg_fadd(cg, emit_dot_strided(cg, r->hbuf, r->hp, cg->g->nodes[k->n->in[1]].bf16, k->in[1], rec_w_at(cg, P, H, i64c(cg, 0), jn), i64c(cg, P), r->kmax),
                    rg_bias(r, vec, jn));
     }
     LLVMValueRef ng = math_tanh(cg, cg_fadd(cg, rg_load(cg, vec, xp, add64(cg, g, jn)), cg_fmul(cg, rgate, hn)));
@@ -291,7 +292,7 @@ void emit_recurrent(Kernel *k) {
   if (!fast) {
     j = loop_begin(cg, &jl, i64c(cg, 0), nsum);
     int64_t P = rec_panel(cg, n);
-    LLVMValueRef dot = emit_dot_strided(cg, hbuf, hp, k->in[1], rec_w_at(cg, P, H, i64c(cg, 0), j), i64c(cg, P), kmax);
+    LLVMValueRef dot = emit_dot_strided(cg, hbuf, hp, cg->g->nodes[k->n->in[1]].bf16, k->in[1], rec_w_at(cg, P, H, i64c(cg, 0), j), i64c(cg, P), kmax);
     LLVMValueRef gj = add64(cg, g, j);
     store_f(cg, cg_fadd(cg, load_f(cg, k->in[0], gj), dot), k->in[0], gj);
     loop_end(cg, &jl);

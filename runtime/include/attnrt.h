@@ -35,7 +35,10 @@ typedef enum attnrt_status {
 const char *attnrt_status_str(attnrt_status s);
 
 /* ---- tensor descriptors ------------------------------------------------ */
-typedef enum attnrt_dtype { ATTNRT_F32 = 0, ATTNRT_I32 = 1 } attnrt_dtype;
+/* ATTNRT_BF16: bfloat16, the upper 16 bits of an f32 (uint16_t in host
+ * order).  Only params have it: those a model compiled with attnc
+ * --weights-dtype bf16 stores in bf16 (docs/c-api.md, "bf16 weights"). */
+typedef enum attnrt_dtype { ATTNRT_F32 = 0, ATTNRT_I32 = 1, ATTNRT_BF16 = 2 } attnrt_dtype;
 
 /* A dim in a descriptor: >= 0 a fixed size; < 0 the symbolic dim number
  * -(d + 1) of the model (see attnrt_model_desc.dim_names). */
@@ -148,7 +151,11 @@ attnrt_status attnrt_ctx_set_threads(attnrt_ctx *ctx, int n);
 int attnrt_ctx_threads(const attnrt_ctx *ctx);
 
 /* Bind one parameter by name; data is borrowed and must outlive the ctx's
- * use.  Checks the name, dtype and shape against the descriptor. */
+ * use.  Checks the name, dtype and shape against the descriptor.  A bf16
+ * parameter (descriptor dtype ATTNRT_BF16) takes ATTNRT_BF16 data,
+ * borrowed (2-byte aligned), or ATTNRT_F32 data, which is rounded to
+ * nearest even into a copy the ctx owns (NaN stays NaN), so the caller's
+ * buffer need not outlive the call. */
 attnrt_status attnrt_ctx_bind_param(attnrt_ctx *ctx, const char *name,
                                 const attnrt_tensor *t);
 
@@ -160,7 +167,10 @@ attnrt_status attnrt_ctx_bind_param(attnrt_ctx *ctx, const char *name,
  * until the next successful load), or an F16, BF16 or F64 tensor
  * converted to f32 into memory the ctx owns (exactly; F64 rounds to
  * nearest even, and a finite F64 value that would round to inf is an
- * ATTNRT_E_RANGE error).  An i32 parameter takes an I32 tensor.  Tensors
+ * ATTNRT_E_RANGE error).  A bf16 parameter takes a BF16 tensor in place
+ * (copied when misaligned), or an F32, F16 or F64 tensor rounded to bf16
+ * (nearest even; F64 through f32) into memory the ctx owns.  An i32
+ * parameter takes an I32 tensor.  Tensors
  * the model does not have are ignored: their names are reported through
  * attnrt_ctx_warnings(). */
 attnrt_status attnrt_ctx_load_weights(attnrt_ctx *ctx, const char *path);

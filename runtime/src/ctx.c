@@ -44,7 +44,9 @@ static bool check_tensor_descs(const attnrt_model_desc *m, const char *kind,
                 m->name, kind, (long long)i);
       return false;
     }
-    if (t[i].dtype != ATTNRT_F32 && t[i].dtype != ATTNRT_I32) {
+    /* bf16: a param stored in bf16 (attnc --weights-dtype bf16) */
+    bool bf16_ok = t == m->params && t[i].dtype == ATTNRT_BF16;
+    if (t[i].dtype != ATTNRT_F32 && t[i].dtype != ATTNRT_I32 && !bf16_ok) {
       attnrt_errf(err, errlen, "model '%s': bad descriptor: %s '%s' has dtype %lld",
                 m->name, kind, name, (long long)t[i].dtype);
       return false;
@@ -153,7 +155,10 @@ attnrt_ctx *attnrt_ctx_new(const attnrt_model_desc *model) {
     return ctx;
   size_t n = model->n_params > 0 ? (size_t)model->n_params : 1;
   ctx->params = calloc(n, sizeof *ctx->params);
-  if (ctx->params == NULL) {
+  ctx->rounded = calloc(n, sizeof *ctx->rounded);
+  if (ctx->params == NULL || ctx->rounded == NULL) {
+    free(ctx->params);
+    free(ctx->rounded);
     free(ctx);
     return NULL;
   }
@@ -179,6 +184,10 @@ void attnrt_ctx_free(attnrt_ctx *ctx) {
   attnrt_pool_free(ctx->pool);
   attnrt_st_close(ctx->weights);
   free(ctx->converted);
+  if (ctx->rounded != NULL)
+    for (int64_t i = 0; i < ctx->model->n_params; i++)
+      free(ctx->rounded[i]);
+  free(ctx->rounded);
   free(ctx->params);
   free(ctx->capacity);
   free(ctx->scratch);

@@ -28,7 +28,11 @@ struct attnrt_ctx {
                                (attnrt_ctx_set_capacity), 0 = dense */
   attnrt_safetensors *weights;/* owned mapping the params may point into */
   void *converted;          /* owned, 64-byte aligned: params converted to f32
-                               from F16/BF16/F64 by the last load, or NULL */
+                               from F16/BF16/F64 (or to bf16) by the last
+                               load, or NULL */
+  void **rounded;           /* n_params, owned: a bf16 param's copy rounded
+                               from f32 data bound by attnrt_ctx_bind_param,
+                               or NULL */
   void *scratch;            /* owned, 64-byte aligned */
   size_t scratch_cap;
   void *user_scratch;       /* borrowed; used instead when not NULL */
@@ -102,6 +106,16 @@ attnrt_status attnrt_st_raw_get(const attnrt_safetensors *st, int i, attnrt_st_r
 /* Reverse the bytes of each of n 4-byte elements at p: npy and safetensors
  * data is little-endian, a big-endian host swaps it. */
 void attnrt_swap4(void *p, int64_t n);
+
+/* f32 -> bf16, round to nearest even; a NaN stays a NaN (quiet, its sign
+ * and upper payload kept), an f32 past the largest bf16 rounds to inf as
+ * the cast in PyTorch does. */
+static inline uint16_t attnrt_f32_to_bf16(uint32_t bits) {
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u)
+    return (uint16_t)((bits >> 16) | 0x0040u);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return (uint16_t)(bits >> 16);
+}
 
 /* True on a little-endian host: npy and safetensors data are little-endian. */
 static inline bool attnrt_host_is_le(void) {

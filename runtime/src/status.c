@@ -117,6 +117,7 @@ const char *attnrt_dtype_name(int64_t dtype) {
   switch (dtype) {
   case ATTNRT_F32: return "f32";
   case ATTNRT_I32: return "i32";
+  case ATTNRT_BF16: return "bf16";
   default: return "?";
   }
 }

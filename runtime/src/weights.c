@@ -1,6 +1,7 @@
 /* weights.c: binding parameters, one by name or all from a safetensors
  * file (parameter p from tensor PREFIX + p), converting F16, BF16 and F64
- * tensors to f32, with messages that name the offending tensor. */
+ * tensors to f32 (and any float tensor to bf16 for a bf16 param), with
+ * messages that name the offending tensor. */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 
@@ -96,7 +97,9 @@ static attnrt_status check_param(attnrt_ctx *ctx, const attnrt_tensor_desc *d, c
   attnrt_status s = check_fixed(ctx, d);
   if (s != ATTNRT_OK)
     return s;
-  if (t->dtype != (attnrt_dtype)d->dtype)
+  /* a bf16 param also takes f32 data, which the caller's bind rounds */
+  bool f32_for_bf16 = d->dtype == ATTNRT_BF16 && t->dtype == ATTNRT_F32;
+  if (t->dtype != (attnrt_dtype)d->dtype && !f32_for_bf16)
     return attnrt_ctx_fail(ctx, ATTNRT_E_DTYPE,
                          "parameter '%s'%s has dtype %s, but model '%s' expects %s",
                          d->name, where, attnrt_dtype_name(t->dtype), ctx->model->name,
@@ -105,9 +108,31 @@ static attnrt_status check_param(attnrt_ctx *ctx, const attnrt_tensor_desc *d, c
   if (s != ATTNRT_OK)
     return s;
   /* Generated code loads elements directly. */
-  if ((uintptr_t)t->data % 4 != 0)
-    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "data of parameter '%s'%s is not 4-byte aligned",
-                         d->name, where);
+  int align = t->dtype == ATTNRT_BF16 ? 2 : 4;
+  if ((uintptr_t)t->data % (uintptr_t)align != 0)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_ARG, "data of parameter '%s'%s is not %d-byte aligned",
+                         d->name, where, align);
+  return ATTNRT_OK;
+}
+
+/* A bf16 param bound to f32 data: its copy rounded to bf16, owned by the
+ * ctx (64-byte aligned, as the loader's). */
+static attnrt_status round_copy(attnrt_ctx *ctx, const attnrt_tensor_desc *d, const attnrt_tensor *t, void **out) {
+  int64_t n = attnrt_tensor_numel(t), bytes;
+  if (n < 0 || !attnrt_mul_i64(n, 2, &bytes) || !attnrt_add_i64(bytes, 63, &bytes) || bytes >= ATTNRT_BYTES_MAX ||
+      (uint64_t)bytes > SIZE_MAX)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_LIMIT, "parameter '%s' is too large to round to bf16", d->name);
+  uint16_t *p = aligned_alloc(64, bytes >= 64 ? (size_t)(bytes / 64 * 64) : 64);
+  if (p == NULL)
+    return attnrt_ctx_fail(ctx, ATTNRT_E_NOMEM, "out of memory rounding parameter '%s' to bf16 (%lld bytes)",
+                         d->name, (long long)bytes);
+  const float *src = t->data;
+  for (int64_t k = 0; k < n; k++) {
+    uint32_t bits;
+    memcpy(&bits, &src[k], 4);
+    p[k] = attnrt_f32_to_bf16(bits);
+  }
+  *out = p;
   return ATTNRT_OK;
 }
 
@@ -131,7 +156,15 @@ attnrt_status attnrt_ctx_bind_param(attnrt_ctx *ctx, const char *name, const att
   attnrt_status s = check_param(ctx, &m->params[i], t, "");
   if (s != ATTNRT_OK)
     return s;
-  ctx->params[i] = t->data;
+  void *copy = NULL;
+  if (m->params[i].dtype == ATTNRT_BF16 && t->dtype == ATTNRT_F32) {
+    s = round_copy(ctx, &m->params[i], t, &copy);
+    if (s != ATTNRT_OK)
+      return s;
+  }
+  free(ctx->rounded[i]);
+  ctx->rounded[i] = copy;
+  ctx->params[i] = copy != NULL ? copy : t->data;
   ctx->prepared_ok = false;   /* laid out again before the next run */
   return ATTNRT_OK;
 }
@@ -157,6 +190,17 @@ typedef struct param_src {
 static bool converts_to_f32(attnrt_st_kind k) {
   return k == ATTNRT_ST_F16 || k == ATTNRT_ST_BF16 || k == ATTNRT_ST_F64;
 }
+
+/* Does param d need a converted copy of the file's tensor?  An f32 param
+ * of an F16/BF16/F64 tensor; a bf16 param of anything but a BF16 tensor
+ * it can use in place (little-endian host, 2-byte aligned in the map). */
+static bool needs_copy(const attnrt_tensor_desc *d, const attnrt_st_raw *raw) {
+  if (d->dtype == ATTNRT_BF16)
+    return !(raw->kind == ATTNRT_ST_BF16 && attnrt_host_is_le() && (uintptr_t)raw->bytes % 2 == 0);
+  return d->dtype == ATTNRT_F32 && converts_to_f32(raw->kind);
+}
+
+static int64_t elem_size(const attnrt_tensor_desc *d) { return d->dtype == ATTNRT_BF16 ? 2 : 4; }
 
 /* The tensor that holds param name: PREFIX + name. */
 static const char *tensor_name(load *l, const char *name) {
@@ -234,13 +278,13 @@ static attnrt_status match_param(load *l, int64_t i, param_src *src) {
     return attnrt_ctx_fail(ctx, ATTNRT_E_DTYPE,
                          "parameter '%s'%s has dtype %s, but model '%s' expects %s",
                          d->name, where, attnrt_st_dtype(l->st, j), m->name,
-                         d->dtype == ATTNRT_I32 ? "I32" : "F32");
+                         d->dtype == ATTNRT_I32 ? "I32" : d->dtype == ATTNRT_BF16 ? "BF16 (or F32, F16, F64)" : "F32");
   attnrt_tensor t = {(attnrt_dtype)d->dtype, src->raw.rank, {0}, (void *)src->raw.bytes};
   for (int a = 0; a < t.rank && a < ATTNRT_MAX_RANK; a++)
     t.dims[a] = src->raw.dims[a];
   /* Converted data lands in an aligned buffer; data used in place is
    * checked as a caller's would be. */
-  return converts_to_f32(k) ? check_shape(ctx, d, &t, where) : check_param(ctx, d, &t, where);
+  return needs_copy(d, &src->raw) ? check_shape(ctx, d, &t, where) : check_param(ctx, d, &t, where);
 }
 
 /* IEEE binary16 to binary32: exact, every f16 value is an f32 value. */
@@ -262,19 +306,36 @@ static uint32_t f16_to_f32_bits(uint32_t h) {
   return sign | e << 23 | (mant & 0x3FFu) << 13;
 }
 
-/* Converts param i's n elements into dst (f32, host order).  The file's
- * bytes are little-endian whatever the host, and may be misaligned in the
- * mapping, so they are read byte by byte. */
-static attnrt_status convert(load *l, int64_t i, const attnrt_st_raw *raw, float *dst) {
+/* Stores element k of f32 bits into dst: f32, or rounded to bf16. */
+static void put(void *dst, bool bf16, int64_t k, uint32_t bits) {
+  if (bf16)
+    ((uint16_t *)dst)[k] = attnrt_f32_to_bf16(bits);
+  else
+    memcpy((float *)dst + k, &bits, 4);
+}
+
+/* Converts param i's n elements into dst (f32, or bf16 for a bf16 param,
+ * host order).  The file's bytes are little-endian whatever the host, and
+ * may be misaligned in the mapping, so they are read byte by byte; F32
+ * data is already aligned and in host order (attnrt_st_raw). */
+static attnrt_status convert(load *l, int64_t i, const attnrt_st_raw *raw, void *dst) {
   const unsigned char *b = raw->bytes;
   int64_t n = raw->numel;
+  bool bf16 = l->ctx->model->params[i].dtype == ATTNRT_BF16;
   switch (raw->kind) {
+  case ATTNRT_ST_F32:
+    for (int64_t k = 0; k < n; k++) {
+      uint32_t bits;
+      memcpy(&bits, b + 4 * k, 4);
+      put(dst, bf16, k, bits);
+    }
+    return ATTNRT_OK;
   case ATTNRT_ST_F16:
   case ATTNRT_ST_BF16:
     for (int64_t k = 0; k < n; k++) {
       uint32_t h = (uint32_t)b[2 * k] | (uint32_t)b[2 * k + 1] << 8;
       uint32_t bits = raw->kind == ATTNRT_ST_F16 ? f16_to_f32_bits(h) : h << 16;
-      memcpy(&dst[k], &bits, 4);
+      put(dst, bf16, k, bits);   /* exact: a bf16 value rounds to itself */
     }
     return ATTNRT_OK;
   case ATTNRT_ST_F64:
@@ -297,7 +358,10 @@ static attnrt_status convert(load *l, int64_t i, const attnrt_st_raw *raw, float
                              "the range of f32 (it would round to %sinf)",
                              d->name, where, v, (long long)k, v < 0 ? "-" : "");
       }
-      dst[k] = (float)v;
+      float f = (float)v;
+      uint32_t fb;
+      memcpy(&fb, &f, 4);
+      put(dst, bf16, k, fb);
     }
     return ATTNRT_OK;
   default:
@@ -316,10 +380,11 @@ static attnrt_status convert_all(load *l, const param_src *src, void **data, voi
   bool any = false;
   for (int64_t i = 0; i < np; i++) {
     int64_t bytes;
-    if (!converts_to_f32(src[i].raw.kind))
+    if (!needs_copy(&ctx->model->params[i], &src[i].raw))
       continue;
     any = true;
-    if (!attnrt_mul_i64(src[i].raw.numel, 4, &bytes) || !attnrt_add_i64(bytes, 63, &bytes) ||
+    if (!attnrt_mul_i64(src[i].raw.numel, elem_size(&ctx->model->params[i]), &bytes) ||
+        !attnrt_add_i64(bytes, 63, &bytes) ||
         !attnrt_add_i64(total, bytes / 64 * 64, &total) || total >= ATTNRT_BYTES_MAX ||
         (uint64_t)total > SIZE_MAX)
       return attnrt_ctx_fail(ctx, ATTNRT_E_LIMIT, "%s: the parameters converted to f32 need more "
@@ -336,7 +401,7 @@ static attnrt_status convert_all(load *l, const param_src *src, void **data, voi
                          "(%lld bytes)", l->path, (long long)total);
   size_t off = 0;
   for (int64_t i = 0; i < np; i++) {
-    if (!converts_to_f32(src[i].raw.kind))
+    if (!needs_copy(&ctx->model->params[i], &src[i].raw))
       continue;
     data[i] = p + off;
     attnrt_status s = convert(l, i, &src[i].raw, data[i]);
@@ -344,7 +409,7 @@ static attnrt_status convert_all(load *l, const param_src *src, void **data, voi
       free(p);
       return s;
     }
-    off += ((size_t)src[i].raw.numel * 4 + 63) / 64 * 64;
+    off += ((size_t)src[i].raw.numel * (size_t)elem_size(&ctx->model->params[i]) + 63) / 64 * 64;
   }
   *block = p;
   return ATTNRT_OK;
@@ -409,6 +474,10 @@ static attnrt_status bind_all(load *l) {
   if (s == ATTNRT_OK) {
     warn_extras(l, used);
     memcpy(ctx->params, data, (size_t)m->n_params * sizeof *data);
+    for (int64_t i = 0; i < m->n_params; i++) {
+      free(ctx->rounded[i]);   /* the old binds' bf16 copies */
+      ctx->rounded[i] = NULL;
+    }
     ctx->prepared_ok = false;
     /* Every param now points into the new mapping or the new block, so the
      * old ones can go. */

@@ -697,6 +697,43 @@ C
   has "$tmp/stdout" "^too small: shape mismatch: output 'k_cache' of shape \[3, T+P, 4\] has 5 rows per layer, more than the capacity 4 set for input 'past'$"
   has "$tmp/stdout" "^shifted: bad argument: output 'k_cache' overlaps input 'past' in memory without being it: with a capacity it may be given exactly the input's buffer (an append in place), or a separate one$"
   has "$tmp/stdout" "^dense in place: bad argument: output 'k_cache' overlaps input 'past' in memory: a stacked cache is appended in place only with a capacity (attnrt_ctx_set_capacity)$" ;;
+weights-dtype-bf16)
+  # --weights-dtype bf16 (issue 17), on tests/cli/bf16/ (gen_bf16.py):
+  # the F32 file and that file rounded to bf16 by PyTorch give the same
+  # bytes, at --run and embedded; the bf16 params are stored as PyTorch's
+  # bf16 bytes (storage.c)
+  [[ -n $RUNTIME_LIB ]] || fail "needs RUNTIME_LIB RUNTIME_INC CC"
+  d=$here/bf16
+  expect 0 "$ATTNC" "$d/bf16.attn" --emit-ir --weights-dtype bf16
+  has "$tmp/stdout" "param lin.weight, bf16 :"
+  has "$tmp/stdout" "param w, bf16 :"
+  has "$tmp/stdout" "pack %1, transposed, bf16 :"
+  ! grep -q "lin.bias, bf16" "$tmp/stdout" || fail "lin.bias (an epilogue's operand) is stored in bf16"
+  for f in w32 w16 f32; do
+    dt=bf16 wf=$f
+    [[ $f == f32 ]] && dt=f32 wf=w32
+    expect 0 "$ATTNC" "$d/bf16.attn" --run --weights-dtype $dt --weights "$d/$wf.safetensors" --input x="$d/x.npy"       --output y="$tmp/y.$f.npy" --output z="$tmp/z.$f.npy"
+  done
+  cmp "$tmp/y.w32.npy" "$tmp/y.w16.npy" || fail "y: the F32 and BF16 files give different outputs"
+  cmp "$tmp/z.w32.npy" "$tmp/z.w16.npy" || fail "z: the F32 and BF16 files give different outputs"
+  ! cmp -s "$tmp/y.w32.npy" "$tmp/y.f32.npy" || fail "y: bf16 weights give the f32 result (nothing was rounded)"
+  expect 0 "$ATTNC" "$d/bf16.attn" -o "$tmp/a.o" --weights "$d/w32.safetensors" --weights-dtype bf16
+  expect 0 "$ATTNC" "$d/bf16.attn" -o "$tmp/b.o" --weights "$d/w16.safetensors" --weights-dtype bf16
+  cmp "$tmp/a.o" "$tmp/b.o" || fail "the objects embedding the F32 and the BF16 file differ"
+  expect 0 "$ATTNC" "$d/bf16.attn" -o "$tmp/bf.o" --weights-dtype bf16
+  has "$tmp/bf.h" "param   w: f32\[8, 20\] (stored as bf16"
+  ! grep -q "lin.bias.*bf16" "$tmp/bf.h" || fail "the header says lin.bias is bf16"
+  expect 0 "$CC" -std=c99 ${cflags[@]+"${cflags[@]}"} -I"$RUNTIME_INC" -I"$tmp" "$d/storage.c" "$tmp/bf.o" \
+    "$RUNTIME_LIB" -lm -lpthread -o "$tmp/storage"
+  expect 0 "$tmp/storage" "$d"
+  has "$tmp/stdout" "^ok$"
+  has "$tmp/stdout" "data of parameter 'lin.weight' is not 2-byte aligned"
+  has "$tmp/stdout" "parameter 'lin.weight' has dtype i32, but model 'bf' expects bf16" ;;
+weights-dtype-bad)
+  expect 2 "$ATTNC" "$sdpa" --weights-dtype f16
+  has "$tmp/stderr" "--weights-dtype wants f32 or bf16, got 'f16'"
+  expect 2 "$ATTNC" "$sdpa" --weights-dtype
+  has "$tmp/stderr" "--weights-dtype needs a value" ;;
 rebind-weights)
   # weights are laid out for the GEMM once per binding (c-api.md): binding
   # another tensor, or loading a file, lays them out again before the next

@@ -5,12 +5,16 @@
 #                    line may match several)
 #   # NOT: text      no line of the IR contains text
 #   # REMARK: text   a line of stderr contains text
+#   # FLAGS: flags   more flags for attnc (one line)
 set -uo pipefail
 ATTNC=$1
 FILE=$2
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
-"$ATTNC" "$FILE" --emit-ir --remarks >"$out" 2>"$err" || { cat "$err"; echo "FAIL: attnc exited $?"; exit 1; }
+flags=()
+read -r -a flags <<< "$(sed -n 's/^# FLAGS: //p' "$FILE")" || true
+"$ATTNC" "$FILE" --emit-ir --remarks ${flags[@]+"${flags[@]}"} >"$out" 2>"$err" ||
+  { cat "$err"; echo "FAIL: attnc exited $?"; exit 1; }
 status=0
 line=1
 while IFS= read -r want; do

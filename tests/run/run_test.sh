@@ -15,7 +15,8 @@
 #
 # CPU is an LLVM CPU name (x86-64, haswell, ...) or `host` (no --cpu given).
 # Then, for every DIR/out.NAME.npy:  NPYCMP actual expected --atol A --rtol R
-# with A and R from DIR/tol ("atol rtol") or 1e-4 1e-4.  DIR is FILE without
+# with A and R from DIR/tol ("atol rtol") or 1e-4 1e-4 (DIR/tol.bf16 when the
+# flags hold --weights-dtype bf16).  DIR is FILE without
 # .attn; the model's name is read from FILE (`model NAME {`).
 # Exit 0 when everything ran and every output matched.
 #
@@ -52,9 +53,17 @@ model=$(sed -n 's/^[[:space:]]*model[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\)[
 [[ -n $model ]] || die "$FILE: no \`model NAME {\` line"
 
 atol=1e-4 rtol=1e-4
-if [[ -f $dir/tol ]]; then
-  read -r atol rtol < "$dir/tol" || true
-  [[ -n $atol && -n $rtol ]] || die "$dir/tol: expected one line \"atol rtol\""
+tolfile=$dir/tol
+# --weights-dtype bf16: the tolerance of the bf16 variant (tests/golden/bf16.py)
+for ((i = 0; i + 1 < ${#extra[@]}; i++)); do
+  if [[ ${extra[i]} == --weights-dtype && ${extra[i+1]} == bf16 ]]; then
+    tolfile=$dir/tol.bf16
+    [[ -f $tolfile ]] || die "no $tolfile for a bf16 run (tests/golden/bf16.py writes it)"
+  fi
+done
+if [[ -f $tolfile ]]; then
+  read -r atol rtol < "$tolfile" || true
+  [[ -n $atol && -n $rtol ]] || die "$tolfile: expected one line \"atol rtol\""
 fi
 
 cpuflag=()

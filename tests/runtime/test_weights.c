@@ -272,6 +272,74 @@ static void test_embedded(void) {
   attnrt_ctx_free(ctx);
 }
 
+/* A bf16 parameter (attnc --weights-dtype bf16): F16, F64 and misaligned
+ * BF16 tensors are rounded or copied to bf16 (host order, nearest even);
+ * an aligned BF16 tensor is used in place; I32 is refused naming what a
+ * bf16 parameter takes.  (F32 files and f32/bf16 binds: tests/cli
+ * weights-dtype-bf16.) */
+static void test_bf16_param(void) {
+  static const attnrt_tensor_desc params[] = {{"w", ATTNRT_BF16, 1, {4}}};
+  attnrt_model_desc bm = m_model;
+  bm.name = "bm";
+  bm.n_params = 1;
+  bm.params = params;
+  attnrt_ctx *ctx = attnrt_ctx_new(&bm);
+  check(strcmp(attnrt_ctx_error(ctx), "") == 0, "a bf16 param is a valid descriptor (%s)", attnrt_ctx_error(ctx));
+  /* 1, 1 + 2^-8 (a tie: to even, 1), 1 + 3 2^-8 (a tie: to even, 1 + 2^-6),
+   * -2 - 2^-7 + 2^-12 (above half: up in magnitude) */
+  static const uint16_t want[4] = {0x3F80, 0x3F80, 0x3F82, 0xC001};
+  const double f64[4] = {1.0, 1.0 + 0x1p-8, 1.0 + 3 * 0x1p-8, -2.0 - 0x1p-7 - 0x1p-12};
+  unsigned char f64le[32];
+  for (int i = 0; i < 4; i++) {
+    uint64_t bits;
+    memcpy(&bits, &f64[i], 8);
+    for (int b = 0; b < 8; b++) f64le[8 * i + b] = (unsigned char)(bits >> (8 * b));
+  }
+  const char *p = tpath("bf16.safetensors");
+  st_tensor t64[] = {{"w", "F64", 1, {4}, f64le, 32}};
+  write_st(p, t64, 1);
+  check(attnrt_ctx_load_weights(ctx, p) == ATTNRT_OK, "F64 to a bf16 param (%s)", attnrt_ctx_error(ctx));
+  check(memcmp(attnrt_ctx_param_data(ctx, 0), want, 8) == 0, "F64 rounds to nearest even bf16");
+  /* F16 1, 1.5, -2, 2^-24 (an f16 subnormal, 0x3380 in bf16) */
+  const unsigned char f16le[8] = {0x00, 0x3C, 0x00, 0x3E, 0x00, 0xC0, 0x01, 0x00};
+  static const uint16_t want16[4] = {0x3F80, 0x3FC0, 0xC000, 0x3380};
+  st_tensor t16[] = {{"w", "F16", 1, {4}, f16le, 8}};
+  write_st(p, t16, 1);
+  check(attnrt_ctx_load_weights(ctx, p) == ATTNRT_OK, "F16 to a bf16 param (%s)", attnrt_ctx_error(ctx));
+  check(memcmp(attnrt_ctx_param_data(ctx, 0), want16, 8) == 0, "F16 converts to bf16");
+  /* BF16 in place when aligned; after a 1-byte tensor, copied */
+  const unsigned char bf16le[8] = {0x80, 0x3F, 0xC0, 0x3F, 0x00, 0xC0, 0x80, 0x33};
+  unsigned char one = 7;
+  st_tensor tb[] = {{"w", "BF16", 1, {4}, bf16le, 8}};
+  write_st(p, tb, 1);
+  check(attnrt_ctx_load_weights(ctx, p) == ATTNRT_OK, "BF16 to a bf16 param (%s)", attnrt_ctx_error(ctx));
+  check(memcmp(attnrt_ctx_param_data(ctx, 0), want16, 8) == 0, "BF16 is bound as it is");
+  st_tensor tm[] = {{"pad", "U8", 1, {1}, &one, 1}, {"w", "BF16", 1, {4}, bf16le, 8}};
+  write_st(p, tm, 2);
+  check(attnrt_ctx_load_weights(ctx, p) == ATTNRT_OK, "misaligned BF16 (%s)", attnrt_ctx_error(ctx));
+  check((uintptr_t)attnrt_ctx_param_data(ctx, 0) % 64 == 0 && memcmp(attnrt_ctx_param_data(ctx, 0), want16, 8) == 0,
+        "misaligned BF16 is copied, aligned");
+  int32_t ints[4] = {0};
+  st_tensor ti[] = {{"w", "I32", 1, {4}, ints, 16}};
+  write_st(p, ti, 1);
+  char want_msg[1024];
+  snprintf(want_msg, sizeof want_msg,
+           "parameter 'w' in %s has dtype I32, but model 'bm' expects BF16 (or F32, F16, F64)", p);
+  attnrt_status s = attnrt_ctx_load_weights(ctx, p);
+  check_err("I32 to a bf16 param: exact message", s, ATTNRT_E_DTYPE, attnrt_ctx_error(ctx), want_msg);
+  check(memcmp(attnrt_ctx_param_data(ctx, 0), want16, 8) == 0, "a failed load leaves the bf16 param as it was");
+  attnrt_ctx_free(ctx);
+  /* a bf16 dtype is a param's only: an input with it is a bad descriptor */
+  static const attnrt_tensor_desc bad_inputs[] = {{"q", ATTNRT_BF16, 2, {-1, 3}}, {"k", ATTNRT_F32, 2, {-2, 3}},
+                                                  {"v", ATTNRT_F32, 2, {-2, 3}}};
+  attnrt_model_desc bi = m_model;
+  bi.inputs = bad_inputs;
+  ctx = attnrt_ctx_new(&bi);
+  check(strstr(attnrt_ctx_error(ctx), "input 'q' has dtype 2") != NULL, "a bf16 input is a bad descriptor (%s)",
+        attnrt_ctx_error(ctx));
+  attnrt_ctx_free(ctx);
+}
+
 /* ---- prefixes ------------------------------------------------------------ */
 
 static st_tensor named(const char *name, st_tensor t) {
@@ -457,6 +525,7 @@ int main(void) {
   test_bind_param();
   test_symbolic_param();
   test_embedded();
+  test_bf16_param();
   test_prefix_load();
   test_prefix_errors();
   test_prefix_many_extras();
