@@ -326,7 +326,8 @@ def mha_cache(m, x, pk, pv, mask=None, pad=None, ref=False):
       "T = 1 over P = 0, T = 2 over P = 1, T = 1 and 7 over P = 300 (mask=causal_lower_right), "
       "T = 3 over P = 37 with an additive mask, T = 5 over P = 300 with causal_lower_right and an "
       "i32 key_padding_mask (every 7th key, and the last), T = 1 over P = 37 with an f32 one, T = 4 "
-      "over P = 37 with mask=causal (query i sees keys 0..i); attention() of 4 heads not in place "
+      "over P = 37 with mask=causal (query i sees keys 0..i), batched (B = 2, T = 3 over P = 37); "
+      "attention() of 4 heads not in place "
       "(T = 6, S = 300, dv = 32) and split in place (T = 5 over S = 3: rows 0, 1 see no key)")
 def _():
     m = MHA(64, 4)
@@ -340,7 +341,7 @@ def _():
                x7=randn(7, 64), k0=randn(0, 64), k1=randn(1, 64), v1=randn(1, 64), k37=randn(37, 64),
                v37=randn(37, 64), k300=randn(300, 64), v300=randn(300, 64), am=randn(3, 40), pad=pad,
                fpad=fpad, q=randn(4, 6, 16), k=randn(4, 300, 16), v=randn(4, 300, 32), qs=randn(5, 64),
-               ks=randn(3, 64), vs=randn(3, 64))
+               ks=randn(3, 64), vs=randn(3, 64), xb=randn(2, 3, 64), kb=randn(2, 37, 64), vb=randn(2, 37, 64))
 
     def outs(M, I, ref):
         a, fl = M["mha"], I["x1"].dtype
@@ -355,6 +356,7 @@ def _():
             yf=mha_cache(a, I["x5"], I["k300"], I["v300"], lr(5, 305, fl), I["pad"], ref=ref),
             yg=mha_cache(a, I["x1"], I["k37"], I["v37"], None, I["fpad"], ref=ref),
             yh=mha_cache(a, I["x4"], I["k37"], I["v37"], causal_mask(4, 41, fl), ref=ref),
+            yk=torch.stack([mha_cache(a, I["xb"][i], I["kb"][i], I["vb"][i], lr(3, 40, fl), ref=ref) for i in range(2)]),
             yi=att(I["q"], I["k"], I["v"], lr(6, 300, fl)),
             yj=ref_merge(att(ref_split(I["qs"], 4), ref_split(I["ks"], 4), ref_split(I["vs"], 4), lr(5, 3, fl))))
 
