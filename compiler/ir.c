@@ -41,7 +41,8 @@ int64_t ir_numel_known(Type t) {
 }
 
 bool ir_is_prepared(const Graph *g, const Node *n) {
-  return !n->dead && n->op == OP_PACK && g->nodes[ir_view_root(g, n->in[0])].op == OP_PARAM;
+  if (n->dead || (n->op != OP_PACK && !(n->op == OP_TRANSPOSE && n->output < 0))) return false;
+  return g->nodes[ir_view_root(g, n->in[0])].op == OP_PARAM;
 }
 
 bool ir_is_append(const Graph *g, const Node *n) {

@@ -88,8 +88,10 @@ void ir_verify(const Graph *g, const char *after_pass);
 int64_t ir_numel_known(Type t);
 int ir_view_root(const Graph *g, int id);
 bool ir_reads_i32(Op op, int slot);         /* does op take an i32 operand in slot? */
-/* A pack of a param (through views): laid out once, when the params are
- * bound, into the context's prepared buffer, not per call. */
+/* A pack or transpose of a param (through views; the transpose not an
+ * output): laid out once, when the params are bound, into the context's
+ * prepared buffer, not per call.  The transpose is an LSTM's or GRU's
+ * W_hh^T (lower.c): per call, it was most of a decoder step's time. */
 bool ir_is_prepared(const Graph *g, const Node *n);
 /* An output concat(in, x, axis=0) of an input `in` itself (design.md 5.4,
  * 5.7): the caller may pass the output's buffer as in's, with room for the
