@@ -5,13 +5,18 @@
 # against PyTorch eager (caches grown with torch.cat), and against the
 # memory floor (the weight and cache bytes over the read bandwidth
 # measured in the same run); with the weights in f32 and in bf16 (attnc
-# --weights-dtype bf16; PyTorch's model.to(torch.bfloat16)).  See
+# --weights-dtype bf16; PyTorch's model.to(torch.bfloat16)).  Then one
+# decoder step of a seq2seq translator (bench/models/seq2seq_step.attn:
+# additive attention over S encoder outputs, an LSTMCell, scores over 8192
+# tokens) at S = 32 and 128, against PyTorch eager and its memory floor,
+# with attnc's outputs checked against PyTorch's on the same weights.  See
 # bench/README.md.
 #
 #   bench/decode.sh [P...]
 #
 # Environment: ATTNC_BUILD (default <repo>/build), CC, PYTHON (default
-# /usr/bin/python3; without torch its column is left out), BENCH_OUT.
+# /usr/bin/python3; without torch its column is left out), BENCH_OUT,
+# SEQ2SEQ_S (default "32 128").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -62,3 +67,44 @@ awk -v torch="$torch" -v tfile="$out/torch_decode.txt" -v bfile="$out/decode_bf1
       printf "P=4096 step - P=128 step (f32): %.3f ms; the extra cache bytes at the read bandwidth: %.3f ms\n",
              step[4096] - step[128], (cache[4096] - cache[128]) / bw
   }' "$out/decode.txt"
+
+# ---- the seq2seq decoder step ----
+ss=(${SEQ2SEQ_S:-32 128})
+"$build/attnc" "$here/models/seq2seq_step.attn" -o "$out/seq2seq_step.o"
+"$CC" -std=c11 -O3 -march=native -Wall -Wextra -I"$out" -I"$repo/runtime/include" -I"$here" \
+  "$here/seq2seq_step.c" "$here/bench_util.c" "$out/seq2seq_step.o" "$build/libattnrt.a" -lm -lpthread -o "$out/seq2seq_step"
+bw=$(awk '{print $7; exit}' "$out/decode.txt")
+"$out/seq2seq_step" "$bw" "${ss[@]}" > "$out/seq2seq_step.txt"
+torch=1
+rm -rf "$out/seq2seq_check"
+"$PYTHON" "$here/torch_seq2seq_step.py" --check "$out/seq2seq_check" "${ss[@]}" > "$out/torch_seq2seq_step.txt" 2>/dev/null || torch=0
+echo
+echo "seq2seq decoder step (hidden 512, embedding 256, vocabulary 8192, additive attention over S), 1 thread"
+printf '%-6s %10s %10s %9s %10s %9s %10s %10s\n' S attnc_ms torch_ms vs_torch floor_ms vs_floor weights_MB memory_MB
+awk -v torch="$torch" -v tfile="$out/torch_seq2seq_step.txt" '
+  BEGIN { if (torch) while ((getline l < tfile) > 0) { split(l, f, " "); t[f[2]] = f[3] } }
+  $1 == "S2S" {
+    tm = torch && ($2 in t) ? sprintf("%10.3f %8.2fx", t[$2], t[$2] / $3) : sprintf("%10s %9s", "-", "-")
+    printf "%-6s %10.3f %s %10.3f %8.2fx %10.1f %10.2f\n", $2, $3, tm, $4, $3 / $4, $5, $6
+  }' "$out/seq2seq_step.txt"
+# attnc on PyTorch's weights and inputs (one step at the first S), against its outputs
+chk=$out/seq2seq_check
+if [ "$torch" = 1 ] && [ -x "$build/tests/tools/npycmp" ]; then
+  args=()
+  for i in tok h c memory; do args+=(--input "$i=$chk/in.$i.npy"); done
+  for o in logits h_next c_next attention; do args+=(--output "$o=$chk/got.$o.npy"); done
+  "$build/attnc" "$here/models/seq2seq_step.attn" --run --weights "$chk/weights.safetensors" "${args[@]}" > /dev/null
+  ok=1
+  for o in logits h_next c_next attention; do
+    "$build/tests/tools/npycmp" "$chk/got.$o.npy" "$chk/out.$o.npy" > "$chk/cmp.$o.txt" 2>&1 || ok=0
+  done
+  if [ $ok = 1 ]; then
+    printf "attnc's outputs at S = %s equal PyTorch's on the same weights (atol 1e-4, rtol 1e-4), max |diff|:" "${ss[0]}"
+    for o in logits h_next c_next attention; do printf ' %s %s' "$o" "$(sed -n 's/.*max |diff| \([^,]*\),.*/\1/p' "$chk/cmp.$o.txt")"; done
+    echo
+  else
+    echo "outputs at S = ${ss[0]} DIFFER from PyTorch's:"; cat "$chk"/cmp.*.txt; exit 1
+  fi
+else
+  echo "(no torch or no $build/tests/tools/npycmp: attnc's outputs not checked against PyTorch's)"
+fi

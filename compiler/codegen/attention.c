@@ -7,7 +7,7 @@
 #include "cg.h"
 
 /* a > b ? a : b, one vmaxps on x86: a NaN in a gives b */
-static LLVMValueRef vmax(CG *cg, LLVMValueRef a, LLVMValueRef b) {
+LLVMValueRef vmax(CG *cg, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(cg->B, LLVMBuildFCmp(cg->B, LLVMRealOGT, a, b, ""), a, b, "");
 }
 static LLVMValueRef viota64_splat(CG *cg, LLVMValueRef x) {
@@ -43,8 +43,7 @@ static LLVMValueRef emit_dot(CG *cg, LLVMValueRef a, LLVMValueRef ao, LLVMValueR
 /* A mask operand broadcast to the scores [.., T, S] (its last two dims may
  * be 1): the offset of this batch entry's block (*mb), its stride per
  * query row (*mrow, 0 or S) and per key (*mcol, 0 or 1). */
-typedef struct AttMask { LLVMValueRef mb, mrow, mcol; } AttMask;
-static AttMask att_mask(CG *cg, const Type *t, const Type *tk, const Type *tm, int nb, LLVMValueRef *idx) {
+AttMask att_mask(CG *cg, const Type *t, const Type *tk, const Type *tm, int nb, LLVMValueRef *idx) {
   Type full = *t;
   full.dims[t->rank - 1] = tk->dims[tk->rank - 2];
   Dim mT = tm->rank >= 2 ? tm->dims[tm->rank - 2] : (Dim){1, -1};
@@ -60,7 +59,7 @@ static AttMask att_mask(CG *cg, const Type *t, const Type *tk, const Type *tm, i
 
 /* Operand k (q, k, v) of attention n as the kernels see it, [.., H, S, d]
  * (Node.heads_inner: stored as [.., S, H, d], its dims -3 and -2 swapped). */
-static Type att_type(CG *cg, const Node *n, int k) {
+Type att_type(CG *cg, const Node *n, int k) {
   Type t = cg->g->nodes[n->in[k]].type;
   if (n->heads_inner & (1 << k)) {
     Dim h = t.dims[t.rank - 2];
@@ -73,7 +72,7 @@ static Type att_type(CG *cg, const Node *n, int k) {
 /* Where operand k's rows of the batch entry idx (of the result t, nb
  * batch dims) start, and *stride, the distance between its rows: d, or
  * H*d when its heads are read in place. */
-static LLVMValueRef att_rows(CG *cg, const Node *n, int k, const Type *t, int nb, LLVMValueRef *idx,
+LLVMValueRef att_rows(CG *cg, const Node *n, int k, const Type *t, int nb, LLVMValueRef *idx,
                              LLVMValueRef *stride) {
   Type lt = att_type(cg, n, k);
   int r = lt.rank;
@@ -93,11 +92,11 @@ static LLVMValueRef att_rows(CG *cg, const Node *n, int k, const Type *t, int nb
 
 /* The operands of an ATTENTION node: an additive mask (or -1), and a fill
  * mask (or -1) whose nonzero entries make a score n->fill. */
-static int att_add_mask(const Node *n) { return n->nin - n->filled > 3 ? 3 : -1; }
-static int att_fill_mask(const Node *n) { return n->filled ? n->nin - 1 : -1; }
+int att_add_mask(const Node *n) { return n->nin - n->filled > 3 ? 3 : -1; }
+int att_fill_mask(const Node *n) { return n->filled ? n->nin - 1 : -1; }
 
 /* The first result row (over batch dims and T) of tile `row`. */
-static LLVMValueRef tile_first_row(CG *cg, LLVMValueRef row, LLVMValueRef tiles, LLVMValueRef T) {
+LLVMValueRef tile_first_row(CG *cg, LLVMValueRef row, LLVMValueRef tiles, LLVMValueRef T) {
   LLVMValueRef batch = div64(cg, row, tiles);
   LLVMValueRef t0 = mul64(cg, rem64(cg, row, tiles), i64c(cg, ATT_QTILE_ROWS));
   return add64(cg, mul64(cg, batch, T), t0);
@@ -518,9 +517,11 @@ static void att_group(AttTile *a, LLVMValueRef j0, LLVMValueRef jend, bool tail,
 
 /* With few queries (a decoding step: T = 1 after a cache of P keys) the
  * fast kernel would fill one lane of its 2 vectors of queries and compute
- * the other lanes' scores for nothing: below ATT_SMALL_T queries the plain
- * kernel runs instead, its dot products and value updates vectorized along
- * the head dims.  Chosen per call on T; rows_of counts the rows to match. */
+ * the other lanes' scores for nothing: below ATT_SMALL_T queries the
+ * decode kernel (attention_decode.c, keys in lanes) runs instead, or the
+ * plain one where the key head dim is not a multiple of the vector width.
+ * Both take tiles of ATT_QTILE_ROWS queries.  Chosen per call on T;
+ * rows_of counts the rows to match. */
 void emit_attention_any(Kernel *k) {
   CG *cg = k->cg;
   const Type *t = &k->n->type;
@@ -530,7 +531,8 @@ void emit_attention_any(Kernel *k) {
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "att.done");
   LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, T, i64c(cg, ATT_SMALL_T), ""), small, big);
   LLVMPositionBuilderAtEnd(cg->B, small);
-  emit_attention(k);
+  if (att_decode_ok(cg, k->n)) emit_attention_decode(k);
+  else emit_attention(k);
   LLVMBuildBr(cg->B, done);
   LLVMPositionBuilderAtEnd(cg->B, big);
   emit_attention_fast(k);

@@ -177,6 +177,22 @@ bool att_fast(CG *cg, const Node *n);
 int att_qt(CG *cg);
 void emit_attention(Kernel *k);
 void emit_attention_fast(Kernel *k);
-void emit_attention_any(Kernel *k);   /* plain below ATT_SMALL_T queries, else fast */
+void emit_attention_any(Kernel *k);   /* few queries (below ATT_SMALL_T) take
+                                         emit_attention_decode or emit_attention */
+/* attention.c: what attention_decode.c shares with the other kernels */
+typedef struct AttMask { LLVMValueRef mb, mrow, mcol; } AttMask;
+Type att_type(CG *cg, const Node *n, int k);
+LLVMValueRef att_rows(CG *cg, const Node *n, int k, const Type *t, int nb, LLVMValueRef *idx, LLVMValueRef *stride);
+AttMask att_mask(CG *cg, const Type *t, const Type *tk, const Type *tm, int nb, LLVMValueRef *idx);
+int att_add_mask(const Node *n);
+int att_fill_mask(const Node *n);
+LLVMValueRef tile_first_row(CG *cg, LLVMValueRef row, LLVMValueRef tiles, LLVMValueRef T);
+LLVMValueRef vmax(CG *cg, LLVMValueRef a, LLVMValueRef b);
+
+/* attention_decode.c: a few queries over many keys, keys in vector lanes;
+ * a row is a tile of ATT_QTILE_ROWS queries of att_decode_heads heads */
+bool att_decode_ok(CG *cg, const Node *n);
+int att_decode_heads(CG *cg, const Node *n);
+void emit_attention_decode(Kernel *k);
 
 #endif

@@ -98,12 +98,16 @@ static LLVMValueRef rows_of(CG *cg, const Node *n) {
     LLVMValueRef T = dim(cg, t->dims[t->rank - 2]);
     int qt = att_fast(cg, n) ? att_qt(cg) : ATT_QTILE_ROWS;
     LLVMValueRef tiles = div64(cg, add64(cg, T, i64c(cg, qt - 1)), i64c(cg, qt));
+    LLVMValueRef rows = mul64(cg, dims_prod(cg, t, 0, t->rank - 2), tiles);
     if (att_fast(cg, n)) {
-      /* emit_attention_any: few queries take the plain kernel's tiles */
+      /* emit_attention_any: few queries take the plain or decode kernel's
+       * tiles, the decode kernel's of att_decode_heads heads each */
       LLVMValueRef small = div64(cg, add64(cg, T, i64c(cg, ATT_QTILE_ROWS - 1)), i64c(cg, ATT_QTILE_ROWS));
-      tiles = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, T, i64c(cg, ATT_SMALL_T), ""), small, tiles, "");
+      int hr = att_decode_ok(cg, n) ? att_decode_heads(cg, n) : 1;
+      small = mul64(cg, dims_prod(cg, t, 0, t->rank - 2 - (hr > 1)), small);
+      rows = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, T, i64c(cg, ATT_SMALL_T), ""), small, rows, "");
     }
-    return mul64(cg, dims_prod(cg, t, 0, t->rank - 2), tiles);
+    return rows;
   }
   default: internal_error("no rows for %s", op_info[n->op].text);
   }

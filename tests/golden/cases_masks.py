@@ -300,3 +300,64 @@ def _():
         return dict(a=M["lin"](I["x"]), b=M["lin"](I["xb"]), c=I["y"] @ P["w"], d=M["lin"](I["x2"]))
     return Case(dict(x=randn(1, 37), xb=randn(3, 1, 37), y=randn(1, 64), x2=randn(2, 37)), run,
                 mods=dict(lin=lin), params=dict(w=randn(64, 96)))
+
+
+# ===== the decode kernel (issue 15: a decoding step's attention) ===============
+def mha_cache(m, x, pk, pv, mask=None, pad=None, ref=False):
+    """MultiheadAttention's cache form, as torch ops: the keys and values are
+    concat(past, projected x); pad (nonzero hides a key) as -inf scores.
+    ref: the attention by explicit sums (ref_attention), float64 only."""
+    d, h = m.embed_dim, m.num_heads
+    w, b = m.in_proj_weight, m.in_proj_bias
+    lin = ref_linear if ref else (lambda t, w_, b_: t @ w_.t() + b_)
+    q = lin(x, w[:d], b[:d])
+    k = torch.cat([pk, lin(x, w[d:2 * d], b[d:2 * d])])
+    v = torch.cat([pv, lin(x, w[2 * d:], b[2 * d:])])
+    add = torch.zeros(x.shape[0], k.shape[0], dtype=x.dtype) if mask is None else mask
+    if pad is not None:
+        add = add + torch.where(pad != 0, torch.tensor(NEG_INF, dtype=x.dtype), torch.tensor(0.0, dtype=x.dtype))
+    att = ref_attention if ref else sdpa
+    o = ref_merge(att(ref_split(q, h), ref_split(k, h), ref_split(v, h), add))
+    return lin(o, m.out_proj.weight, m.out_proj.bias)
+
+
+@test("attention_decode", "the decode kernel (fewer than 8 queries, keys in vector lanes, all heads "
+      "of a tile in one row with K and V in place): MultiheadAttention(64, heads=4)'s cache form, "
+      "T = 1 over P = 0, T = 2 over P = 1, T = 1 and 7 over P = 300 (mask=causal_lower_right), "
+      "T = 3 over P = 37 with an additive mask, T = 5 over P = 300 with causal_lower_right and an "
+      "i32 key_padding_mask (every 7th key, and the last), T = 1 over P = 37 with an f32 one, T = 4 "
+      "over P = 37 with mask=causal (query i sees keys 0..i), batched (B = 2, T = 3 over P = 37); "
+      "attention() of 4 heads not in place "
+      "(T = 6, S = 300, dv = 32) and split in place (T = 5 over S = 3: rows 0, 1 see no key)")
+def _():
+    m = MHA(64, 4)
+    randomize(m)
+    pad = torch.zeros(305, dtype=torch.int32)
+    pad[::7] = 1
+    pad[-1] = 1
+    fpad = torch.zeros(38)
+    fpad[[0, 17, 36]] = 1.0
+    ins = dict(x1=randn(1, 64), x2=randn(2, 64), x3=randn(3, 64), x4=randn(4, 64), x5=randn(5, 64),
+               x7=randn(7, 64), k0=randn(0, 64), k1=randn(1, 64), v1=randn(1, 64), k37=randn(37, 64),
+               v37=randn(37, 64), k300=randn(300, 64), v300=randn(300, 64), am=randn(3, 40), pad=pad,
+               fpad=fpad, q=randn(4, 6, 16), k=randn(4, 300, 16), v=randn(4, 300, 32), qs=randn(5, 64),
+               ks=randn(3, 64), vs=randn(3, 64), xb=randn(2, 3, 64), kb=randn(2, 37, 64), vb=randn(2, 37, 64))
+
+    def outs(M, I, ref):
+        a, fl = M["mha"], I["x1"].dtype
+        lr = lower_right_mask
+        att = ref_attention if ref else sdpa
+        return dict(
+            ya=mha_cache(a, I["x1"], I["k0"], I["k0"], lr(1, 1, fl), ref=ref),
+            yb=mha_cache(a, I["x2"], I["k1"], I["v1"], lr(2, 3, fl), ref=ref),
+            yc=mha_cache(a, I["x1"], I["k300"], I["v300"], lr(1, 301, fl), ref=ref),
+            yd=mha_cache(a, I["x7"], I["k300"], I["v300"], lr(7, 307, fl), ref=ref),
+            ye=mha_cache(a, I["x3"], I["k37"], I["v37"], I["am"], ref=ref),
+            yf=mha_cache(a, I["x5"], I["k300"], I["v300"], lr(5, 305, fl), I["pad"], ref=ref),
+            yg=mha_cache(a, I["x1"], I["k37"], I["v37"], None, I["fpad"], ref=ref),
+            yh=mha_cache(a, I["x4"], I["k37"], I["v37"], causal_mask(4, 41, fl), ref=ref),
+            yk=torch.stack([mha_cache(a, I["xb"][i], I["kb"][i], I["vb"][i], lr(3, 40, fl), ref=ref) for i in range(2)]),
+            yi=att(I["q"], I["k"], I["v"], lr(6, 300, fl)),
+            yj=ref_merge(att(ref_split(I["qs"], 4), ref_split(I["ks"], 4), ref_split(I["vs"], 4), lr(5, 3, fl))))
+
+    return Case(ins, lambda M, P, I: outs(M, I, False), mods=dict(mha=m), hand=lambda M, P, I: outs(M, I, True))
