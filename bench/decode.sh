@@ -52,7 +52,10 @@ printf '%-5s | %8s %8s %8s | %8s %8s %8s | %8s %8s %7s | %8s %8s | %7s %7s %7s\n
 awk -v torch="$torch" -v tfile="$out/torch_decode.txt" -v bfile="$out/decode_bf16.txt" '
   BEGIN {
     if (torch) while ((getline l < tfile) > 0) { split(l, f, " "); if (f[1] == "TORCH") t[f[2]] = f[3]; else tb[f[2]] = f[3] }
-    while ((getline l < bfile) > 0) { split(l, f, " "); if (f[1] == "DECODE") { b[f[2]] = f[3]; bfl[f[2]] = f[4]; bw16[f[2]] = f[5] } }
+    while ((getline l < bfile) > 0) {
+      split(l, f, " ")
+      if (f[1] == "DECODE") { b[f[2]] = f[3]; bfl[f[2]] = f[4]; bw16[f[2]] = f[5]; bcold[f[2]] = f[9]; n++; ps[n] = f[2] }
+    }
   }
   function tcol(x, ms) { return torch && (x != "") ? sprintf("%8.3f %7.2fx", x, x / ms) : sprintf("%8s %8s", "-", "-") }
   $1 == "DECODE" {
@@ -60,12 +63,22 @@ awk -v torch="$torch" -v tfile="$out/torch_decode.txt" -v bfile="$out/decode_bf1
     printf "%-5s | %8.3f %s | %8.3f %s | %8.3f %8.3f %6.2fx | %8.2fx %7s | %7.1f %7.1f %7.1f\n", P, $3,
            tcol(t[P], $3), b[P], tcol(tb[P], b[P]), $4, bfl[P], b[P] / bfl[P], $3 / b[P],
            torch && (P in tb) ? sprintf("%6.2fx", t[P] / tb[P]) : "-", $5, bw16[P], $6
-    step[P] = $3; cache[P] = $6; bw = $7
+    step[P] = $3; cache[P] = $6; bw = $7; cold[P] = $9; flr[P] = $4
   }
   END {
-    if ((128 in step) && (4096 in step))
+    if ((128 in step) && (4096 in step)) {
       printf "P=4096 step - P=128 step (f32): %.3f ms; the extra cache bytes at the read bandwidth: %.3f ms\n",
              step[4096] - step[128], (cache[4096] - cache[128]) / bw
+      printf "the same, each step after evicting the CPU caches (%.3f and %.3f ms): %.3f ms\n",
+             cold[128], cold[4096], cold[4096] - cold[128]
+    }
+    # a warm step finds part of the weights in the last-level cache; cold
+    # steps read them all from memory, as the floors assume
+    printf "cold steps (CPU caches evicted before each), ms:"
+    for (i = 1; i <= n; i++)
+      printf "  P=%s f32 %.3f (%.2fx floor) bf16 %.3f (%.2fx floor) gain %.2fx", ps[i], cold[ps[i]],
+             cold[ps[i]] / flr[ps[i]], bcold[ps[i]], bcold[ps[i]] / bfl[ps[i]], cold[ps[i]] / bcold[ps[i]]
+    printf "\n"
   }' "$out/decode.txt"
 
 # ---- the seq2seq decoder step ----
