@@ -52,12 +52,16 @@ ctest --test-dir build --output-on-failure -j"$jobs" -L concurrency
 # So do the golden cases' bf16 variants (/bf16/, --weights-dtype bf16):
 # they test generated code, which the sanitizers do not watch; the
 # runtime's bf16 paths (rounding on load and bind, BF16 files in place) run
-# under them in cli/weights-dtype-bf16.
+# under them in cli/weights-dtype-bf16.  The golden and run cases' JIT
+# variants (/jit/host) run in the release stage only too: under the
+# sanitizers the same front end, passes and code generator run in the
+# /obj/host variants, and the JIT's own glue in the cli tests that --run
+# and --bench.
 stage "ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATTNC_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -E '/(x86-64|haswell)$|/embed/host$|/bf16/|^fuse/|^ir/memory|compile-budget'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -E '/(x86-64|haswell)$|/(embed|jit)/host$|/bf16/|^fuse/|^ir/memory|compile-budget'
 
 # libFuzzer with ASan+UBSan over the front end, the whole pipeline and the
 # two file readers (fuzz/run.sh); the replays of their corpora and
