@@ -682,6 +682,8 @@ int main(void) {
   printf("dense in place: %s: %s\n", attnrt_status_str(st), attnrt_ctx_error(ctx));
   attnrt_ctx_free(ctx);
   attnrt_ctx_free(ref);
+  free(buf), free(sep), free(ref_cache);
+  munmap(pg, bytes);
   return 0;
 }
 C
