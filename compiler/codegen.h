@@ -27,6 +27,7 @@ typedef struct CodegenOptions {
   const char *features;     /* target-features attribute */
   int threads;              /* default threads of a new context (0 = all CPUs) */
   int lanes;                /* Target.f32_lanes: the width of explicit vector code */
+  bool bf16_dot;            /* Target.bf16_dot: bf16 GEMVs use vdpbf16ps (AVX-512 BF16) */
   const void ***embedded;   /* NULL, or per graph the data of each param to embed */
   const char *prefix;       /* --prefix P, or NULL: the global symbols are PNAME, PNAME_model,
                                PNAME_scratch_size (the descriptor's name stays NAME) */
@@ -52,6 +53,7 @@ typedef struct Target {
   char *triple_s, *cpu_s, *features_s;
   LLVMTargetMachineRef tm;
   int f32_lanes;            /* f32 lanes of the target's vector registers: 4, 8 or 16 */
+  bool bf16_dot;            /* 16 lanes and AVX-512 BF16 (vcvtneps2bf16, vdpbf16ps) */
 } Target;
 
 void target_init(Target *t);

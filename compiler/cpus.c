@@ -160,6 +160,7 @@ char *compile_cpus(Graph **gs, int ng, const CodegenOptions *base, const CpuVari
     o.cpu = cv->t.cpu_s;
     o.features = cv->t.features_s;
     o.lanes = cv->t.f32_lanes;
+    o.bf16_dot = cv->t.bf16_dot;
     CpuDispatch d = {.n = n, .tags = tags, .names = names, .features = feats};
     if (dispatch) {
       o.dispatch = &d;

@@ -75,6 +75,7 @@ void emit_own(LLVMContextRef C, LLVMModuleRef m) {
 }
 
 static int probe_f32_lanes(const Target *t);
+static bool probe_bf16_dot(const Target *t);
 
 static LLVMCodeGenOptLevel codegen_level(int opt_level) {
   return opt_level == 0 ? LLVMCodeGenLevelNone
@@ -159,18 +160,21 @@ void target_init(Target *t) {
   if (!t->tm) fatal("cannot make a target machine for `%s` (cpu `%s`)", t->triple_s, t->cpu_s);
   if (n_owned_tms < (int)(sizeof owned_tms / sizeof owned_tms[0])) owned_tms[n_owned_tms++] = t->tm;
   t->f32_lanes = probe_f32_lanes(t);
+  t->bf16_dot = t->f32_lanes == 16 && probe_bf16_dot(t);
 }
 
-/* The f32 lanes of the widest vector the target machine computes in one
- * register, found by compiling a 16-lane add for it and reading the
- * assembly: a CPU-name table would go stale, LLVM knows every CPU. */
-static int probe_f32_lanes(const Target *t) {
+/* The assembly LLVM makes for the target machine of one small function
+ * of a <16 x float> (fadd, or with to_bf16 an fptrunc to <16 x bfloat>),
+ * in the arena, or "" if it cannot.  Reading it answers questions about
+ * the CPU: a CPU-name table would go stale, LLVM knows every CPU. */
+static const char *probe_asm(const Target *t, bool to_bf16) {
   LLVMContextRef C = LLVMContextCreate();
   LLVMModuleRef m = LLVMModuleCreateWithNameInContext("attnc.probe", C);
   LLVMSetTarget(m, t->triple_s);
   LLVMTypeRef v16 = LLVMVectorType(LLVMFloatTypeInContext(C), 16);
+  LLVMTypeRef ret = to_bf16 ? LLVMVectorType(LLVMBFloatTypeInContext(C), 16) : v16;
   LLVMTypeRef params[2] = {v16, v16};
-  LLVMValueRef fn = LLVMAddFunction(m, "probe", LLVMFunctionType(v16, params, 2, 0));
+  LLVMValueRef fn = LLVMAddFunction(m, "probe", LLVMFunctionType(ret, params, 2, 0));
   const char *attrs[][2] = {{"target-cpu", t->cpu_s}, {"target-features", t->features_s}, {"prefer-vector-width", "512"}};
   for (int i = 0; i < 3; i++)
     if (attrs[i][1][0])
@@ -179,25 +183,35 @@ static int probe_f32_lanes(const Target *t) {
                                                         (unsigned)strlen(attrs[i][1])));
   LLVMBuilderRef b = LLVMCreateBuilderInContext(C);
   LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(C, fn, "entry"));
-  LLVMBuildRet(b, LLVMBuildFAdd(b, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), ""));
+  LLVMValueRef x = LLVMBuildFAdd(b, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), "");
+  LLVMBuildRet(b, to_bf16 ? LLVMBuildFPTrunc(b, x, ret, "") : x);
   LLVMDisposeBuilder(b);
   LLVMMemoryBufferRef buf = NULL;
   char *err = NULL;
-  int lanes = 4;
+  char *text = "";
   if (!LLVMTargetMachineEmitToMemoryBuffer(t->tm, m, LLVMAssemblyFile, &err, &buf)) {
-    const char *s = LLVMGetBufferStart(buf);
     size_t n = LLVMGetBufferSize(buf);
-    char *text = arena_alloc(n + 1);
-    memcpy(text, s, n);
+    text = arena_alloc(n + 1);
+    memcpy(text, LLVMGetBufferStart(buf), n);
     text[n] = 0;
-    lanes = strstr(text, "zmm") ? 16 : strstr(text, "ymm") ? 8 : 4;
     LLVMDisposeMemoryBuffer(buf);
   }
   LLVMDisposeMessage(err);
   LLVMDisposeModule(m);
   LLVMContextDispose(C);
-  return lanes;
+  return text;
 }
+
+/* The f32 lanes of the widest vector the target machine computes in one
+ * register: those of the registers a 16-lane add compiles to. */
+static int probe_f32_lanes(const Target *t) {
+  const char *text = probe_asm(t, false);
+  return strstr(text, "zmm") ? 16 : strstr(text, "ymm") ? 8 : 4;
+}
+
+/* AVX-512 BF16 (vdpbf16ps, for gemm.c's bf16 GEMV): LLVM rounds f32 to
+ * bf16 with its vcvtneps2bf16, else with integer code or libcalls. */
+static bool probe_bf16_dot(const Target *t) { return strstr(probe_asm(t, true), "vcvtneps2bf16") != NULL; }
 
 void optimize_module(LLVMModuleRef m, const Target *t) {
   LLVMSetTarget(m, t->triple_s);

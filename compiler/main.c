@@ -595,7 +595,7 @@ int main(int argc, char **argv) {
   bool jit = o.run || o.bench;
   LLVMContextRef C = jit ? jit_context() : LLVMContextCreate();
   CodegenOptions cgo = {.module_name = o.input, .cpu = target.cpu_s, .features = target.features_s, .threads = o.threads,
-                        .lanes = target.f32_lanes, .prefix = o.prefix};
+                        .lanes = target.f32_lanes, .bf16_dot = target.bf16_dot, .prefix = o.prefix};
   if (o.weights && !jit) cgo.embedded = load_embedded_weights(graphs, ng, o.weights, o.weights_prefix);
   LLVMModuleRef mod = codegen(C, graphs, ng, &cgo);
   emit_own(C, mod);

@@ -39,6 +39,8 @@ typedef struct CG {
   const char *prefix;         /* --prefix: prepended to NAME, NAME_model, NAME_scratch_size */
   int vl;                     /* f32 lanes of explicit vector code (4, 8, 16) */
   LLVMTypeRef vf;             /* <vl x float> */
+  bool dpbf16;                /* AVX-512 BF16: bf16 panels of B hold pairs of k rows,
+                                 the GEMV uses vdpbf16ps (gemm.c) */
   const void **embedded;      /* this graph's param data to embed, or NULL */
   const Graph *g;
   /* the function being emitted */

@@ -66,9 +66,54 @@ static void shared_end(CG *cg, SharedFn *sf) {
   cg->fmf = sf->fmf;
 }
 
-/* the shared function's name: attnc.KIND[.bf16].vN */
+/* the shared function's name: attnc.KIND[.bf16|.bf16p].vN (bf16p: the
+ * k-pair panels, see pairs_of) */
 static const char *shared_name(CG *cg, const char *kind, bool bf) {
-  return arena_printf("attnc.%s%s.v%d", kind, bf ? ".bf16" : "", cg->vl >= 16 ? 16 : cg->vl >= 8 ? 8 : 4);
+  return arena_printf("attnc.%s%s.v%d", kind, bf ? (cg->dpbf16 ? ".bf16p" : ".bf16") : "", cg->vl >= 16 ? 16 : cg->vl >= 8 ? 8 : 4);
+}
+
+/* ---- k-pair panels (AVX-512 BF16) ------------------------------------------
+ * With cg->dpbf16, a full bf16 panel of K rows of NR columns holds its rows
+ * in pairs: pair row q (rows 2q and 2q + 1) at q * 2NR, whose 32-bit lane j
+ * is (W[2q, j], W[2q+1, j]), the low half the even row: the operand of
+ * vdpbf16ps.  With K odd the last row follows as a plain row of NR, so a
+ * panel keeps its K x NR size.  Partial panels (N mod NR columns) keep
+ * plain rows. */
+static bool pairs_of(CG *cg, bool bf) { return bf && cg->dpbf16; }
+
+/* the index, in bf16 elements from the panel's start, of (k, j) in the
+ * k-pair layout of a panel of K rows (K2: K rounded down to even) */
+static LLVMValueRef pair_idx(CG *cg, LLVMValueRef K2, LLVMValueRef k, LLVMValueRef j) {
+  int NR = 2 * cg->vl;
+  LLVMValueRef paired = add64(cg, add64(cg, mul64(cg, LLVMBuildLShr(cg->B, k, i64c(cg, 1), ""), i64c(cg, 2 * NR)), mul64(cg, j, i64c(cg, 2))),
+                              LLVMBuildAnd(cg->B, k, i64c(cg, 1), ""));
+  return LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, k, K2, ""), paired, add64(cg, mul64(cg, k, i64c(cg, NR)), j), "");
+}
+static LLVMValueRef even_of(CG *cg, LLVMValueRef K) { return LLVMBuildAnd(cg->B, K, i64c(cg, ~(int64_t)1), ""); }
+
+/* <vl x i32> of pair lanes at element idx of a bf16 buffer */
+static LLVMValueRef pair_load(CG *cg, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef v = LLVMBuildLoad2(cg->B, LLVMVectorType(cg->i32, (unsigned)cg->vl), welem_ptr(cg, true, base, idx), "");
+  LLVMSetAlignment(v, 2);
+  return v;
+}
+/* the even (low halves) and odd rows of pair lanes, in f32 */
+static LLVMValueRef pair_even(CG *cg, LLVMValueRef v) {
+  return LLVMBuildBitCast(cg->B, LLVMBuildShl(cg->B, v, vsplat(cg, cg_i32(cg, 16)), ""), cg->vf, "");
+}
+static LLVMValueRef pair_odd(CG *cg, LLVMValueRef v) {
+  return LLVMBuildBitCast(cg->B, LLVMBuildAnd(cg->B, v, vsplat(cg, cg_i32(cg, (int32_t)0xFFFF0000u)), ""), cg->vf, "");
+}
+/* the pair lanes of two f32 rows holding bf16 values (exact: the low
+ * halves of their bits are zero) */
+static LLVMValueRef pair_make(CG *cg, LLVMValueRef even, LLVMValueRef odd) {
+  LLVMTypeRef vi = LLVMVectorType(cg->i32, (unsigned)cg->vl);
+  LLVMValueRef e = LLVMBuildLShr(cg->B, LLVMBuildBitCast(cg->B, even, vi, ""), vsplat(cg, cg_i32(cg, 16)), "");
+  return LLVMBuildOr(cg->B, e, LLVMBuildBitCast(cg->B, odd, vi, ""), "");
+}
+static void pair_store(CG *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef st = LLVMBuildStore(cg->B, v, welem_ptr(cg, true, base, idx));
+  LLVMSetAlignment(st, 2);
 }
 
 /* does this matmul's packed B hold bf16? */
@@ -139,18 +184,41 @@ static void gemm_tile(GemmTile *t) {
    * then off the loop's critical path. */
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < 2; v++) prefetch(cg, cptr[r][v], 1);
-  LLVMValueRef init[MAX_CARRIED];
+  LLVMValueRef init[MAX_CARRIED], next[MAX_CARRIED];
   for (int i = 0; i < mr * 2; i++) init[i] = vfc(cg, 0.0);
+  LLVMValueRef *acc = init, kstart = i64c(cg, 0);
+  int esz = t->bf ? 2 : 4;
+  CLoop pl;
+  if (pairs_of(cg, t->bf)) {
+    /* k-pair panels: two k per step, the even rows the pair lanes shifted
+     * left by 16, the odd ones with their low halves cleared; the odd last
+     * row of an odd block is a plain row, for the loop below */
+    LLVMValueRef q = cloop_begin(cg, &pl, i64c(cg, 0), LLVMBuildLShr(cg->B, t->kc, i64c(cg, 1), ""), init, mr * 2);
+    LLVMValueRef row = mul64(cg, q, i64c(cg, 2 * NR));
+    for (int l = 0; l < 2 * NR * esz; l += 64)
+      prefetch(cg, welem_ptr(cg, true, t->bp, add64(cg, row, i64c(cg, GEMM_PF_DIST * NR + l / esz))), 0);
+    LLVMValueRef v0 = pair_load(cg, t->bp, row), v1 = pair_load(cg, t->bp, add64(cg, row, i64c(cg, NR)));
+    LLVMValueRef bv[2][2] = {{pair_even(cg, v0), pair_even(cg, v1)}, {pair_odd(cg, v0), pair_odd(cg, v1)}};
+    for (int i = 0; i < mr * 2; i++) next[i] = pl.v[i];
+    for (int h = 0; h < 2; h++) {
+      LLVMValueRef arow = add64(cg, t->ap0, mul64(cg, add64(cg, mul64(cg, q, i64c(cg, 2)), i64c(cg, h)), i64c(cg, mr)));
+      for (int r = 0; r < mr; r++) {
+        LLVMValueRef a = vsplat(cg, load_f(cg, t->ap, add64(cg, arow, i64c(cg, r))));
+        for (int v = 0; v < 2; v++) next[r * 2 + v] = vfma(cg, a, bv[h][v], next[r * 2 + v]);
+      }
+    }
+    cloop_end(cg, &pl, next);
+    acc = pl.v;
+    kstart = even_of(cg, t->kc);
+  }
   CLoop kl;
-  LLVMValueRef kk = cloop_begin(cg, &kl, i64c(cg, 0), t->kc, init, mr * 2);
+  LLVMValueRef kk = cloop_begin(cg, &kl, kstart, t->kc, acc, mr * 2);
   /* B's block streams from L2: fetch the rows GEMM_PF_DIST k ahead (a
    * prefetch past the block's end is harmless) */
-  int esz = t->bf ? 2 : 4;
   for (int l = 0; l < NR * esz; l += 64)
     prefetch(cg, welem_ptr(cg, t->bf, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, GEMM_PF_DIST * NR + l / esz))), 0);
   LLVMValueRef b0 = vload_w(cg, t->bf, t->bp, mul64(cg, kk, i64c(cg, NR)));
   LLVMValueRef b1 = vload_w(cg, t->bf, t->bp, add64(cg, mul64(cg, kk, i64c(cg, NR)), i64c(cg, vl)));
-  LLVMValueRef next[MAX_CARRIED];
   LLVMValueRef arow = add64(cg, t->ap0, mul64(cg, kk, i64c(cg, mr)));
   for (int r = 0; r < mr; r++) {
     LLVMValueRef a = vsplat(cg, load_f(cg, t->ap, add64(cg, arow, i64c(cg, r))));
@@ -294,7 +362,8 @@ static LLVMValueRef gemm_shared(CG *cg, bool bf) {
     LLVMValueRef in = LLVMBuildICmp(cg->B, LLVMIntSLT, j, last_w, "");
     LLVMValueRef jc = LLVMBuildSelect(cg->B, in, j, i64c(cg, 0), "");
     LLVMValueRef val = LLVMBuildSelect(cg->B, in, load_w(cg, bf, k->in[1], add64(cg, src, jc)), cg_f32(cg, 0.0), "");
-    store_w(cg, bf, val, gt.bstack, add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
+    /* in the layout of a full panel's block of kc rows (k0 is even) */
+    store_w(cg, bf, val, gt.bstack, pairs_of(cg, bf) ? pair_idx(cg, even_of(cg, gt.kc), kk, j) : add64(cg, mul64(cg, kk, i64c(cg, NR)), j));
     loop_end(cg, &jl);
     loop_end(cg, &kl);
     LLVMBuildBr(cg->B, done);
@@ -337,6 +406,113 @@ static LLVMValueRef gemm_shared(CG *cg, bool bf) {
  * runs at the speed memory streams the panels; the GEMM's tile computes 6
  * rows of which one would be real.  Four accumulators per vector break the
  * FMA chain over k. */
+/* c[0, N) for the nfull full k-pair panels (cg->dpbf16) with vdpbf16ps:
+ * a rounded to bf16 (to nearest even), a pair (a[2q], a[2q+1]) per 32-bit
+ * lane broadcast against a pair row of the panel, whose products add in
+ * f32.  The pairs of a are made once per chunk of GEMV_CH in a stack
+ * buffer, each panel then runs over the chunk (C adds up the chunks). */
+enum { GEMV_CH = 1024 };
+/* the bf16 of f32 x to nearest even, in an i32's low half: the bits u of x
+ * plus 0x7fff and u's bit 16, shifted right by 16; a NaN keeps a quiet
+ * NaN's bit so that it cannot round to infinity */
+static LLVMValueRef bf16_bits(CG *cg, LLVMValueRef x) {
+  LLVMValueRef u = LLVMBuildBitCast(cg->B, x, cg->i32, "");
+  LLVMValueRef hi = LLVMBuildLShr(cg->B, u, cg_i32(cg, 16), "");
+  LLVMValueRef lsb = LLVMBuildAnd(cg->B, hi, cg_i32(cg, 1), "");
+  LLVMValueRef r = LLVMBuildLShr(cg->B, LLVMBuildAdd(cg->B, u, LLVMBuildAdd(cg->B, lsb, cg_i32(cg, 0x7fff), ""), ""), cg_i32(cg, 16), "");
+  LLVMValueRef nan = LLVMBuildICmp(cg->B, LLVMIntUGT, LLVMBuildAnd(cg->B, u, cg_i32(cg, 0x7fffffff), ""), cg_i32(cg, 0x7f800000), "");
+  return LLVMBuildSelect(cg->B, nan, LLVMBuildOr(cg->B, hi, cg_i32(cg, 0x40), ""), r, "");
+}
+static void gemv_pairs(CG *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c, LLVMValueRef K, LLVMValueRef nfull) {
+  int vl = cg->vl, NR = 2 * vl;
+  enum { U = 4 };
+  LLVMTypeRef vi = LLVMVectorType(cg->i32, (unsigned)vl), vb = LLVMVectorType(LLVMBFloatTypeInContext(cg->C), (unsigned)(2 * vl));
+  LLVMValueRef xp = entry_alloca(cg, LLVMArrayType2(cg->i32, GEMV_CH), "apairs");
+  LLVMSetAlignment(xp, 64);
+  LLVMValueRef Kp = LLVMBuildLShr(cg->B, K, i64c(cg, 1), ""), K2 = even_of(cg, K);
+  /* K < 2 still takes one chunk, of no pairs: C is then written (zeros) */
+  LLVMValueRef nch = div64(cg, add64(cg, Kp, i64c(cg, GEMV_CH - 1)), i64c(cg, GEMV_CH));
+  nch = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSGT, nch, i64c(cg, 0), ""), nch, i64c(cg, 1), "");
+  Loop chl, pl;
+  LLVMValueRef ci = loop_begin(cg, &chl, i64c(cg, 0), nch);
+  LLVMValueRef q0 = mul64(cg, ci, i64c(cg, GEMV_CH));
+  LLVMValueRef n = LLVMBuildNSWSub(cg->B, Kp, q0, "");
+  n = LLVMBuildSelect(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, n, i64c(cg, GEMV_CH), ""), n, i64c(cg, GEMV_CH), "");
+  LLVMValueRef first = LLVMBuildICmp(cg->B, LLVMIntEQ, ci, i64c(cg, 0), "");
+  {
+    Loop ql;
+    LLVMValueRef q = loop_begin(cg, &ql, i64c(cg, 0), n);
+    LLVMValueRef pair = NULL;
+    for (int h = 0; h < 2; h++) {
+      LLVMValueRef r = bf16_bits(cg, load_f(cg, a, add64(cg, mul64(cg, add64(cg, q0, q), i64c(cg, 2)), i64c(cg, h))));
+      pair = h ? LLVMBuildOr(cg->B, pair, LLVMBuildShl(cg->B, r, cg_i32(cg, 16), ""), "") : r;
+    }
+    LLVMBuildStore(cg->B, pair, LLVMBuildInBoundsGEP2(cg->B, cg->i32, xp, &q, 1, ""));
+    loop_end(cg, &ql);
+  }
+  LLVMTypeRef dty[3] = {cg->vf, vb, vb};
+  LLVMTypeRef dp_ty = LLVMFunctionType(cg->vf, dty, 3, 0);
+  LLVMValueRef dp = LLVMGetNamedFunction(cg->M, "llvm.x86.avx512bf16.dpbf16ps.512");
+  if (!dp) dp = LLVMAddFunction(cg->M, "llvm.x86.avx512bf16.dpbf16ps.512", dp_ty);
+  LLVMValueRef p = loop_begin(cg, &pl, i64c(cg, 0), nfull);
+  /* this chunk's pair rows of panel p */
+  LLVMValueRef bp = add64(cg, mul64(cg, p, mul64(cg, K, i64c(cg, NR))), mul64(cg, q0, i64c(cg, 2 * NR)));
+  LLVMValueRef init[2 * U], next[2 * U], acc[2];
+  for (int i = 0; i < 2 * U; i++) init[i] = vfc(cg, 0.0);
+  for (int pass = 0; pass < 2; pass++) {
+    /* pass 0: U pairs per step, U x 2 accumulators; pass 1: the last n mod U pairs */
+    int u_n = pass ? 1 : U;
+    CLoop kl;
+    LLVMValueRef nu = div64(cg, n, i64c(cg, U));
+    LLVMValueRef st = cloop_begin(cg, &kl, pass ? mul64(cg, nu, i64c(cg, U)) : i64c(cg, 0), pass ? n : nu, pass ? acc : init,
+                                  pass ? 2 : 2 * U);
+    for (int u = 0; u < u_n; u++) {
+      LLVMValueRef q = pass ? st : add64(cg, mul64(cg, st, i64c(cg, U)), i64c(cg, u));
+      LLVMValueRef xv = LLVMBuildLoad2(cg->B, cg->i32, LLVMBuildInBoundsGEP2(cg->B, cg->i32, xp, &q, 1, ""), "");
+      LLVMValueRef xs = LLVMBuildInsertElement(cg->B, LLVMGetUndef(vi), xv, cg_i32(cg, 0), "");
+      xs = LLVMBuildShuffleVector(cg->B, xs, LLVMGetUndef(vi), LLVMConstNull(vi), "");
+      xs = LLVMBuildBitCast(cg->B, xs, vb, "");
+      LLVMValueRef row = add64(cg, bp, mul64(cg, q, i64c(cg, 2 * NR)));
+      for (int v = 0; v < 2; v++) {
+        LLVMValueRef w = LLVMBuildBitCast(cg->B, pair_load(cg, b, add64(cg, row, i64c(cg, v * NR))), vb, "");
+        LLVMValueRef args[3] = {kl.v[u * 2 + v], xs, w};
+        next[u * 2 + v] = LLVMBuildCall2(cg->B, dp_ty, dp, args, 3, "");
+      }
+    }
+    cloop_end(cg, &kl, next);
+    if (!pass)
+      for (int v = 0; v < 2; v++) acc[v] = cg_fadd(cg, cg_fadd(cg, kl.v[v], kl.v[2 + v]), cg_fadd(cg, kl.v[4 + v], kl.v[6 + v]));
+    else
+      for (int v = 0; v < 2; v++) acc[v] = kl.v[v];
+  }
+  for (int v = 0; v < 2; v++) {
+    LLVMValueRef ci_ = add64(cg, mul64(cg, p, i64c(cg, NR)), i64c(cg, v * vl));
+    LLVMValueRef old = vload(cg, c, ci_);
+    vstore(cg, LLVMBuildSelect(cg->B, first, acc[v], LLVMBuildFAdd(cg->B, acc[v], old, ""), ""), c, ci_);
+  }
+  loop_end(cg, &pl);
+  loop_end(cg, &chl);
+  /* an odd K's last row, plain: its a rounded the same way, in f32 */
+  {
+    LLVMBasicBlockRef odd = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "gemv.odd");
+    LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(cg->C, cg->fn, "gemv.odd.done");
+    LLVMBuildCondBr(cg->B, LLVMBuildICmp(cg->B, LLVMIntSLT, K2, K, ""), odd, go);
+    LLVMPositionBuilderAtEnd(cg->B, odd);
+    LLVMValueRef av = LLVMBuildShl(cg->B, bf16_bits(cg, load_f(cg, a, K2)), cg_i32(cg, 16), "");
+    av = vsplat(cg, LLVMBuildBitCast(cg->B, av, cg->f32, ""));
+    Loop ol;
+    LLVMValueRef p2 = loop_begin(cg, &ol, i64c(cg, 0), nfull);
+    LLVMValueRef row = add64(cg, mul64(cg, p2, mul64(cg, K, i64c(cg, NR))), mul64(cg, K2, i64c(cg, NR)));
+    for (int v = 0; v < 2; v++) {
+      LLVMValueRef ci_ = add64(cg, mul64(cg, p2, i64c(cg, NR)), i64c(cg, v * vl));
+      vstore(cg, vfma(cg, av, vload_w(cg, true, b, add64(cg, row, i64c(cg, v * vl))), vload(cg, c, ci_)), c, ci_);
+    }
+    loop_end(cg, &ol);
+    LLVMBuildBr(cg->B, go);
+    LLVMPositionBuilderAtEnd(cg->B, go);
+  }
+}
+
 static LLVMValueRef gemv_shared(CG *cg, bool bf) {
   const char *name = shared_name(cg, "gemv", bf);
   LLVMValueRef fn = LLVMGetNamedFunction(cg->M, name);
@@ -351,6 +527,10 @@ static LLVMValueRef gemv_shared(CG *cg, bool bf) {
   int vl = cg->vl, NR = 2 * vl;
   enum { U = 4 };
   LLVMValueRef nfull = div64(cg, N, i64c(cg, NR));
+  if (pairs_of(cg, bf)) {
+    gemv_pairs(cg, a, b, c, K, nfull);
+    goto partial;
+  }
   LLVMValueRef k4 = div64(cg, K, i64c(cg, U));
   Loop pl;
   LLVMValueRef p = loop_begin(cg, &pl, i64c(cg, 0), nfull);
@@ -378,6 +558,7 @@ static LLVMValueRef gemv_shared(CG *cg, bool bf) {
   cloop_end(cg, &rl, next);
   for (int v = 0; v < 2; v++) vstore(cg, rl.v[v], c, add64(cg, mul64(cg, p, i64c(cg, NR)), i64c(cg, v * vl)));
   loop_end(cg, &pl);
+partial:;
   /* the partial panel: w = N mod NR columns, rows of w */
   LLVMValueRef j0 = mul64(cg, nfull, i64c(cg, NR)), w = LLVMBuildNSWSub(cg->B, N, j0, "");
   LLVMValueRef base = mul64(cg, j0, K);
@@ -611,7 +792,21 @@ static LLVMValueRef pack_shared(CG *cg, bool bf) {
     /* full panel of B: two vectors per row */
     LLVMPositionBuilderAtEnd(cg->B, b_plain);
     Loop kl;
-    LLVMValueRef kk = loop_begin(cg, &kl, i64c(cg, 0), K);
+    LLVMValueRef k2 = i64c(cg, 0);
+    if (pairs_of(cg, bf)) {
+      /* two rows into one of pairs */
+      Loop ql;
+      k2 = even_of(cg, K);
+      LLVMValueRef q = loop_begin(cg, &ql, i64c(cg, 0), LLVMBuildLShr(cg->B, K, i64c(cg, 1), ""));
+      LLVMValueRef s0 = add64(cg, add64(cg, base, mul64(cg, mul64(cg, q, i64c(cg, 2)), N)), j0);
+      for (int v = 0; v < 2; v++) {
+        LLVMValueRef e = vload_w(cg, bf, src, add64(cg, s0, i64c(cg, v * vl)));
+        LLVMValueRef o = vload_w(cg, bf, src, add64(cg, add64(cg, s0, N), i64c(cg, v * vl)));
+        pair_store(cg, pair_make(cg, e, o), dst, add64(cg, add64(cg, dbase, mul64(cg, q, i64c(cg, 2 * NR))), i64c(cg, v * NR)));
+      }
+      loop_end_nounroll(cg, &ql);
+    }
+    LLVMValueRef kk = loop_begin(cg, &kl, k2, K);
     LLVMValueRef s0 = add64(cg, add64(cg, base, mul64(cg, kk, N)), j0);
     LLVMValueRef d0 = add64(cg, dbase, mul64(cg, kk, i64c(cg, NR)));
     for (int v = 0; v < 2; v++)
@@ -635,14 +830,19 @@ static LLVMValueRef pack_shared(CG *cg, bool bf) {
     for (int i = 0; i < vl; i++)
       rows[i] = vload_w(cg, bf, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, add64(cg, hv, i64c(cg, i))), K)), k0));
     transpose_regs(cg, rows);
-    for (int c = 0; c < vl; c++)
-      vstore_w(cg, bf, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), hv));
+    if (pairs_of(cg, bf))   /* rows k0 + c and k0 + c + 1 make pair row (k0 + c) / 2 */
+      for (int c = 0; c < vl; c += 2)
+        pair_store(cg, pair_make(cg, rows[c], rows[c + 1]), dst,
+                   add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), mul64(cg, hv, i64c(cg, 2))));
+    else
+      for (int c = 0; c < vl; c++)
+        vstore_w(cg, bf, rows[c], dst, add64(cg, add64(cg, dbase, mul64(cg, add64(cg, k0, i64c(cg, c)), i64c(cg, NR))), hv));
     loop_end_nounroll(cg, &hl);
     loop_end_nounroll(cg, &kb);
     LLVMValueRef kk = loop_begin(cg, &kl, mul64(cg, nkb, i64c(cg, vl)), K);
     LLVMValueRef j = loop_begin(cg, &jl, i64c(cg, 0), i64c(cg, NR));
     store_w(cg, bf, load_w(cg, bf, src, add64(cg, add64(cg, base, mul64(cg, add64(cg, j0, j), K)), kk)), dst,
-            add64(cg, add64(cg, dbase, mul64(cg, kk, i64c(cg, NR))), j));
+            add64(cg, dbase, pairs_of(cg, bf) ? pair_idx(cg, even_of(cg, K), kk, j) : add64(cg, mul64(cg, kk, i64c(cg, NR)), j)));
     loop_end_scalar(cg, &jl);
     loop_end(cg, &kl);
     LLVMBuildBr(cg->B, done);

@@ -914,6 +914,7 @@ LLVMModuleRef codegen(LLVMContextRef C, Graph **graphs, int ngraphs, const Codeg
   cg.prefix = opt->prefix ? opt->prefix : "";
   cg.vl = opt->lanes >= 4 ? opt->lanes : 4;
   cg.vf = LLVMVectorType(cg.f32, (unsigned)cg.vl);
+  cg.dpbf16 = opt->bf16_dot && cg.vl == 16;
   for (int gi = 0; gi < ngraphs; gi++) {
     cg.g = graphs[gi];
     cg.embedded = opt->embedded ? opt->embedded[gi] : NULL;

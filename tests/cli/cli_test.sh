@@ -150,6 +150,20 @@ asm-isa)
   expect 0 "$ATTNC" "$sdpa" -S -o "$tmp/sse.s" --cpu x86-64
   grep -q -e ymm -e zmm "$tmp/sse.s" && fail "AVX registers in x86-64 code"
   true ;;
+asm-bf16-dot)
+  # --weights-dtype bf16 on a CPU with AVX-512 BF16 (znver4): the one-row
+  # product (the GEMV of a decoding step) uses vdpbf16ps on k-pair panels;
+  # x86-64-v4 (AVX-512 without BF16) keeps the widening loads and FMAs
+  gemv=$root/tests/golden/gemv.attn
+  expect 0 "$ATTNC" "$gemv" -S -o "$tmp/zn4.s" --cpu znver4 --weights-dtype bf16
+  has "$tmp/zn4.s" "vdpbf16ps"
+  expect 0 "$ATTNC" "$gemv" -S -o "$tmp/v4.s" --cpu x86-64-v4 --weights-dtype bf16
+  has "$tmp/v4.s" "zmm"
+  grep -q -e vdpbf16ps -e bf16p "$tmp/v4.s" && fail "vdpbf16ps or k-pair panels in x86-64-v4 code"
+  # f32 weights: no bf16 code on znver4 either
+  expect 0 "$ATTNC" "$gemv" -S -o "$tmp/zn4f.s" --cpu znver4
+  grep -q vdpbf16ps "$tmp/zn4f.s" && fail "vdpbf16ps with f32 weights"
+  true ;;
 asm-neon)
   # --target aarch64-linux-gnu (cpu generic: NEON, 4 lanes): the kernels
   # written with explicit vectors compute with vector FMAs (fmla vN.4s, also

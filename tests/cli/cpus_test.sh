@@ -114,6 +114,29 @@ dispatch)
     same "$tmp/$model.other" "$tmp/$model.single.$best" "$model, ATTNRT_CPU=znver4"
   done
   (( differ )) || fail "x86-64's and $best's objects gave the same bits for both models: forcing would prove nothing"
+  # bf16 weights: each CPU's code prepares its own panels, in k pairs for
+  # vdpbf16ps on a CPU with AVX-512 BF16 (znver4; its GEMV rounds the
+  # activations to bf16), widened rows on the others: a list with both runs
+  # each one's own bits
+  if [[ $flags == *" avx512_bf16 "* ]]; then
+    expect 0 "$ATTNC" "$golden/gemv.attn" --cpu haswell,znver4 --weights-dtype bf16 -o "$tmp/gemv.multi.o"
+    harness gemv "$tmp/gemv.multi.o" "$tmp/gemv.multi"
+    for cpu in haswell znver4; do
+      expect 0 "$ATTNC" "$golden/gemv.attn" --cpu $cpu --weights-dtype bf16 -o "$tmp/gemv.$cpu.o"
+      harness gemv "$tmp/gemv.$cpu.o" "$tmp/gemv.$cpu"
+      run "$tmp/gemv.single.$cpu" "$tmp/gemv.$cpu" gemv
+      run "$tmp/gemv.forced.$cpu" "$tmp/gemv.multi" gemv env ATTNRT_CPU=$cpu
+      notes_none "$tmp/gemv.forced.$cpu"
+      same "$tmp/gemv.forced.$cpu" "$tmp/gemv.single.$cpu" "gemv bf16, ATTNRT_CPU=$cpu"
+    done
+    run "$tmp/gemv.auto" "$tmp/gemv.multi" gemv
+    same "$tmp/gemv.auto" "$tmp/gemv.single.znver4" "gemv bf16, unforced (expected znver4)"
+    [[ -f $tmp/gemv.single.znver4/out.a.npy ]] || fail "gemv bf16: no out.a.npy"
+    cmp -s "$tmp/gemv.single.haswell/out.a.npy" "$tmp/gemv.single.znver4/out.a.npy" &&
+      fail "gemv bf16: haswell's and znver4's one-row product gave the same bits (no vdpbf16ps?)"
+  else
+    echo "cpus-dispatch: no avx512_bf16: the bf16 list with znver4 not run"
+  fi
   # Real CPUs without the features, emulated: qemu's TCG has AVX2 but no
   # AVX-512 (max), SSE4.2 but no AVX (Nehalem), SSE3 only (qemu64).  The
   # single CPU's object runs under the same emulator for the reference.
